@@ -1,0 +1,212 @@
+"""Candidature use cases of a psychologist: create, read, edit, document, submit, withdraw."""
+
+from __future__ import annotations
+
+import uuid
+
+from msp.auth import Caller, Role
+from msp.clock import now_iso
+from msp.documents import SNIFF_BYTES, verdict_for
+from msp.errors import Conflict, NotFound, PreconditionFailed, Unprocessable
+from msp.models import (
+    EDITABLE_STATUSES,
+    MAX_DOCUMENTS_PER_CANDIDATURE,
+    AuditEvent,
+    Candidature,
+    CandidatureFields,
+    Document,
+    DocumentKind,
+    DocumentStatus,
+    DocumentUploadRequest,
+    UploadTicket,
+)
+from msp.storage import CandidatureStore, DocumentBucket
+from msp.workflow import Action, plan_transition
+
+UPLOAD_URL_SECONDS = 300
+UPLOAD_PREFIX = "uploads/"
+DOCUMENT_PREFIX = "documents/"
+
+
+def upload_key(candidature_id: str, document_id: str) -> str:
+    return f"{UPLOAD_PREFIX}{candidature_id}/{document_id}"
+
+
+def stored_document_key(candidature_id: str, document_id: str) -> str:
+    return f"{DOCUMENT_PREFIX}{candidature_id}/{document_id}"
+
+
+def parse_upload_key(key: str) -> tuple[str, str] | None:
+    parts = key.split("/")
+    if len(parts) != 3 or f"{parts[0]}/" != UPLOAD_PREFIX or not all(parts[1:]):
+        return None
+    return parts[1], parts[2]
+
+
+def _audit(
+    candidature: Candidature,
+    caller: Caller,
+    role: Role,
+    action: str,
+    previous: Candidature | None,
+    reason: str | None = None,
+) -> AuditEvent:
+    return AuditEvent(
+        candidature_id=candidature.id,
+        version=candidature.version,
+        actor=caller.sub,
+        role=role.value,
+        action=action,
+        from_status=previous.status if previous else None,
+        to_status=candidature.status,
+        reason=reason,
+        at=candidature.updated_at,
+    )
+
+
+def _own(store: CandidatureStore, caller: Caller, candidature_id: str) -> Candidature:
+    """A psychologist's own candidature; someone else's answers exactly like a missing one."""
+    caller.require(Role.PSYCHOLOGIST)
+    candidature = store.get(candidature_id)
+    if candidature.owner_sub != caller.sub:
+        raise NotFound("No candidature with this id.")
+    return candidature
+
+
+def _require_editable(candidature: Candidature) -> None:
+    if candidature.status not in EDITABLE_STATUSES:
+        raise Conflict(
+            f"A candidature can only be changed in draft or info_requested, not {candidature.status.value}.",
+            code="not_editable",
+        )
+
+
+def create_candidature(store: CandidatureStore, caller: Caller, fields: CandidatureFields) -> Candidature:
+    caller.require(Role.PSYCHOLOGIST)
+    now = now_iso()
+    candidature = Candidature(id=str(uuid.uuid4()), owner_sub=caller.sub, created_at=now, updated_at=now, fields=fields)
+    store.save(
+        candidature, previous=None, audit=_audit(candidature, caller, Role.PSYCHOLOGIST, "create", previous=None)
+    )
+    return candidature
+
+
+def get_own_candidature(store: CandidatureStore, caller: Caller, candidature_id: str) -> Candidature:
+    return _own(store, caller, candidature_id)
+
+
+def patch_candidature(
+    store: CandidatureStore, caller: Caller, candidature_id: str, changes: CandidatureFields, if_match: int
+) -> Candidature:
+    """Apply the fields present in `changes` (an explicit null clears a field)."""
+    current = _own(store, caller, candidature_id)
+    if current.version != if_match:
+        raise PreconditionFailed(
+            f"Version {if_match} is stale: the candidature is at version {current.version}. Read it again and retry.",
+            code="version_mismatch",
+        )
+    _require_editable(current)
+    merged = current.fields.model_dump(mode="json") | changes.model_dump(mode="json", include=changes.model_fields_set)
+    updated = current.model_copy(
+        update={
+            "fields": CandidatureFields.model_validate(merged),
+            "version": current.version + 1,
+            "updated_at": now_iso(),
+        }
+    )
+    store.save(updated, previous=current, audit=None)
+    return updated
+
+
+def request_document_upload(
+    store: CandidatureStore, bucket: DocumentBucket, caller: Caller, candidature_id: str, request: DocumentUploadRequest
+) -> UploadTicket:
+    current = _own(store, caller, candidature_id)
+    _require_editable(current)
+    if len(current.documents) >= MAX_DOCUMENTS_PER_CANDIDATURE:
+        raise Conflict(
+            f"A candidature holds at most {MAX_DOCUMENTS_PER_CANDIDATURE} documents.", code="too_many_documents"
+        )
+    document = Document(
+        document_id=str(uuid.uuid4()),
+        kind=request.kind,
+        content_type=request.content_type,
+        declared_size=request.size,
+        requested_at=now_iso(),
+    )
+    url, fields = bucket.presign_upload(
+        upload_key(current.id, document.document_id), request.content_type.value, request.size, UPLOAD_URL_SECONDS
+    )
+    updated = current.model_copy(
+        update={
+            "documents": [*current.documents, document],
+            "version": current.version + 1,
+            "updated_at": document.requested_at,
+        }
+    )
+    store.save(updated, previous=current, audit=None)
+    return UploadTicket(document_id=document.document_id, url=url, fields=fields, expires_in=UPLOAD_URL_SECONDS)
+
+
+def verify_uploaded_document(store: CandidatureStore, bucket: DocumentBucket, key: str) -> DocumentStatus | None:
+    """Check one uploaded object and record the verdict; None when the object belongs to nothing."""
+    parsed = parse_upload_key(key)
+    if parsed is None:
+        return None
+    candidature_id, document_id = parsed
+    try:
+        candidature = store.get(candidature_id)
+    except NotFound:
+        bucket.delete(key)
+        return None
+    document = next((d for d in candidature.documents if d.document_id == document_id), None)
+    if document is None or document.status != DocumentStatus.PENDING:
+        return document.status if document else None
+    head, size = bucket.read_head(key, SNIFF_BYTES)
+    reason = verdict_for(head, size, document.content_type, document.declared_size)
+    if reason is None:
+        bucket.move(key, stored_document_key(candidature_id, document_id))
+        verdict = document.model_copy(update={"status": DocumentStatus.VERIFIED, "size": size})
+    else:
+        bucket.delete(key)
+        verdict = document.model_copy(update={"status": DocumentStatus.REJECTED, "reason": reason, "size": size})
+    store.record_document_verdict(candidature_id, verdict)
+    return verdict.status
+
+
+def _missing_for_submission(candidature: Candidature) -> list[dict[str, str]]:
+    missing = [{"field": name, "message": "required to submit"} for name in candidature.fields.missing_for_submission()]
+    verified = {d.kind for d in candidature.documents if d.status == DocumentStatus.VERIFIED}
+    missing += [
+        {"field": f"documents.{kind.value}", "message": "upload a verified document of this kind"}
+        for kind in DocumentKind
+        if kind not in verified
+    ]
+    return missing
+
+
+def _psychologist_transition(
+    store: CandidatureStore, caller: Caller, candidature_id: str, action: Action
+) -> Candidature:
+    current = _own(store, caller, candidature_id)
+    target = plan_transition(current.status, action, caller.roles, reason=None)
+    now = now_iso()
+    changes: dict = {"status": target, "version": current.version + 1, "updated_at": now}
+    if action is Action.SUBMIT:
+        missing = _missing_for_submission(current)
+        if missing:
+            raise Unprocessable("The candidature is not complete yet.", code="incomplete_candidature", details=missing)
+        changes |= {"submitted_at": now, "status_reason": None}
+    updated = current.model_copy(update=changes)
+    store.save(
+        updated, previous=current, audit=_audit(updated, caller, Role.PSYCHOLOGIST, action.value, previous=current)
+    )
+    return updated
+
+
+def submit_candidature(store: CandidatureStore, caller: Caller, candidature_id: str) -> Candidature:
+    return _psychologist_transition(store, caller, candidature_id, Action.SUBMIT)
+
+
+def withdraw_candidature(store: CandidatureStore, caller: Caller, candidature_id: str) -> Candidature:
+    return _psychologist_transition(store, caller, candidature_id, Action.WITHDRAW)

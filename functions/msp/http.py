@@ -1,0 +1,136 @@
+"""HTTP edge shared by every route: the resolver, request parsing and the one error mapping."""
+
+from __future__ import annotations
+
+import json
+from typing import Any, TypeVar
+
+from aws_lambda_powertools import Logger
+from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
+from pydantic import BaseModel, ValidationError
+
+from msp.auth import Caller
+from msp.errors import (
+    BadRequest,
+    DomainError,
+    PayloadTooLarge,
+    PreconditionRequired,
+    Unprocessable,
+    UnsupportedMediaType,
+)
+
+MAX_BODY_BYTES = 64 * 1024
+Model = TypeVar("Model", bound=BaseModel)
+
+logger = Logger()
+
+SECURITY_HEADERS = {
+    "Cache-Control": "no-store",
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+    "Content-Security-Policy": "default-src 'none'; frame-ancestors 'none'",
+    "Strict-Transport-Security": "max-age=63072000; includeSubDomains",
+}
+
+
+def json_response(status: int, body: Any, headers: dict[str, str] | None = None) -> Response:
+    return Response(
+        status_code=status,
+        content_type="application/json",
+        body=json.dumps(body, ensure_ascii=False),
+        headers=SECURITY_HEADERS | (headers or {}),
+    )
+
+
+def error_response(
+    status: int, code: str, message: str, details: list | None = None, headers: dict[str, str] | None = None
+) -> Response:
+    return json_response(status, {"error": {"code": code, "message": message, "details": details or []}}, headers)
+
+
+def _validation_details(error: ValidationError) -> list[dict[str, str]]:
+    details = []
+    for problem in error.errors(include_url=False, include_input=False):
+        path = ".".join(str(part) for part in problem["loc"])
+        message = problem["msg"].removeprefix("Value error, ")
+        if problem["type"] == "extra_forbidden":
+            message = "unknown field: remove it"
+        details.append({"field": path or "body", "message": message})
+    return details
+
+
+def create_app() -> APIGatewayHttpResolver:
+    app = APIGatewayHttpResolver()
+
+    @app.exception_handler(DomainError)
+    def _domain_error(error: DomainError) -> Response:
+        logger.info("request refused", extra={"status": error.status, "code": error.code})
+        return error_response(error.status, error.code, error.message, error.details, error.headers)
+
+    @app.exception_handler(ValidationError)
+    def _invalid(error: ValidationError) -> Response:
+        return error_response(422, "validation_error", "The request has invalid fields.", _validation_details(error))
+
+    @app.exception_handler(Exception)
+    def _unexpected(error: Exception) -> Response:
+        logger.exception("unexpected error")
+        return error_response(500, "internal_error", "Something went wrong on our side; it has been logged.")
+
+    @app.not_found
+    def _no_route(_: Exception) -> Response:
+        return error_response(404, "not_found", "No such route.")
+
+    return app
+
+
+def caller_of(app: APIGatewayHttpResolver) -> Caller:
+    claims = app.current_event.request_context.authorizer.jwt_claim
+    return Caller.from_claims(claims)
+
+
+def raw_body(app: APIGatewayHttpResolver) -> str:
+    event = app.current_event
+    body = event.decoded_body if event.is_base64_encoded else event.body
+    if body is None:
+        return ""
+    if len(body.encode()) > MAX_BODY_BYTES:
+        raise PayloadTooLarge(f"The body exceeds {MAX_BODY_BYTES // 1024} KB.")
+    return body
+
+
+def parse_body(app: APIGatewayHttpResolver, model: type[Model]) -> Model:
+    """The JSON body validated against `model`; every failure is a 4xx naming what to fix."""
+    body = raw_body(app)
+    content_type = (app.current_event.headers.get("content-type") or "").split(";")[0].strip().lower()
+    if content_type != "application/json":
+        raise UnsupportedMediaType("Send the body as JSON with 'Content-Type: application/json'.")
+    try:
+        document = json.loads(body)
+    except ValueError as error:
+        raise BadRequest(f"The body is not valid JSON: {error}.", code="malformed_json") from error
+    if not isinstance(document, dict):
+        raise Unprocessable(
+            "The body must be a JSON object.", details=[{"field": "body", "message": "expected an object"}]
+        )
+    try:
+        return model.model_validate(document)
+    except ValidationError as error:
+        raise Unprocessable("The request has invalid fields.", details=_validation_details(error)) from error
+
+
+def require_empty_body(app: APIGatewayHttpResolver) -> None:
+    if raw_body(app).strip():
+        raise Unprocessable("This route takes no body.", details=[{"field": "body", "message": "send no body"}])
+
+
+def if_match_version(app: APIGatewayHttpResolver) -> int:
+    raw = (app.current_event.headers.get("if-match") or "").strip().removeprefix("W/").strip('"')
+    if not raw:
+        raise PreconditionRequired("Send 'If-Match: <version>' with the version you read.", code="if_match_required")
+    if not raw.isdigit():
+        raise BadRequest("If-Match must be the candidature's version number, e.g. If-Match: 3.")
+    return int(raw)
+
+
+def header(app: APIGatewayHttpResolver, name: str) -> str | None:
+    return app.current_event.headers.get(name.lower())

@@ -1,0 +1,76 @@
+"""Idempotency-Key handling for create routes, on Powertools' idempotency utility."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from functools import cache
+from typing import Any
+
+from aws_lambda_powertools.utilities.idempotency import (
+    DynamoDBPersistenceLayer,
+    IdempotencyConfig,
+    idempotent_function,
+)
+from aws_lambda_powertools.utilities.idempotency.exceptions import (
+    IdempotencyAlreadyInProgressError,
+    IdempotencyPersistenceLayerError,
+    IdempotencyValidationError,
+)
+
+from msp.auth import Caller
+from msp.config import settings
+from msp.errors import BadRequest, Conflict, ServiceUnavailable, Unprocessable
+
+_KEY = re.compile(r"^[A-Za-z0-9_\-:.]{8,128}$")
+_CONFIG = IdempotencyConfig(
+    event_key_jmespath="[operation, owner, key]",
+    payload_validation_jmespath="payload",
+    expires_after_seconds=24 * 3600,
+    raise_on_no_idempotency_key=True,
+)
+
+
+@cache
+def _persistence() -> DynamoDBPersistenceLayer:
+    return DynamoDBPersistenceLayer(table_name=settings().idempotency_table)
+
+
+def checked_key(raw: str | None) -> str:
+    if not raw:
+        raise BadRequest(
+            "Send an 'Idempotency-Key' header (e.g. a UUID) so a retry cannot create twice.",
+            code="idempotency_key_required",
+        )
+    if not _KEY.match(raw):
+        raise BadRequest(
+            "'Idempotency-Key' must be 8 to 128 letters, digits or -_:. characters.", code="idempotency_key_invalid"
+        )
+    return raw
+
+
+def once_per_key(operation: str, caller: Caller, key: str | None, payload: Any, compute: Callable[[], dict]) -> dict:
+    """Run `compute` once per (operation, caller, key); a replay returns the stored result.
+
+    The same key with a different payload is refused with 422.
+    """
+    request = {"operation": operation, "owner": caller.sub, "key": checked_key(key), "payload": payload}
+
+    @idempotent_function(data_keyword_argument="request", persistence_store=_persistence(), config=_CONFIG)
+    def run(request: dict) -> dict:
+        return compute()
+
+    try:
+        return run(request=request)
+    except IdempotencyValidationError as error:
+        raise Unprocessable(
+            "This Idempotency-Key was already used with a different body: use a new key.", code="idempotency_key_reused"
+        ) from error
+    except IdempotencyAlreadyInProgressError as error:
+        raise Conflict(
+            "A request with this Idempotency-Key is still being processed; retry shortly.",
+            code="request_in_progress",
+            headers={"Retry-After": "1"},
+        ) from error
+    except IdempotencyPersistenceLayerError as error:
+        raise ServiceUnavailable("The service is busy; retry in a moment.", headers={"Retry-After": "2"}) from error

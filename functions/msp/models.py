@@ -1,0 +1,267 @@
+"""Candidature models: what a psychologist submits, as validated by pydantic."""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from enum import StrEnum
+from typing import Annotated, Literal
+
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    EmailStr,
+    Field,
+    HttpUrl,
+    StringConstraints,
+    field_validator,
+    model_validator,
+)
+
+from msp import geography
+from msp.identifiers import adeli_problem, rpps_problem
+from msp.languages import ISO_639_1
+
+_NAME = re.compile(r"^[^\W\d_]+(?:[ '’\-][^\W\d_]+)*$")
+
+
+def _person_name(value: str) -> str:
+    if not _NAME.match(value):
+        raise ValueError("use letters, spaces, hyphens or apostrophes only")
+    return value
+
+
+def _phone(value: str) -> str:
+    normalised = geography.normalise_phone(value)
+    if normalised is None:
+        raise ValueError("give a French number, e.g. +33612345678, 0612345678 or an overseas number")
+    return normalised
+
+
+def _language(value: str) -> str:
+    if value not in ISO_639_1:
+        raise ValueError(f"'{value}' is not an ISO 639-1 code (two lowercase letters, e.g. fr, en)")
+    return value
+
+
+Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+PersonName = Annotated[
+    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100), AfterValidator(_person_name)
+]
+Phone = Annotated[str, StringConstraints(max_length=30), AfterValidator(_phone)]
+Language = Annotated[str, AfterValidator(_language)]
+Public = Literal["enfants", "adolescents", "adultes"]
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+
+class Identifier(Strict):
+    type: Literal["rpps", "adeli"]
+    value: Annotated[str, StringConstraints(to_upper=True, max_length=20)]
+
+    @model_validator(mode="after")
+    def _check_key(self) -> Identifier:
+        problem = rpps_problem(self.value) if self.type == "rpps" else adeli_problem(self.value)
+        if problem:
+            raise ValueError(problem)
+        return self
+
+
+class Diploma(Strict):
+    university: Text
+    year: int
+
+    @field_validator("year")
+    @classmethod
+    def _plausible_year(cls, year: int) -> int:
+        this_year = dt.date.today().year
+        if not 1950 <= year <= this_year:
+            raise ValueError(f"the diploma year must be between 1950 and {this_year}")
+        return year
+
+
+class Practice(Strict):
+    address: Text
+    postcode: Annotated[str, StringConstraints(pattern=r"^\d{5}$")]
+    city: Text
+    department: Annotated[str, StringConstraints(to_upper=True)]
+    lat: float = Field(ge=-90, le=90)
+    lon: float = Field(ge=-180, le=180)
+
+    @field_validator("department")
+    @classmethod
+    def _known_department(cls, department: str) -> str:
+        if department not in geography.DEPARTMENTS:
+            raise ValueError("use a department code: 01 to 95, 2A, 2B or 971 to 976")
+        return department
+
+    @model_validator(mode="after")
+    def _consistent_location(self) -> Practice:
+        if self.department not in geography.department_of_postcode(self.postcode):
+            raise ValueError(f"postcode {self.postcode} is not in department {self.department}")
+        area = geography.area_of_point(self.lat, self.lon)
+        if area is None:
+            raise ValueError("lat/lon must lie in metropolitan France, Corsica or an overseas department")
+        if area != geography.expected_area(self.department):
+            raise ValueError(f"lat/lon do not lie in department {self.department}")
+        return self
+
+
+class CandidatureFields(Strict):
+    """Every editable field. A draft may leave any of them empty; submission needs them all."""
+
+    civility: Literal["mme", "m"] | None = None
+    first_name: PersonName | None = None
+    last_name: PersonName | None = None
+    email: EmailStr | None = None
+    phone: Phone | None = None
+    identifier: Identifier | None = None
+    diploma: Diploma | None = None
+    experience_years: int | None = Field(default=None, ge=0, le=60)
+    practices: list[Practice] | None = Field(default=None, min_length=1, max_length=3)
+    languages: list[Language] | None = Field(default=None, min_length=1, max_length=20)
+    publics: list[Public] | None = Field(default=None, min_length=1, max_length=3)
+    teleconsultation: bool | None = None
+    website: HttpUrl | None = None
+    public_email: EmailStr | None = None
+    public_phone: Phone | None = None
+
+    @field_validator("languages", "publics")
+    @classmethod
+    def _no_repeats(cls, values: list[str] | None) -> list[str] | None:
+        if values is not None and len(set(values)) != len(values):
+            raise ValueError("list each value once")
+        return values
+
+    @field_validator("website")
+    @classmethod
+    def _https_only(cls, url: HttpUrl | None) -> HttpUrl | None:
+        if url is not None and url.scheme != "https":
+            raise ValueError("the website must use https://")
+        return url
+
+    def missing_for_submission(self) -> list[str]:
+        optional = {"website", "public_email", "public_phone"}
+        return [name for name in type(self).model_fields if name not in optional and getattr(self, name) is None]
+
+    @property
+    def department(self) -> str | None:
+        """A candidature belongs to the department of its first practice."""
+        return self.practices[0].department if self.practices else None
+
+
+class Status(StrEnum):
+    DRAFT = "draft"
+    SUBMITTED = "submitted"
+    IN_REVIEW = "in_review"
+    INFO_REQUESTED = "info_requested"
+    ACCEPTED = "accepted"
+    REJECTED = "rejected"
+    DECONVENTIONED = "deconventioned"
+    WITHDRAWN = "withdrawn"
+
+
+# States in which the candidature holds its professional identifier.
+INACTIVE_STATUSES = frozenset({Status.WITHDRAWN, Status.REJECTED})
+EDITABLE_STATUSES = frozenset({Status.DRAFT, Status.INFO_REQUESTED})
+
+
+class DocumentKind(StrEnum):
+    DIPLOMA = "diploma"
+    IDENTITY = "identity"
+    IDENTIFIER_PROOF = "identifier_proof"
+
+
+class DocumentType(StrEnum):
+    PDF = "application/pdf"
+    JPEG = "image/jpeg"
+    PNG = "image/png"
+
+
+MAX_DOCUMENT_BYTES = 10 * 1024 * 1024
+MAX_DOCUMENTS_PER_CANDIDATURE = 30
+
+
+class DocumentStatus(StrEnum):
+    PENDING = "pending"
+    VERIFIED = "verified"
+    REJECTED = "rejected"
+
+
+class DocumentUploadRequest(Strict):
+    kind: DocumentKind
+    content_type: DocumentType
+    size: int = Field(ge=1, le=MAX_DOCUMENT_BYTES)
+
+
+class Document(BaseModel):
+    document_id: str
+    kind: DocumentKind
+    content_type: DocumentType
+    declared_size: int
+    status: DocumentStatus = DocumentStatus.PENDING
+    reason: str | None = None
+    size: int | None = None
+    requested_at: str
+
+    def public(self) -> dict:
+        return self.model_dump(mode="json", include={"document_id", "kind", "status", "reason", "content_type", "size"})
+
+
+class Candidature(BaseModel):
+    id: str
+    owner_sub: str
+    status: Status = Status.DRAFT
+    version: int = 1
+    created_at: str
+    updated_at: str
+    submitted_at: str | None = None
+    status_reason: str | None = None
+    fields: CandidatureFields
+    documents: list[Document] = Field(default_factory=list)
+
+    @property
+    def department(self) -> str | None:
+        return self.fields.department
+
+    @property
+    def holds_identifier(self) -> bool:
+        return self.fields.identifier is not None and self.status not in INACTIVE_STATUSES
+
+    def public(self) -> dict:
+        """The representation every read returns."""
+        body = self.fields.model_dump(mode="json", exclude_none=True)
+        body.update(
+            id=self.id,
+            status=self.status.value,
+            version=self.version,
+            created_at=self.created_at,
+            updated_at=self.updated_at,
+            submitted_at=self.submitted_at,
+            status_reason=self.status_reason,
+            department=self.department,
+            documents=[d.public() for d in self.documents],
+        )
+        return body
+
+
+class AuditEvent(BaseModel):
+    candidature_id: str
+    version: int
+    actor: str
+    role: str
+    action: str
+    from_status: Status | None
+    to_status: Status
+    reason: str | None = None
+    at: str
+
+
+class UploadTicket(BaseModel):
+    document_id: str
+    url: str
+    fields: dict[str, str]
+    expires_in: int
