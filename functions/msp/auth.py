@@ -17,6 +17,7 @@ class Role(StrEnum):
     ADMIN = "admins"
 
 
+ROLE_NAMES = frozenset(role.value for role in Role)
 ALL_DEPARTMENTS = "*"
 
 
@@ -41,7 +42,7 @@ class Caller(BaseModel):
     def from_claims(cls, claims: Mapping[str, Any] | None) -> Caller:
         if not claims or not claims.get("sub"):
             raise Unauthorized("A valid bearer token is required.")
-        roles = frozenset(Role(g) for g in _claim_list(claims.get("cognito:groups"), ", ") if g in Role)
+        roles = frozenset(Role(g) for g in _claim_list(claims.get("cognito:groups"), ", ") if g in ROLE_NAMES)
         departments = frozenset(_claim_list(claims.get("custom:departments"), ", "))
         return cls(sub=str(claims["sub"]), roles=roles, departments=departments)
 

@@ -1,0 +1,263 @@
+"""Local API Gateway (HTTP API) emulator: routes, JWT authorizer and payload format 2.0 from template.yaml."""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import json
+import logging
+import mimetypes
+import time
+import uuid
+from http import HTTPStatus
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qsl, urlsplit
+
+import jwt
+
+from infra.dev_issuer import DevIssuer
+from infra.lambda_runtime import LambdaRuntime
+from infra.template import Route, Template
+
+log = logging.getLogger("gateway")
+
+MAX_PAYLOAD_BYTES = 10 * 1024 * 1024  # HTTP API's request payload limit
+_TEXT_TYPES = (
+    "text/",
+    "application/json",
+    "application/xml",
+    "application/x-www-form-urlencoded",
+    "application/javascript",
+)
+STATIC_SECURITY_HEADERS = {
+    "Content-Security-Policy": (
+        "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data: blob:; "
+        "connect-src 'self'; frame-src 'self' blob:; frame-ancestors 'none'; base-uri 'none'; form-action 'self'"
+    ),
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+    "X-Frame-Options": "DENY",
+    "Cache-Control": "no-cache",
+}
+
+
+def flatten_claims(claims: dict[str, Any]) -> dict[str, str]:
+    """HTTP API hands claims to the integration as strings; arrays become "[a b]"."""
+    flat = {}
+    for name, value in claims.items():
+        if isinstance(value, list):
+            flat[name] = "[" + " ".join(str(v) for v in value) + "]"
+        elif isinstance(value, bool):
+            flat[name] = str(value).lower()
+        else:
+            flat[name] = str(value)
+    return flat
+
+
+def is_text(content_type: str | None) -> bool:
+    return bool(content_type) and content_type.lower().startswith(_TEXT_TYPES)
+
+
+def build_event(
+    route: Route,
+    method: str,
+    raw_path: str,
+    raw_query: str,
+    headers: list[tuple[str, str]],
+    body: bytes,
+    path_parameters: dict[str, str],
+    claims: dict[str, Any] | None,
+    source_ip: str,
+) -> dict[str, Any]:
+    """An API Gateway HTTP API payload format 2.0 event."""
+    merged: dict[str, str] = {}
+    cookies: list[str] = []
+    for name, value in headers:
+        lower = name.lower()
+        if lower == "cookie":
+            cookies.extend(part.strip() for part in value.split(";") if part.strip())
+            continue
+        merged[lower] = f"{merged[lower]},{value}" if lower in merged else value
+    query: dict[str, str] = {}
+    for name, value in parse_qsl(raw_query, keep_blank_values=True):
+        query[name] = f"{query[name]},{value}" if name in query else value
+    now = dt.datetime.now(dt.UTC)
+    text = is_text(merged.get("content-type"))
+    event: dict[str, Any] = {
+        "version": "2.0",
+        "routeKey": route.route_key,
+        "rawPath": raw_path,
+        "rawQueryString": raw_query,
+        "headers": merged,
+        "requestContext": {
+            "accountId": "000000000000",
+            "apiId": "local",
+            "domainName": merged.get("host", "127.0.0.1"),
+            "domainPrefix": "local",
+            "http": {
+                "method": method,
+                "path": raw_path,
+                "protocol": "HTTP/1.1",
+                "sourceIp": source_ip,
+                "userAgent": merged.get("user-agent", ""),
+            },
+            "requestId": str(uuid.uuid4()),
+            "routeKey": route.route_key,
+            "stage": "$default",
+            "time": now.strftime("%d/%b/%Y:%H:%M:%S +0000"),
+            "timeEpoch": int(now.timestamp() * 1000),
+        },
+        "isBase64Encoded": bool(body) and not text,
+    }
+    if cookies:
+        event["cookies"] = cookies
+    if query:
+        event["queryStringParameters"] = query
+    if path_parameters:
+        event["pathParameters"] = path_parameters
+    if claims is not None:
+        event["requestContext"]["authorizer"] = {"jwt": {"claims": flatten_claims(claims), "scopes": None}}
+    if body:
+        event["body"] = body.decode("utf-8", errors="replace") if text else base64.b64encode(body).decode()
+    return event
+
+
+class Gateway:
+    """Matches a request to a template route, authorizes it and invokes the route's handler."""
+
+    def __init__(
+        self, template: Template, runtime: LambdaRuntime, issuer: DevIssuer, static_dirs: dict[str, Path] | None = None
+    ):
+        self.routes = template.routes
+        self.runtime = runtime
+        self.issuer = issuer
+        self.static_dirs = static_dirs or {}
+
+    def match(self, method: str, path: str) -> tuple[Route, dict[str, str]] | None:
+        for route in self.routes:
+            if route.method != method:
+                continue
+            found = route.pattern.match(path)
+            if found:
+                return route, found.groupdict()
+        return None
+
+    def authorize(self, headers: list[tuple[str, str]]) -> dict[str, Any] | None:
+        value = next((v for k, v in headers if k.lower() == "authorization"), "")
+        scheme, _, token = value.partition(" ")
+        if scheme.lower() != "bearer" or not token:
+            token = value if value and "." in value and " " not in value else ""
+        if not token:
+            return None
+        try:
+            return self.issuer.verify(token.strip())
+        except jwt.PyJWTError:
+            return None
+
+    def handle(
+        self, method: str, target: str, headers: list[tuple[str, str]], body: bytes, source_ip: str = "127.0.0.1"
+    ) -> tuple[int, list[tuple[str, str]], bytes]:
+        parts = urlsplit(target)
+        static = self._static(method, parts.path)
+        if static is not None:
+            return static
+        matched = self.match(method, parts.path)
+        if matched is None:
+            return _message(404, "Not Found")
+        route, path_parameters = matched
+        if len(body) > MAX_PAYLOAD_BYTES:
+            return _message(413, "Request Entity Too Large")
+        claims = None
+        if not route.public:
+            claims = self.authorize(headers)
+            if claims is None:
+                return _message(401, "Unauthorized", [("www-authenticate", "Bearer")])
+        event = build_event(route, method, parts.path, parts.query, headers, body, path_parameters, claims, source_ip)
+        started = time.perf_counter()
+        try:
+            result = self.runtime.invoke(route.function, event)
+        except Exception:
+            log.exception("handler %s crashed", route.function)
+            return _message(500, "Internal Server Error")
+        finally:
+            log.info(
+                "%s %s -> %s (%.1f ms)", method, parts.path, route.function, (time.perf_counter() - started) * 1000
+            )
+        return _integration_response(result)
+
+    def _static(self, method: str, path: str) -> tuple[int, list[tuple[str, str]], bytes] | None:
+        for prefix, directory in self.static_dirs.items():
+            if path == prefix.rstrip("/"):
+                return 308, [("location", prefix)], b""
+            if not path.startswith(prefix):
+                continue
+            if method not in {"GET", "HEAD"}:
+                return _message(405, "Method Not Allowed")
+            relative = path[len(prefix) :] or "index.html"
+            file = (directory / relative).resolve()
+            if directory.resolve() not in file.parents or not file.is_file():
+                return _message(404, "Not Found")
+            content_type = mimetypes.guess_type(file.name)[0] or "application/octet-stream"
+            if content_type.startswith("text/") or content_type == "application/javascript":
+                content_type += "; charset=utf-8"
+            headers = [("content-type", content_type), *((k.lower(), v) for k, v in STATIC_SECURITY_HEADERS.items())]
+            return 200, headers, file.read_bytes()
+        return None
+
+
+def _message(status: int, message: str, extra: list[tuple[str, str]] | None = None):
+    body = json.dumps({"message": message}).encode()
+    return status, [("content-type", "application/json"), *(extra or [])], body
+
+
+def _integration_response(result: Any) -> tuple[int, list[tuple[str, str]], bytes]:
+    """Format 2.0 response: a dict with statusCode, or any JSON value meaning 200."""
+    if not isinstance(result, dict) or "statusCode" not in result:
+        return 200, [("content-type", "application/json")], json.dumps(result).encode()
+    headers = [(k.lower(), str(v)) for k, v in (result.get("headers") or {}).items()]
+    for name, values in (result.get("multiValueHeaders") or {}).items():
+        headers.extend((name.lower(), str(v)) for v in values)
+    headers.extend(("set-cookie", cookie) for cookie in result.get("cookies") or [])
+    body = result.get("body") or ""
+    payload = base64.b64decode(body) if result.get("isBase64Encoded") else body.encode()
+    return int(result["statusCode"]), headers, payload
+
+
+class _RequestHandler(BaseHTTPRequestHandler):
+    gateway: Gateway
+    protocol_version = "HTTP/1.1"
+    server_version = "msp-local-gateway"
+
+    def _serve(self) -> None:
+        length = int(self.headers.get("content-length") or 0)
+        if length > MAX_PAYLOAD_BYTES:
+            status, headers, body = _message(413, "Request Entity Too Large")
+            self.close_connection = True
+        else:
+            body_in = self.rfile.read(length) if length else b""
+            status, headers, body = self.gateway.handle(
+                self.command, self.path, list(self.headers.items()), body_in, self.client_address[0]
+            )
+        self.send_response(status, HTTPStatus(status).phrase if status in HTTPStatus._value2member_map_ else "")
+        names = {name for name, _ in headers}
+        for name, value in headers:
+            self.send_header(name, value)
+        if "content-length" not in names:
+            self.send_header("content-length", str(len(body)))
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(body)
+
+    do_GET = do_POST = do_PATCH = do_PUT = do_DELETE = do_HEAD = do_OPTIONS = _serve
+
+    def log_message(self, format: str, *args: Any) -> None:
+        log.debug(format, *args)
+
+
+def serve(gateway: Gateway, port: int) -> ThreadingHTTPServer:
+    handler = type("BoundHandler", (_RequestHandler,), {"gateway": gateway})
+    server = ThreadingHTTPServer(("127.0.0.1", port), handler)
+    server.daemon_threads = True
+    return server

@@ -1,0 +1,94 @@
+"""The whole local stack: storage components, tables and bucket from the template, the gateway."""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+from contextlib import ExitStack
+from pathlib import Path
+
+from infra.bucket_events import BucketNotifier
+from infra.components import DynamoDBLocal, MotoBackend, SeaweedS3, aws_environment
+from infra.dev_issuer import DevIssuer
+from infra.gateway import Gateway, serve
+from infra.lambda_runtime import LambdaRuntime
+from infra.provision import provision
+from infra.template import ROOT, LocalNames, load_template
+
+log = logging.getLogger("local-stack")
+
+BACKENDS = ("dynamodb-local", "moto")
+
+
+class LocalStack:
+    """Starts in order, stops in reverse order, even when a start fails half way."""
+
+    def __init__(
+        self,
+        workdir: Path,
+        *,
+        backend: str = "dynamodb-local",
+        port: int = 3000,
+        in_memory: bool = False,
+        prefix: str = "msp-local",
+        issuer_dir: Path | None = None,
+    ):
+        if backend not in BACKENDS:
+            raise ValueError(f"unknown backend {backend!r}; use one of {', '.join(BACKENDS)}")
+        self.workdir = workdir
+        self.backend = backend
+        self.port = port
+        self.in_memory = in_memory
+        self.template = load_template()
+        self.names = LocalNames(self.template, prefix)
+        self.issuer = DevIssuer(issuer_dir or workdir / "dev-issuer")
+        self._exit = ExitStack()
+        self.base_url = f"http://127.0.0.1:{port}"
+
+    def start(self) -> LocalStack:
+        try:
+            self._start()
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def _start(self) -> None:
+        if self.backend == "moto":
+            moto = MotoBackend()
+            self._exit.callback(moto.stop)
+            moto.start()
+            dynamodb_endpoint = s3_endpoint = moto.endpoint
+        else:
+            dynamodb = DynamoDBLocal(self.workdir / "dynamodb", in_memory=self.in_memory)
+            self._exit.callback(dynamodb.stop)
+            dynamodb.start()
+            s3 = SeaweedS3(self.workdir / "s3")
+            self._exit.callback(s3.stop)
+            s3.start()
+            dynamodb_endpoint, s3_endpoint = dynamodb.endpoint, s3.endpoint
+        self.environment = aws_environment(dynamodb_endpoint, s3_endpoint) | self.names.environment()
+        os.environ.update(self.environment)
+        provision(self.template, self.names)
+        self.runtime = LambdaRuntime(self.template)
+        self.notifier = BucketNotifier(self.runtime, self.template.bucket_triggers, self.names.by_logical_id)
+        self.notifier.start()
+        self._exit.callback(self.notifier.stop)
+        self.gateway = Gateway(self.template, self.runtime, self.issuer, {"/admin/": ROOT / "admin"})
+        self.server = serve(self.gateway, self.port)
+        self.port = self.server.server_address[1]
+        self.base_url = f"http://127.0.0.1:{self.port}"
+        thread = threading.Thread(target=self.server.serve_forever, name="gateway", daemon=True)
+        thread.start()
+        self._exit.callback(self.server.server_close)
+        self._exit.callback(self.server.shutdown)
+
+    def stop(self) -> None:
+        self._exit.close()
+
+    def __enter__(self) -> LocalStack:
+        return self.start()
+
+    def __exit__(self, *_exc) -> None:
+        self.stop()

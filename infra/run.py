@@ -1,0 +1,78 @@
+"""`make run`: the local stack on http://127.0.0.1:3000 with demo data, until Ctrl-C."""
+
+from __future__ import annotations
+
+import argparse
+import fcntl
+import logging
+import os
+import signal
+import sys
+import threading
+from pathlib import Path
+
+from infra.components import ComponentError, port_is_free
+from infra.dev_issuer import DEFAULT_KEY_DIR
+from infra.local_stack import BACKENDS, LocalStack
+from infra.template import ROOT
+
+LOCAL_DIR = ROOT / ".local"
+
+
+def _take_lock(path: Path):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle = path.open("a+")
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        handle.seek(0)
+        owner = handle.read().strip() or "another process"
+        sys.exit(f"make run is already running (pid {owner}) on this checkout: stop it with Ctrl-C first.")
+    handle.seek(0)
+    handle.truncate()
+    handle.write(str(os.getpid()))
+    handle.flush()
+    return handle
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--backend", choices=BACKENDS, default="dynamodb-local")
+    parser.add_argument("--port", type=int, default=3000)
+    args = parser.parse_args()
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s", datefmt="%H:%M:%S")
+
+    lock = _take_lock(LOCAL_DIR / "run.lock")
+    if not port_is_free(args.port):
+        sys.exit(f"Port {args.port} on 127.0.0.1 is taken by another program: free it or use 'make run PORT=<other>'.")
+    workdir = LOCAL_DIR / ("moto" if args.backend == "moto" else "stack")
+    stack = LocalStack(workdir, backend=args.backend, port=args.port, issuer_dir=DEFAULT_KEY_DIR)
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    try:
+        print(f"Starting the local stack ({args.backend}) ...", flush=True)
+        stack.start()
+        from infra.seed import load_demo_data
+
+        print(load_demo_data(stack), flush=True)
+        print(
+            f"\nAPI:         {stack.base_url}/v1/...\n"
+            f"Admin page:  {stack.base_url}/admin/\n"
+            f"Token:       make token ROLE=reviewer DEPARTMENTS=75\n"
+            f"Data:        {workdir} (kept across restarts; 'make reset' wipes it)\n"
+            "Ctrl-C stops everything.",
+            flush=True,
+        )
+        stop.wait()
+    except ComponentError as error:
+        sys.exit(f"Could not start the local stack: {error}")
+    except KeyboardInterrupt:
+        pass
+    finally:
+        print("\nStopping ...", flush=True)
+        stack.stop()
+        lock.close()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,195 @@
+"""Reads template.yaml: the single source of tables, buckets, functions, routes and environment."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+ROOT = Path(__file__).resolve().parent.parent
+TEMPLATE_PATH = ROOT / "template.yaml"
+FUNCTIONS_DIR = ROOT / "functions"
+
+
+class _CloudFormationLoader(yaml.SafeLoader):
+    """Turns short-form intrinsics (!Ref, !Sub, !GetAtt ...) into their long form."""
+
+
+def _intrinsic(loader: yaml.SafeLoader, tag_suffix: str, node: yaml.Node) -> dict[str, Any]:
+    name = "Ref" if tag_suffix == "Ref" else f"Fn::{tag_suffix}"
+    if isinstance(node, yaml.ScalarNode):
+        value: Any = loader.construct_scalar(node)
+        if tag_suffix == "GetAtt":
+            value = value.split(".", 1)
+    elif isinstance(node, yaml.SequenceNode):
+        value = loader.construct_sequence(node, deep=True)
+    else:
+        value = loader.construct_mapping(node, deep=True)
+    return {name: value}
+
+
+_CloudFormationLoader.add_multi_constructor("!", _intrinsic)
+
+
+@dataclass(frozen=True)
+class Route:
+    method: str
+    path: str
+    function: str
+    public: bool
+
+    @property
+    def pattern(self) -> re.Pattern[str]:
+        regex = re.sub(r"\\\{(\w+)\\\}", r"(?P<\1>[^/]+)", re.escape(self.path))
+        return re.compile(f"^{regex}$")
+
+    @property
+    def route_key(self) -> str:
+        return f"{self.method} {self.path}"
+
+
+@dataclass(frozen=True)
+class BucketTrigger:
+    function: str
+    bucket: str
+    events: str
+    prefix: str
+
+
+@dataclass
+class Function:
+    logical_id: str
+    handler: str
+    environment: dict[str, Any]
+    policies: list[Any]
+    timeout: int
+    memory: int
+    events: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def module(self) -> str:
+        path, _ = self.handler.rsplit(".", 1)
+        return path.replace("/", ".")
+
+    @property
+    def entry_point(self) -> str:
+        return self.handler.rsplit(".", 1)[1]
+
+
+@dataclass
+class Template:
+    raw: dict[str, Any]
+
+    @property
+    def resources(self) -> dict[str, Any]:
+        return self.raw["Resources"]
+
+    def of_type(self, resource_type: str) -> dict[str, dict[str, Any]]:
+        return {name: r for name, r in self.resources.items() if r["Type"] == resource_type}
+
+    @property
+    def tables(self) -> dict[str, dict[str, Any]]:
+        return {name: r["Properties"] for name, r in self.of_type("AWS::DynamoDB::Table").items()}
+
+    @property
+    def buckets(self) -> dict[str, dict[str, Any]]:
+        return {name: r.get("Properties", {}) for name, r in self.of_type("AWS::S3::Bucket").items()}
+
+    @property
+    def functions(self) -> dict[str, Function]:
+        defaults = self.raw.get("Globals", {}).get("Function", {})
+        functions = {}
+        for name, resource in self.of_type("AWS::Serverless::Function").items():
+            props = resource["Properties"]
+            environment = dict(defaults.get("Environment", {}).get("Variables", {}))
+            environment.update(props.get("Environment", {}).get("Variables", {}))
+            functions[name] = Function(
+                logical_id=name,
+                handler=props["Handler"],
+                environment=environment,
+                policies=props.get("Policies", []),
+                timeout=props.get("Timeout", defaults.get("Timeout", 3)),
+                memory=props.get("MemorySize", defaults.get("MemorySize", 128)),
+                events=props.get("Events", {}),
+            )
+        return functions
+
+    @property
+    def routes(self) -> list[Route]:
+        routes = []
+        for function in self.functions.values():
+            for event in function.events.values():
+                if event["Type"] != "HttpApi":
+                    continue
+                props = event["Properties"]
+                auth = props.get("Auth", {}).get("Authorizer")
+                routes.append(Route(props["Method"].upper(), props["Path"], function.logical_id, auth == "NONE"))
+        return sorted(routes, key=lambda r: (r.path, r.method))
+
+    @property
+    def bucket_triggers(self) -> list[BucketTrigger]:
+        triggers = []
+        for function in self.functions.values():
+            for event in function.events.values():
+                if event["Type"] != "S3":
+                    continue
+                props = event["Properties"]
+                rules = props.get("Filter", {}).get("S3Key", {}).get("Rules", [])
+                prefix = next((r["Value"] for r in rules if r["Name"].lower() == "prefix"), "")
+                triggers.append(BucketTrigger(function.logical_id, props["Bucket"]["Ref"], props["Events"], prefix))
+        return triggers
+
+    @property
+    def http_api(self) -> dict[str, Any]:
+        (api,) = self.of_type("AWS::Serverless::HttpApi").values()
+        return api["Properties"]
+
+
+@cache
+def load_template(path: Path = TEMPLATE_PATH) -> Template:
+    with path.open(encoding="utf-8") as handle:
+        return Template(yaml.load(handle, Loader=_CloudFormationLoader))  # noqa: S506 - SafeLoader subclass
+
+
+class LocalNames:
+    """Physical names of the template's resources on the local stack, and the environment they imply."""
+
+    def __init__(self, template: Template, prefix: str):
+        self.template = template
+        self.by_logical_id: dict[str, str] = {}
+        for name in template.tables:
+            self.by_logical_id[name] = f"{prefix}-{name}"
+        for name in template.buckets:
+            self.by_logical_id[name] = f"{prefix}-{name}".lower()
+
+    def table(self, logical_id: str) -> str:
+        return self.by_logical_id[logical_id]
+
+    def bucket(self, logical_id: str) -> str:
+        return self.by_logical_id[logical_id]
+
+    def resolve(self, value: Any) -> str:
+        """A template value (literal, Ref, or the Sub that names a bucket) as a local string."""
+        if isinstance(value, str | int | float):
+            return str(value)
+        if "Ref" in value and value["Ref"] in self.by_logical_id:
+            return self.by_logical_id[value["Ref"]]
+        if "Fn::Sub" in value:
+            for name, props in self.template.buckets.items():
+                if props.get("BucketName") == value:
+                    return self.by_logical_id[name]
+        raise ValueError(f"cannot resolve {value!r} locally; name the resource with !Ref")
+
+    def environment(self) -> dict[str, str]:
+        """Environment of every function; functions must agree on shared variable names."""
+        merged: dict[str, str] = {}
+        for function in self.template.functions.values():
+            for key, value in function.environment.items():
+                resolved = self.resolve(value)
+                if merged.setdefault(key, resolved) != resolved:
+                    raise ValueError(f"functions disagree on {key}: {merged[key]} vs {resolved}")
+        return merged
