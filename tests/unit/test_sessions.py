@@ -1,0 +1,317 @@
+import datetime as dt
+import hashlib
+import hmac
+import json
+
+import pytest
+from pydantic import SecretStr, ValidationError
+
+from msp import nir, policy
+from msp.errors import Unprocessable
+from msp.sessions import (
+    DeclaredSession,
+    QuotaStatus,
+    SessionDeclaration,
+    age_on,
+    check_declaration,
+    patient_key,
+    quota_exhausted,
+)
+
+NIR = "290057505612384"  # the contract example: born 1990-05
+FULL_PRICE_2026 = {"price": "50.00", "amo": "30.00", "amc": "20.00", "patient_advance": "50.00"}
+SECRET = b"s" * 32
+TODAY = dt.date(2026, 11, 20)
+
+
+def make_nir(birth: dt.date, month_code: str | None = None, place: str = "75056") -> str:
+    first_13 = f"2{birth.year % 100:02d}{month_code or f'{birth.month:02d}'}{place}123"
+    return f"{first_13}{nir.control_key(first_13):02d}"
+
+
+def declaration(**changes) -> SessionDeclaration:
+    body = {
+        "patient": {"nir": NIR, "birth_date": "1990-05-14"},
+        "date": "2026-11-20",
+        "first_session": False,
+        "tiers_payant_reason": None,
+    }
+    return SessionDeclaration.model_validate(body | changes)
+
+
+def for_patient(birth: dt.date, session_date: dt.date, number: str | None = None, **changes) -> SessionDeclaration:
+    patient = {"nir": number or make_nir(birth), "birth_date": birth.isoformat()}
+    return declaration(patient=patient, date=session_date.isoformat(), **changes)
+
+
+def refusal(a_declaration: SessionDeclaration, today: dt.date = TODAY) -> list[dict]:
+    with pytest.raises(Unprocessable) as raised:
+        check_declaration(a_declaration, today)
+    assert raised.value.status == 422
+    return raised.value.details
+
+
+def fields_of(details: list[dict]) -> list[str]:
+    return [detail["field"] for detail in details]
+
+
+# --- the input model
+
+
+def test_contract_example_is_accepted():
+    checked = check_declaration(declaration(), TODAY)
+    assert checked.year == 2026
+    assert checked.rule.sessions_per_year == 12
+    assert checked.amounts.model_dump() == FULL_PRICE_2026
+
+
+def test_nir_is_normalised():
+    typed = declaration(patient={"nir": " 2 90 05 75 056 123 84 ", "birth_date": "1990-05-14"})
+    assert typed.patient.nir.get_secret_value() == NIR
+
+
+def test_corsican_nir_in_lowercase_is_accepted():
+    born = dt.date(1985, 5, 2)
+    number = make_nir(born, place="2A004").lower()
+    assert check_declaration(for_patient(born, TODAY, number), TODAY).year == 2026
+
+
+@pytest.mark.parametrize(
+    ("body_change", "location"),
+    [
+        ({"psychologist": "someone"}, ("psychologist",)),
+        ({"patient": {"nir": NIR, "birth_date": "1990-05-14", "name": "Camille"}}, ("patient", "name")),
+        ({"patient": {"nir": "290057505612385", "birth_date": "1990-05-14"}}, ("patient", "nir")),
+        ({"patient": {"nir": NIR}}, ("patient", "birth_date")),
+        ({"first_session": "false"}, ("first_session",)),
+        ({"tiers_payant_reason": "x" * 41}, ("tiers_payant_reason",)),
+        ({"date": "20/11/2026"}, ("date",)),
+    ],
+)
+def test_malformed_bodies_are_refused_at_the_right_field(body_change, location):
+    with pytest.raises(ValidationError) as raised:
+        declaration(**body_change)
+    assert [problem["loc"] for problem in raised.value.errors()] == [location]
+
+
+def test_first_session_and_tiers_payant_may_be_left_out():
+    body = {"patient": {"nir": NIR, "birth_date": "1990-05-14"}, "date": "2026-11-20"}
+    parsed = SessionDeclaration.model_validate(body)
+    assert parsed.first_session is None
+    assert parsed.tiers_payant_reason is None
+
+
+def test_the_nir_never_shows_in_repr_or_dumps():
+    parsed = declaration()
+    for shown in (repr(parsed), str(parsed), parsed.model_dump_json(), json.dumps(parsed.model_dump(mode="json"))):
+        assert NIR not in shown
+
+
+@pytest.mark.parametrize(
+    "patient",
+    [
+        {"nir": "290057505612385", "birth_date": "1990-05-14"},
+        {"nir": NIR, "birth_date": "not a date"},
+        {"nir": NIR},
+        {"nir": NIR, "birth_date": "1990-05-14", "extra": True},
+        NIR,
+    ],
+)
+def test_validation_errors_never_carry_the_nir(patient):
+    with pytest.raises(ValidationError) as raised:
+        declaration(patient=patient)
+    error = raised.value
+    captured = " ".join([str(error), repr(error), error.json(), repr(error.errors())])
+    assert NIR[:13] not in captured
+    assert error.__cause__ is None
+    assert error.__context__ is None or NIR[:13] not in str(error.__context__)
+
+
+# --- checking a declaration against today and the policy
+
+
+def test_a_session_today_is_accepted_tomorrow_is_refused():
+    assert check_declaration(declaration(date=TODAY.isoformat()), TODAY).year == 2026
+    details = refusal(declaration(date="2026-11-21"))
+    assert details == [{"field": "date", "message": "declare a session once it has taken place"}]
+
+
+def test_patient_turning_3_on_the_session_date_is_accepted():
+    born = dt.date(2023, 11, 20)
+    assert check_declaration(for_patient(born, TODAY), TODAY).year == 2026
+
+
+def test_patient_aged_2_is_refused():
+    born = dt.date(2023, 11, 21)
+    details = refusal(for_patient(born, TODAY))
+    assert details == [{"field": "patient.birth_date", "message": "the patient must be 3 or older on the session date"}]
+
+
+def test_birth_after_the_session_is_refused():
+    born = dt.date(2026, 11, 20)
+    details = refusal(for_patient(born, dt.date(2026, 11, 1)))
+    assert fields_of(details) == ["patient.birth_date"]
+    assert "after the session" in details[0]["message"]
+
+
+def test_age_of_someone_born_on_29_february():
+    born = dt.date(2020, 2, 29)
+    assert age_on(born, dt.date(2023, 2, 28)) == 2
+    assert age_on(born, dt.date(2023, 3, 1)) == 3
+    assert age_on(born, dt.date(2024, 2, 29)) == 4
+
+
+def test_birth_year_inconsistent_with_the_nir_is_refused():
+    details = refusal(declaration(patient={"nir": NIR, "birth_date": "1991-05-14"}))
+    assert fields_of(details) == ["patient.birth_date"]
+    assert "year" in details[0]["message"]
+
+
+def test_birth_month_inconsistent_with_the_nir_is_refused():
+    details = refusal(declaration(patient={"nir": NIR, "birth_date": "1990-06-14"}))
+    assert fields_of(details) == ["patient.birth_date"]
+    assert "month" in details[0]["message"]
+
+
+def test_nir_without_a_birth_month_matches_any_month():
+    born = dt.date(1990, 9, 3)
+    number = make_nir(born, month_code="20")
+    assert check_declaration(for_patient(born, TODAY, number), TODAY).year == 2026
+
+
+def test_session_before_the_programme_is_refused():
+    details = refusal(declaration(date="2022-04-04"))
+    assert details == [{"field": "date", "message": "sessions are reimbursed from 2022-04-05 on"}]
+
+
+def test_first_period_needs_the_first_session_flag():
+    details = refusal(declaration(date="2023-03-01", first_session=None))
+    assert fields_of(details) == ["first_session"]
+
+
+@pytest.mark.parametrize(("first_session", "price"), [(True, "40.00"), (False, "30.00")])
+def test_first_period_prices_the_first_session_apart(first_session, price):
+    checked = check_declaration(declaration(date="2023-03-01", first_session=first_session), TODAY)
+    assert checked.rule.sessions_per_year == 8
+    assert checked.amounts.model_dump()["price"] == price
+
+
+def test_2024_06_14_and_2024_06_15_declarations_follow_different_rules():
+    before = check_declaration(declaration(date="2024-06-14"), TODAY)
+    after = check_declaration(declaration(date="2024-06-15"), TODAY)
+    assert (before.rule.sessions_per_year, before.amounts.model_dump()["price"]) == (8, "30.00")
+    assert (after.rule.sessions_per_year, after.amounts.model_dump()["price"]) == (12, "50.00")
+
+
+def test_second_period_needs_no_first_session_flag():
+    checked = check_declaration(declaration(first_session=None), TODAY)
+    assert checked.amounts.model_dump()["price"] == "50.00"
+
+
+def test_tiers_payant_patient_advances_nothing():
+    checked = check_declaration(declaration(tiers_payant_reason="ald"), TODAY)
+    assert checked.amounts.model_dump() == FULL_PRICE_2026 | {"patient_advance": "0.00"}
+
+
+def test_unknown_tiers_payant_reason_is_refused():
+    details = refusal(declaration(tiers_payant_reason="friend"))
+    assert fields_of(details) == ["tiers_payant_reason"]
+    assert "css" in details[0]["message"]
+
+
+def test_every_problem_is_reported_at_once():
+    body = declaration(
+        patient={"nir": NIR, "birth_date": "1991-05-14"}, date="2026-12-01", tiers_payant_reason="friend"
+    )
+    assert fields_of(refusal(body)) == ["date", "patient.birth_date", "tiers_payant_reason"]
+
+
+def test_rules_can_be_given(tmp_path):
+    table = json.loads(policy.RULES_FILE.read_text(encoding="utf-8"))
+    table["rules"].append(table["rules"][-1] | {"valid_from": "2026-01-01", "sessions_per_year": 20})
+    path = tmp_path / "rules.json"
+    path.write_text(json.dumps(table), encoding="utf-8")
+    assert check_declaration(declaration(), TODAY, policy.load_rules(path)).rule.sessions_per_year == 20
+
+
+def test_refusals_never_quote_the_nir():
+    cases = [
+        declaration(patient={"nir": NIR, "birth_date": "1991-06-14"}, date="2027-01-01"),
+        declaration(patient={"nir": NIR, "birth_date": "1990-05-14"}, date="2022-01-01"),
+        declaration(tiers_payant_reason="nope"),
+    ]
+    for case in cases:
+        with pytest.raises(Unprocessable) as raised:
+            check_declaration(case, TODAY)
+        assert NIR[:13] not in json.dumps([raised.value.message, raised.value.details])
+
+
+# --- the patient key
+
+
+def test_patient_key_is_the_key_id_and_the_hmac_of_the_normalised_nir():
+    expected = hmac.new(SECRET, NIR.encode(), hashlib.sha256).hexdigest()
+    assert patient_key(NIR, SECRET, "k2026") == f"k2026:{expected}"
+
+
+def test_patient_key_ignores_spacing_and_case():
+    corsican = make_nir(dt.date(1985, 5, 2), place="2A004")
+    assert patient_key(corsican.lower(), SECRET, "k1") == patient_key(corsican, SECRET, "k1")
+    assert patient_key("2 90 05 75 056 123 84", SECRET, "k1") == patient_key(NIR, SECRET, "k1")
+    assert patient_key(SecretStr(NIR), SECRET, "k1") == patient_key(NIR, SECRET, "k1")
+
+
+def test_patient_key_changes_with_the_secret_and_its_id():
+    keys = {
+        patient_key(NIR, SECRET, "k1"),
+        patient_key(NIR, b"t" * 32, "k1"),
+        patient_key(NIR, SECRET, "k2"),
+        patient_key(make_nir(dt.date(1990, 5, 1), place="75111"), SECRET, "k1"),
+    }
+    assert len(keys) == 4
+
+
+def test_patient_key_does_not_contain_the_nir():
+    assert NIR[:13] not in patient_key(NIR, SECRET, "k1")
+
+
+@pytest.mark.parametrize(
+    ("number", "secret", "key_id"),
+    [
+        (NIR, b"short", "k1"),
+        (NIR, SECRET, ""),
+        (NIR, SECRET, "k:1"),
+        ("290057505612385", SECRET, "k1"),
+    ],
+)
+def test_patient_key_refuses_weak_or_malformed_inputs(number, secret, key_id):
+    with pytest.raises(ValueError) as raised:
+        patient_key(number, secret, key_id)
+    assert number[:13] not in str(raised.value)
+
+
+# --- the answer
+
+
+def test_declared_session_answer_matches_the_contract():
+    amounts = policy.amounts(policy.rule_for(TODAY), False, None)
+    answer = DeclaredSession(session_id="ses_1", year=2026, used=3, quota=12, amounts=amounts)
+    assert answer.model_dump(mode="json") == {
+        "session_id": "ses_1",
+        "year": 2026,
+        "used": 3,
+        "quota": 12,
+        "remaining": 9,
+        "amounts": FULL_PRICE_2026,
+    }
+
+
+def test_remaining_is_never_negative():
+    assert QuotaStatus(year=2024, used=12, quota=8).remaining == 0
+    assert QuotaStatus(year=2024, used=8, quota=8).remaining == 0
+
+
+def test_quota_exhausted_is_a_409_with_used_and_quota():
+    error = quota_exhausted(2026, 12, 12)
+    assert (error.status, error.code) == (409, "quota_exhausted")
+    assert error.details == [{"year": 2026, "used": 12, "quota": 12}]
