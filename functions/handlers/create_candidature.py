@@ -23,6 +23,7 @@ def create():
         header(app, "Idempotency-Key"),
         payload=fields.model_dump(mode="json", exclude_unset=True),
         compute=lambda: create_candidature(candidature_store(), caller, fields).public(),
+        lambda_context=app.lambda_context,
     )
     return json_response(201, candidature, {"Location": f"/v1/candidatures/{candidature['id']}"})
 

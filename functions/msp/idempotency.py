@@ -49,11 +49,15 @@ def checked_key(raw: str | None) -> str:
     return raw
 
 
-def once_per_key(operation: str, caller: Caller, key: str | None, payload: Any, compute: Callable[[], dict]) -> dict:
+def once_per_key(
+    operation: str, caller: Caller, key: str | None, payload: Any, compute: Callable[[], dict], lambda_context: Any
+) -> dict:
     """Run `compute` once per (operation, caller, key); a replay returns the stored result.
 
     The same key with a different payload is refused with 422.
     """
+    _CONFIG.register_lambda_context(lambda_context)
+    _CONFIG.register_lambda_context(lambda_context)
     request = {"operation": operation, "owner": caller.sub, "key": checked_key(key), "payload": payload}
 
     @idempotent_function(data_keyword_argument="request", persistence_store=_persistence(), config=_CONFIG)

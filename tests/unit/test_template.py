@@ -1,0 +1,98 @@
+"""Infrastructure rules checked on template.yaml itself."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from infra.template import FUNCTIONS_DIR, TEMPLATE_PATH, load_template
+
+TEMPLATE = load_template()
+FUNCTIONS = TEMPLATE.functions
+
+
+def test_cfn_lint_reports_no_error():
+    result = subprocess.run(
+        [str(Path(sys.executable).parent / "cfn-lint"), str(TEMPLATE_PATH)], capture_output=True, text=True, check=False
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def _statements(function) -> list[dict]:
+    statements = []
+    for policy in function.policies:
+        assert isinstance(policy, dict), f"{function.logical_id}: use explicit statements, not managed policies"
+        if "Statement" in policy:
+            statements.extend(policy["Statement"])
+        else:
+            (template_name,) = policy
+            assert template_name in {
+                "DynamoDBReadPolicy",
+                "S3ReadPolicy",
+                "SQSSendMessagePolicy",
+                "EventBridgePutEventsPolicy",
+                "SESCrudPolicy",
+                "SSMParameterReadPolicy",
+                "AWSSecretsManagerGetSecretValuePolicy",
+            }, template_name
+    return statements
+
+
+@pytest.mark.parametrize("name", sorted(FUNCTIONS))
+def test_every_function_has_least_privilege(name):
+    for statement in _statements(FUNCTIONS[name]):
+        actions = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
+        assert statement["Effect"] == "Allow"
+        for action in actions:
+            service, _, verb = action.partition(":")
+            assert "*" not in verb, f"{name}: wildcard action {action}"
+        resources = statement["Resource"] if isinstance(statement["Resource"], list) else [statement["Resource"]]
+        for resource in resources:
+            assert resource != "*", f"{name}: Resource '*' on {actions}"
+            if isinstance(resource, str):
+                assert resource.startswith("arn:"), resource
+
+
+@pytest.mark.parametrize("name", sorted(FUNCTIONS))
+def test_every_handler_module_exists(name):
+    function = FUNCTIONS[name]
+    assert (FUNCTIONS_DIR / (function.module.replace(".", "/") + ".py")).is_file()
+
+
+def test_one_function_per_route_and_every_route_is_versioned():
+    routes = TEMPLATE.routes
+    assert len({r.function for r in routes}) == len(routes)
+    assert all(r.path.startswith("/v1/") for r in routes)
+
+
+@pytest.mark.parametrize("name", sorted(TEMPLATE.tables))
+def test_tables_have_point_in_time_recovery_and_encryption(name):
+    table = TEMPLATE.tables[name]
+    assert table["PointInTimeRecoverySpecification"]["PointInTimeRecoveryEnabled"] is True
+    assert table["SSESpecification"]["SSEEnabled"] is True
+    assert table["BillingMode"] == "PAY_PER_REQUEST"
+
+
+def test_documents_bucket_is_private_encrypted_tls_only_and_expires_unconfirmed_uploads():
+    bucket = TEMPLATE.buckets["DocumentsBucket"]
+    assert all(bucket["PublicAccessBlockConfiguration"].values())
+    assert bucket["BucketEncryption"]["ServerSideEncryptionConfiguration"]
+    rules = {r["Id"]: r for r in bucket["LifecycleConfiguration"]["Rules"]}
+    assert rules["delete-unconfirmed-uploads"]["Prefix"] == "uploads/"
+    assert rules["delete-unconfirmed-uploads"]["ExpirationInDays"] == 1
+    assert bucket["CorsConfiguration"]["CorsRules"][0]["AllowedOrigins"] != ["*"]
+    policy = TEMPLATE.resources["DocumentsBucketPolicy"]["Properties"]["PolicyDocument"]["Statement"]
+    assert any(s["Effect"] == "Deny" and s["Condition"]["Bool"]["aws:SecureTransport"] == "false" for s in policy)
+
+
+def test_http_api_uses_a_jwt_authorizer_with_configurable_issuer_and_audience():
+    auth = TEMPLATE.http_api["Auth"]
+    authorizer = auth["Authorizers"][auth["DefaultAuthorizer"]]
+    assert authorizer["IdentitySource"] == "$request.header.Authorization"
+    assert "Fn::If" in authorizer["JwtConfiguration"]["issuer"]
+    assert {"JwtIssuer", "JwtAudience"} <= set(TEMPLATE.raw["Parameters"])
+    groups = {r["Properties"]["GroupName"] for r in TEMPLATE.of_type("AWS::Cognito::UserPoolGroup").values()}
+    assert groups == {"psychologists", "reviewers", "admins"}
