@@ -11,6 +11,7 @@ from pathlib import Path
 from infra.bucket_events import BucketNotifier
 from infra.components import DynamoDBLocal, MotoBackend, SeaweedS3, aws_environment
 from infra.dev_issuer import DevIssuer
+from infra.event_bus import LocalEventBus
 from infra.gateway import Gateway, serve
 from infra.lambda_runtime import LambdaRuntime
 from infra.provision import provision
@@ -72,6 +73,14 @@ class LocalStack:
         os.environ.update(self.environment)
         provision(self.template, self.names)
         self.runtime = LambdaRuntime(self.template)
+        # Decision events: boto3's PutEvents reaches the local bus, which invokes the rule targets;
+        # e-mails land as files in the outbox instead of SES.
+        self.events = LocalEventBus(self.runtime, self.template.event_rules, self.names.by_logical_id)
+        self._exit.callback(self.events.stop)
+        self.outbox = self.workdir / "outbox"
+        local_only = {"AWS_ENDPOINT_URL_EVENTBRIDGE": self.events.start(), "MAIL_OUTBOX_DIR": str(self.outbox)}
+        self.environment |= local_only
+        os.environ.update(local_only)
         self.notifier = BucketNotifier(self.runtime, self.template.bucket_triggers, self.names.by_logical_id)
         self.notifier.start()
         self._exit.callback(self.notifier.stop)

@@ -27,6 +27,30 @@ def table_definition(name: str, props: dict[str, Any]) -> dict[str, Any]:
     return definition
 
 
+def add_missing_indexes(client, name: str, props: dict[str, Any]) -> list[str]:
+    """A table kept from an earlier run gets the indexes the template added since."""
+    present = {i["IndexName"] for i in client.describe_table(TableName=name)["Table"].get("GlobalSecondaryIndexes", [])}
+    added = []
+    for index in props.get("GlobalSecondaryIndexes", []):
+        if index["IndexName"] in present:
+            continue
+        client.update_table(
+            TableName=name,
+            AttributeDefinitions=props["AttributeDefinitions"],
+            GlobalSecondaryIndexUpdates=[
+                {
+                    "Create": {
+                        "IndexName": index["IndexName"],
+                        "KeySchema": index["KeySchema"],
+                        "Projection": index["Projection"],
+                    }
+                }
+            ],
+        )
+        added.append(index["IndexName"])
+    return added
+
+
 def create_tables(template: Template, names: LocalNames) -> list[str]:
     client = boto3.client("dynamodb", region_name=REGION)
     existing = set(client.list_tables()["TableNames"])
@@ -34,6 +58,7 @@ def create_tables(template: Template, names: LocalNames) -> list[str]:
     for logical_id, props in template.tables.items():
         name = names.table(logical_id)
         if name in existing:
+            add_missing_indexes(client, name, props)
             continue
         client.create_table(**table_definition(name, props))
         client.get_waiter("table_exists").wait(TableName=name, WaiterConfig={"Delay": 1, "MaxAttempts": 30})

@@ -60,6 +60,15 @@ class BucketTrigger:
     prefix: str
 
 
+@dataclass(frozen=True)
+class EventRule:
+    """An EventBridgeRule event of a function: events on `bus` matching `pattern` invoke it."""
+
+    function: str
+    bus: str
+    pattern: dict[str, Any]
+
+
 @dataclass
 class Function:
     logical_id: str
@@ -144,6 +153,25 @@ class Template:
         return triggers
 
     @property
+    def event_rules(self) -> list[EventRule]:
+        rules = []
+        for function in self.functions.values():
+            for event in function.events.values():
+                if event["Type"] != "EventBridgeRule":
+                    continue
+                props = event["Properties"]
+                rules.append(EventRule(function.logical_id, props["EventBusName"]["Ref"], props["Pattern"]))
+        return rules
+
+    @property
+    def event_buses(self) -> dict[str, dict[str, Any]]:
+        return {name: r.get("Properties", {}) for name, r in self.of_type("AWS::Events::EventBus").items()}
+
+    @property
+    def parameters(self) -> dict[str, dict[str, Any]]:
+        return self.raw.get("Parameters", {})
+
+    @property
     def http_api(self) -> dict[str, Any]:
         (api,) = self.of_type("AWS::Serverless::HttpApi").values()
         return api["Properties"]
@@ -165,6 +193,8 @@ class LocalNames:
             self.by_logical_id[name] = f"{prefix}-{name}"
         for name in template.buckets:
             self.by_logical_id[name] = f"{prefix}-{name}".lower()
+        for name in template.event_buses:
+            self.by_logical_id[name] = f"{prefix}-{name}"
 
     def table(self, logical_id: str) -> str:
         return self.by_logical_id[logical_id]
@@ -173,11 +203,20 @@ class LocalNames:
         return self.by_logical_id[logical_id]
 
     def resolve(self, value: Any) -> str:
-        """A template value (literal, Ref, or the Sub that names a bucket) as a local string."""
+        """A template value (literal, Ref, or the Sub that names a bucket) as a local string.
+
+        A parameter resolves to its default; a Secrets Manager dynamic reference to a fixed
+        development value (the local stack has no secrets service, and loopback needs none).
+        """
         if isinstance(value, str | int | float):
             return str(value)
         if "Ref" in value and value["Ref"] in self.by_logical_id:
             return self.by_logical_id[value["Ref"]]
+        if "Ref" in value and "Default" in self.template.parameters.get(value["Ref"], {}):
+            return str(self.template.parameters[value["Ref"]]["Default"])
+        if isinstance(value.get("Fn::Sub"), str) and value["Fn::Sub"].startswith("{{resolve:secretsmanager:"):
+            secret = value["Fn::Sub"].split(":")[2].strip("${}")
+            return f"local-development-{secret}-not-for-production"
         if "Fn::Sub" in value:
             for name, props in self.template.buckets.items():
                 if props.get("BucketName") == value:

@@ -15,7 +15,7 @@ from infra.api_client import ApiClient
 from infra.local_stack import LocalStack
 from infra.seed import demo_fields, rpps_with_key
 
-_STORAGE_ENV = ("AWS_ENDPOINT_URL_DYNAMODB", "AWS_ENDPOINT_URL_S3")
+_STORAGE_ENV = ("AWS_ENDPOINT_URL_DYNAMODB", "AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL_EVENTBRIDGE", "MAIL_OUTBOX_DIR")
 
 
 @pytest.fixture(scope="session")
@@ -57,10 +57,18 @@ def reset_storage_clients():
     from msp import config, storage
 
     def clear():
-        storage.dynamodb_client.cache_clear()
-        storage.s3_client.cache_clear()
-        storage.candidature_store.cache_clear()
-        storage.document_bucket.cache_clear()
+        for cached in (
+            storage.dynamodb_client,
+            storage.s3_client,
+            storage.events_client,
+            storage.ses_client,
+            storage.candidature_store,
+            storage.document_bucket,
+            storage.review_queue_store,
+            storage.decision_publisher,
+            storage.mailer,
+        ):
+            cached.cache_clear()
         config.settings.cache_clear()
 
     clear()
@@ -80,4 +88,7 @@ def moto_env(monkeypatch, reset_storage_clients):
     monkeypatch.setenv("APP_TABLE", "msp-unit-app")
     monkeypatch.setenv("IDEMPOTENCY_TABLE", "msp-unit-idempotency")
     monkeypatch.setenv("DOCUMENTS_BUCKET", "msp-unit-documents")
+    monkeypatch.setenv("DIRECTORY_TABLE", "msp-unit-directory")
+    monkeypatch.setenv("EVENT_BUS", "msp-unit-decisions")
+    monkeypatch.setenv("CURSOR_SECRET", "unit-test-cursor-secret-0123456789")
     return dict(os.environ)

@@ -1,10 +1,10 @@
-"""GET /v1/candidatures/{candidature_id}: read one's own candidature."""
+"""GET /v1/candidatures/{candidature_id}: its owner, or a reviewer of its department, reads it."""
 
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.logging import correlation_paths
 
-from msp.candidatures import get_own_candidature
 from msp.http import caller_of, create_app, json_response
+from msp.review import read_candidature
 from msp.storage import candidature_store
 
 logger = Logger()
@@ -13,8 +13,8 @@ app = create_app()
 
 @app.get("/v1/candidatures/<candidature_id>")
 def read(candidature_id: str):
-    candidature = get_own_candidature(candidature_store(), caller_of(app), candidature_id)
-    return json_response(200, candidature.public(), {"ETag": f'"{candidature.version}"'})
+    body = read_candidature(candidature_store(), caller_of(app), candidature_id)
+    return json_response(200, body, {"ETag": f'"{body["version"]}"'})
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP)

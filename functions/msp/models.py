@@ -265,3 +265,70 @@ class UploadTicket(BaseModel):
     url: str
     fields: dict[str, str]
     expires_in: int
+
+
+class DownloadTicket(BaseModel):
+    document_id: str
+    kind: DocumentKind
+    content_type: DocumentType
+    url: str
+    expires_in: int
+
+
+# ---------------------------------------------------------------- review
+
+
+# Statuses a reviewer's queue can list: those a candidature reaches once submitted.
+QUEUE_STATUSES = frozenset(
+    {
+        Status.SUBMITTED,
+        Status.IN_REVIEW,
+        Status.INFO_REQUESTED,
+        Status.ACCEPTED,
+        Status.REJECTED,
+        Status.DECONVENTIONED,
+    }
+)
+
+
+class QueueEntry(BaseModel):
+    """One line of the review queue: what a reviewer needs to pick a candidature."""
+
+    id: str
+    status: Status
+    version: int
+    department: str
+    submitted_at: str
+    updated_at: str
+    civility: str | None = None
+    first_name: str | None = None
+    last_name: str | None = None
+    city: str | None = None
+    postcode: str | None = None
+    practices: int = 0
+
+
+class QueuePage(BaseModel):
+    results: list[QueueEntry]
+    next_cursor: str | None = None
+
+
+class DecisionEvent(BaseModel):
+    """What a review decision tells the rest of the system: identifiers only, no personal data.
+
+    The notifier reads the candidature and the audit event of `version` for the rest.
+    """
+
+    candidature_id: str
+    version: int
+    action: str
+    to_status: Status
+    at: str
+
+
+class EmailMessage(BaseModel):
+    to: str
+    subject: str
+    body: str
+    # Stable per decision, so a redelivered event never produces a second, different message.
+    reference: str

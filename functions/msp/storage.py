@@ -6,23 +6,44 @@ or ServiceUnavailable, never a botocore exception.
 
 from __future__ import annotations
 
+import heapq
 import json
+import logging
 import random
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from decimal import Decimal
+from email.message import EmailMessage as MimeMessage
+from email.policy import SMTPUTF8
 from functools import cache
+from pathlib import Path
 from typing import Any
 
 import boto3
+import h3
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
+from msp import queue_cursor
 from msp.config import settings
-from msp.errors import Conflict, NotFound, PreconditionFailed, ServiceUnavailable
-from msp.models import AuditEvent, Candidature, Document, DocumentStatus
+from msp.errors import BadRequest, Conflict, NotFound, PreconditionFailed, ServiceUnavailable
+from msp.models import (
+    QUEUE_STATUSES,
+    AuditEvent,
+    Candidature,
+    CandidatureFields,
+    DecisionEvent,
+    Document,
+    DocumentStatus,
+    EmailMessage,
+    QueueEntry,
+    QueuePage,
+    Status,
+)
+
+log = logging.getLogger(__name__)
 
 _BOTO_CONFIG = Config(
     retries={"mode": "standard", "max_attempts": 4},
@@ -55,6 +76,16 @@ def dynamodb_client():
 @cache
 def s3_client():
     return boto3.client("s3", region_name=settings().region, config=_BOTO_CONFIG)
+
+
+@cache
+def events_client():
+    return boto3.client("events", region_name=settings().region, config=_BOTO_CONFIG)
+
+
+@cache
+def ses_client():
+    return boto3.client("sesv2", region_name=settings().region, config=_BOTO_CONFIG)
 
 
 def to_item(data: dict[str, Any]) -> dict[str, Any]:
@@ -127,11 +158,27 @@ def _held_identifier(candidature: Candidature | None) -> tuple[str, str] | None:
     return identifier.type, identifier.value
 
 
+def _queue_keys(candidature: Candidature) -> dict[str, str]:
+    """Keys of the sparse review-queue indexes; none for drafts and withdrawn candidatures."""
+    if candidature.status not in QUEUE_STATUSES or not candidature.department or not candidature.submitted_at:
+        return {}
+    return {
+        "review_pk": f"{candidature.status.value}#{candidature.department}",
+        "review_status": candidature.status.value,
+        "review_sk": f"{candidature.submitted_at}#{candidature.id}",
+    }
+
+
 def _candidature_item(candidature: Candidature) -> dict[str, Any]:
     data = candidature.model_dump(mode="json", exclude={"documents"})
     data["documents"] = {d.document_id: d.model_dump(mode="json") for d in candidature.documents}
     data["department"] = candidature.department
+    data |= _queue_keys(candidature)
     return _candidature_key(candidature.id) | to_item(data)
+
+
+def _without_keys(data: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in data.items() if k not in {"pk", "sk"}}
 
 
 def _candidature_from_item(item: dict[str, Any]) -> Candidature:
@@ -140,11 +187,131 @@ def _candidature_from_item(item: dict[str, Any]) -> Candidature:
     return Candidature.model_validate({**data, "documents": documents})
 
 
+def _audit_key(candidature_id: str, version: int) -> dict[str, Any]:
+    return {"pk": {"S": f"CANDIDATURE#{candidature_id}"}, "sk": {"S": f"AUDIT#{version:08d}"}}
+
+
 def _audit_put(event: AuditEvent) -> dict[str, Any]:
-    item = {"pk": {"S": f"CANDIDATURE#{event.candidature_id}"}, "sk": {"S": f"AUDIT#{event.version:08d}"}} | to_item(
-        event.model_dump(mode="json")
-    )
+    item = _audit_key(event.candidature_id, event.version) | to_item(event.model_dump(mode="json"))
     return {"Put": {"TableName": settings().app_table, "Item": item, "ConditionExpression": "attribute_not_exists(pk)"}}
+
+
+# ---------------------------------------------------------------- convention and directory listing
+#
+# Accepting a candidature writes, in the same transaction as the candidature and its audit event,
+# the psychologist's convention item (sessions check it) and one directory item per practice;
+# leaving `accepted` marks the convention deconventioned and deletes the directory items.
+
+
+def convention_key(owner_sub: str) -> dict[str, Any]:
+    return {"pk": {"S": f"PSYCHOLOGIST#{owner_sub}"}, "sk": {"S": "CONVENTION"}}
+
+
+def _convention_put(candidature: Candidature) -> dict[str, Any]:
+    item = convention_key(candidature.owner_sub) | to_item(
+        {
+            "status": Status.ACCEPTED.value,
+            "candidature_id": candidature.id,
+            "psychologist_id": candidature.id,
+            "department": candidature.department,
+            "updated_at": candidature.updated_at,
+        }
+    )
+    return {
+        "Put": {
+            "TableName": settings().app_table,
+            "Item": item,
+            # One live convention per psychologist: a second accepted candidature is refused.
+            "ConditionExpression": "attribute_not_exists(pk) OR #status <> :accepted OR candidature_id = :id",
+            "ExpressionAttributeNames": {"#status": "status"},
+            "ExpressionAttributeValues": {":accepted": {"S": Status.ACCEPTED.value}, ":id": {"S": candidature.id}},
+        }
+    }
+
+
+def _convention_end(candidature: Candidature) -> dict[str, Any]:
+    return {
+        "Update": {
+            "TableName": settings().app_table,
+            "Key": convention_key(candidature.owner_sub),
+            "UpdateExpression": "SET #status = :status, updated_at = :at",
+            "ConditionExpression": "candidature_id = :id",
+            "ExpressionAttributeNames": {"#status": "status"},
+            "ExpressionAttributeValues": {
+                ":status": {"S": candidature.status.value},
+                ":at": {"S": candidature.updated_at},
+                ":id": {"S": candidature.id},
+            },
+        }
+    }
+
+
+# Directory keys, until the directory module lands: coarse H3 cell (resolution 4) as partition,
+# "<fine cell (resolution 10) as 16 hex digits>#<practice id>" as sort key, the coarse cell always
+# the parent of the fine one. Same shape as the directory's search reads.
+DIRECTORY_FINE_RESOLUTION = 10
+DIRECTORY_COARSE_RESOLUTION = 4
+
+
+def minimal_directory_keys(lat: float, lon: float, practice_id: str) -> tuple[str, str]:
+    fine = h3.latlng_to_cell(lat, lon, DIRECTORY_FINE_RESOLUTION)
+    return h3.cell_to_parent(fine, DIRECTORY_COARSE_RESOLUTION), f"{h3.str_to_int(fine):016x}#{practice_id}"
+
+
+def minimal_listing_items(psychologist_id: str, fields: CandidatureFields) -> list[dict[str, Any]]:
+    """One directory item per practice, with only what the public search shows or filters on."""
+    items = []
+    for index, practice in enumerate(fields.practices or [], start=1):
+        practice_id = f"{psychologist_id}-{index}"
+        partition, sort_key = minimal_directory_keys(practice.lat, practice.lon, practice_id)
+        items.append(
+            {
+                "pk": partition,
+                "sk": sort_key,
+                "psychologist_id": psychologist_id,
+                "practice_id": practice_id,
+                "name": f"{fields.first_name} {fields.last_name}",
+                "address": practice.address,
+                "postcode": practice.postcode,
+                "city": practice.city,
+                "department": practice.department,
+                "lat": practice.lat,
+                "lon": practice.lon,
+                "phone": fields.public_phone,
+                "email": fields.public_email,
+                "website": str(fields.website) if fields.website else None,
+                "languages": list(fields.languages or []),
+                "publics": list(fields.publics or []),
+                "teleconsultation": fields.teleconsultation,
+            }
+        )
+    return items
+
+
+def _listing_items(candidature: Candidature) -> list[dict[str, Any]]:
+    return minimal_listing_items(candidature.id, candidature.fields)
+
+
+def _listing_puts(candidature: Candidature) -> list[dict[str, Any]]:
+    table = settings().directory_table
+    return [{"Put": {"TableName": table, "Item": to_item(item)}} for item in _listing_items(candidature)]
+
+
+def _listing_deletes(candidature: Candidature) -> list[dict[str, Any]]:
+    return [
+        {"Delete": {"TableName": settings().directory_table, "Key": {"pk": {"S": item["pk"]}, "sk": {"S": item["sk"]}}}}
+        for item in _listing_items(candidature)
+    ]
+
+
+def _convention_changes(previous: Candidature | None, candidature: Candidature) -> list[dict[str, Any]]:
+    was = previous is not None and previous.status is Status.ACCEPTED
+    now = candidature.status is Status.ACCEPTED
+    if now and not was:
+        return [_convention_put(candidature), *_listing_puts(candidature)]
+    if was and not now:
+        return [_convention_end(candidature), *_listing_deletes(previous)]
+    return []
 
 
 class CandidatureStore:
@@ -200,6 +367,8 @@ class CandidatureStore:
                 )
         if audit is not None:
             items.append(_audit_put(audit))
+        convention_at = len(items)
+        items.extend(_convention_changes(previous, candidature))
         try:
             transact_write(items)
         except ClientError as error:
@@ -211,9 +380,70 @@ class CandidatureStore:
                     "The candidature changed since you read it: read it again, then retry.",
                     code="version_mismatch",
                 ) from error
+            if len(reasons) > convention_at and reasons[convention_at] == "ConditionalCheckFailed":
+                raise Conflict(
+                    "This psychologist already holds a convention from another candidature.",
+                    code="already_conventioned",
+                ) from error
             if after and "ConditionalCheckFailed" in reasons:
                 raise self._identifier_taken(*after) from error
             raise
+
+    def history(self, candidature_id: str) -> list[AuditEvent]:
+        """The audit trail, oldest first (sort keys are zero-padded versions)."""
+        events: list[AuditEvent] = []
+        arguments: dict[str, Any] = {
+            "TableName": self.table,
+            "KeyConditionExpression": "pk = :pk AND begins_with(sk, :audit)",
+            "ExpressionAttributeValues": {":pk": {"S": f"CANDIDATURE#{candidature_id}"}, ":audit": {"S": "AUDIT#"}},
+            "ConsistentRead": True,
+            "ScanIndexForward": True,
+        }
+        while True:
+            with aws_errors():
+                page = dynamodb_client().query(**arguments)
+            events.extend(AuditEvent.model_validate(_without_keys(from_item(i))) for i in page["Items"])
+            if "LastEvaluatedKey" not in page:
+                return events
+            arguments["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
+    def audit_event(self, candidature_id: str, version: int) -> AuditEvent | None:
+        with aws_errors():
+            item = (
+                dynamodb_client()
+                .get_item(TableName=self.table, Key=_audit_key(candidature_id, version), ConsistentRead=True)
+                .get("Item")
+            )
+        return AuditEvent.model_validate(_without_keys(from_item(item))) if item else None
+
+    def convention(self, owner_sub: str) -> dict[str, Any] | None:
+        with aws_errors():
+            item = (
+                dynamodb_client()
+                .get_item(TableName=self.table, Key=convention_key(owner_sub), ConsistentRead=True)
+                .get("Item")
+            )
+        return _without_keys(from_item(item)) if item else None
+
+    def claim_notification(self, candidature_id: str, version: int) -> bool:
+        """Mark the decision of `version` as being notified; False when it already was (redelivery)."""
+        key = {"pk": {"S": f"CANDIDATURE#{candidature_id}"}, "sk": {"S": f"NOTIFIED#{version:08d}"}}
+        try:
+            with aws_errors():
+                dynamodb_client().put_item(
+                    TableName=self.table, Item=key, ConditionExpression="attribute_not_exists(pk)"
+                )
+        except ClientError as error:
+            if error.response["Error"]["Code"] == "ConditionalCheckFailedException":
+                return False
+            raise
+        return True
+
+    def release_notification(self, candidature_id: str, version: int) -> None:
+        """Undo a claim after a failed send, so the retried event sends the message."""
+        key = {"pk": {"S": f"CANDIDATURE#{candidature_id}"}, "sk": {"S": f"NOTIFIED#{version:08d}"}}
+        with aws_errors():
+            dynamodb_client().delete_item(TableName=self.table, Key=key)
 
     def _identifier_taken(self, identifier_type: str, value: str) -> Conflict:
         with aws_errors():
@@ -272,6 +502,20 @@ class DocumentBucket:
             )
         return post["url"], post["fields"]
 
+    def presign_download(self, key: str, content_type: str, filename: str, expires_in: int) -> str:
+        with aws_errors():
+            return s3_client().generate_presigned_url(
+                "get_object",
+                Params={
+                    "Bucket": self.bucket,
+                    "Key": key,
+                    "ResponseContentType": content_type,
+                    "ResponseContentDisposition": f'inline; filename="{filename}"',
+                    "ResponseCacheControl": "no-store",
+                },
+                ExpiresIn=expires_in,
+            )
+
     def read_head(self, key: str, length: int) -> tuple[bytes, int]:
         """The first bytes of an object and its total size."""
         with aws_errors():
@@ -301,6 +545,171 @@ def is_missing_object(error: Exception) -> bool:
     }
 
 
+# ---------------------------------------------------------------- review queue
+
+QUEUE_INDEX = "ReviewQueue"
+NATIONAL_QUEUE_INDEX = "ReviewQueueNational"
+
+
+def _queue_entry(item: dict[str, Any]) -> tuple[str, QueueEntry]:
+    data = from_item(item)
+    fields = data.get("fields") or {}
+    practices = fields.get("practices") or []
+    first = practices[0] if practices else {}
+    entry = QueueEntry(
+        id=data["id"],
+        status=data["status"],
+        version=int(data["version"]),
+        department=data["department"],
+        submitted_at=data["submitted_at"],
+        updated_at=data["updated_at"],
+        civility=fields.get("civility"),
+        first_name=fields.get("first_name"),
+        last_name=fields.get("last_name"),
+        city=first.get("city"),
+        postcode=first.get("postcode"),
+        practices=len(practices),
+    )
+    return data["review_sk"], entry
+
+
+class ReviewQueueStore:
+    """The review queue: Queries on the sparse ReviewQueue indexes, never a Scan.
+
+    Several departments are merged on review_sk ("<submitted_at>#<id>", unique), so a page is the
+    next `limit` entries after the cursor's position across all of them, oldest submission first.
+    """
+
+    def __init__(self, table: str, cursor_secret: str):
+        if len(cursor_secret.encode()) < queue_cursor.MIN_SECRET_BYTES:
+            raise ValueError("CURSOR_SECRET must be set (at least 16 bytes) to sign queue cursors")
+        self.table = table
+        self.secret = cursor_secret.encode()
+
+    def _partition(self, index: str, key_name: str, key: str, after: str | None, wanted: int) -> list:
+        condition = f"{key_name} = :key"
+        values: dict[str, Any] = {":key": {"S": key}}
+        if after is not None:
+            condition += " AND review_sk > :after"
+            values[":after"] = {"S": after}
+        arguments: dict[str, Any] = {
+            "TableName": self.table,
+            "IndexName": index,
+            "KeyConditionExpression": condition,
+            "ExpressionAttributeValues": values,
+            "ScanIndexForward": True,
+            "Limit": wanted,
+        }
+        entries = []
+        while len(entries) < wanted:
+            with aws_errors():
+                page = dynamodb_client().query(**arguments)
+            entries.extend(_queue_entry(item) for item in page["Items"])
+            if "LastEvaluatedKey" not in page:
+                break
+            arguments["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+        return entries[:wanted]
+
+    def page(self, status: Status, departments: list[str] | None, limit: int, cursor: str | None) -> QueuePage:
+        """`departments` None means every department (one partition of the national index)."""
+        context = f"review-queue|{status.value}|{'*' if departments is None else ','.join(sorted(departments))}"
+        after = None
+        if cursor:
+            position = queue_cursor.open_sealed(cursor, context=context, secret=self.secret)
+            after = position.get("after")
+            if not isinstance(after, str):
+                raise BadRequest("The cursor is invalid: ask for the first page again.", code="invalid_cursor")
+        wanted = limit + 1  # one more than the page tells whether another page follows
+        if departments is None:
+            runs = [self._partition(NATIONAL_QUEUE_INDEX, "review_status", status.value, after, wanted)]
+        else:
+            runs = [
+                self._partition(QUEUE_INDEX, "review_pk", f"{status.value}#{department}", after, wanted)
+                for department in sorted(set(departments))
+            ]
+        merged = list(heapq.merge(*runs, key=lambda pair: pair[0]))[:wanted]
+        next_cursor = None
+        if len(merged) > limit:
+            next_cursor = queue_cursor.seal({"after": merged[limit - 1][0]}, context=context, secret=self.secret)
+        return QueuePage(results=[entry for _, entry in merged[:limit]], next_cursor=next_cursor)
+
+
+# ---------------------------------------------------------------- decision events
+
+
+DECISION_SOURCE = "msp.review"
+DECISION_DETAIL_TYPE = "CandidatureDecision"
+
+
+class DecisionPublisher:
+    """Puts decision events on the EventBridge bus (locally: the stack's in-process bus)."""
+
+    def __init__(self, bus: str):
+        self.bus = bus
+
+    def publish(self, event: DecisionEvent) -> bool:
+        """True when the bus took the event. A failure is logged, never raised: the decision
+        is already written, and the audit trail keeps it."""
+        entry = {
+            "Source": DECISION_SOURCE,
+            "DetailType": DECISION_DETAIL_TYPE,
+            "Detail": event.model_dump_json(),
+            "EventBusName": self.bus,
+        }
+        try:
+            with aws_errors():
+                response = events_client().put_events(Entries=[entry])
+        except Exception:
+            log.exception("decision event not published", extra={"candidature_id": event.candidature_id})
+            return False
+        if response.get("FailedEntryCount"):
+            log.error("decision event refused by the bus: %s", response.get("Entries"))
+            return False
+        return True
+
+
+# ---------------------------------------------------------------- e-mail
+
+
+class SesMailer:
+    def __init__(self, sender: str):
+        self.sender = sender
+
+    def send(self, message: EmailMessage) -> None:
+        with aws_errors():
+            ses_client().send_email(
+                FromEmailAddress=self.sender,
+                Destination={"ToAddresses": [message.to]},
+                Content={
+                    "Simple": {
+                        "Subject": {"Data": message.subject, "Charset": "UTF-8"},
+                        "Body": {"Text": {"Data": message.body, "Charset": "UTF-8"}},
+                    }
+                },
+            )
+
+
+class OutboxMailer:
+    """Local stand-in for SES: one readable .eml file per message in a folder."""
+
+    def __init__(self, sender: str, folder: Path):
+        self.sender = sender
+        self.folder = folder
+
+    def send(self, message: EmailMessage) -> None:
+        mime = MimeMessage(policy=SMTPUTF8)
+        mime["From"] = self.sender
+        mime["To"] = message.to
+        mime["Subject"] = message.subject
+        mime["X-Reference"] = message.reference
+        mime.set_content(message.body, cte="8bit")
+        self.folder.mkdir(parents=True, exist_ok=True)
+        path = self.folder / f"{time.strftime('%Y%m%dT%H%M%S')}-{message.reference}.eml"
+        temporary = path.with_suffix(".tmp")
+        temporary.write_bytes(mime.as_bytes())
+        temporary.replace(path)
+
+
 @cache
 def candidature_store() -> CandidatureStore:
     return CandidatureStore(settings().app_table)
@@ -309,3 +718,20 @@ def candidature_store() -> CandidatureStore:
 @cache
 def document_bucket() -> DocumentBucket:
     return DocumentBucket(settings().documents_bucket)
+
+
+@cache
+def review_queue_store() -> ReviewQueueStore:
+    return ReviewQueueStore(settings().app_table, settings().cursor_secret)
+
+
+@cache
+def decision_publisher() -> DecisionPublisher:
+    return DecisionPublisher(settings().event_bus)
+
+
+@cache
+def mailer() -> SesMailer | OutboxMailer:
+    if settings().mail_outbox_dir:
+        return OutboxMailer(settings().mail_from, Path(settings().mail_outbox_dir))
+    return SesMailer(settings().mail_from)

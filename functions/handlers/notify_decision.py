@@ -1,0 +1,24 @@
+"""EventBridge target: e-mails the psychologist about a review decision (once per decision)."""
+
+from aws_lambda_powertools import Logger
+from aws_lambda_powertools.utilities.data_classes import EventBridgeEvent, event_source
+from pydantic import ValidationError
+
+from msp.models import DecisionEvent
+from msp.notifications import notify_decision
+from msp.storage import candidature_store, mailer
+
+logger = Logger()
+
+
+@logger.inject_lambda_context
+@event_source(data_class=EventBridgeEvent)
+def handler(event: EventBridgeEvent, context):
+    try:
+        decision = DecisionEvent.model_validate(event.detail)
+    except ValidationError:
+        logger.warning("dropped a malformed decision event", extra={"detail_type": event.detail_type})
+        return {"sent": False}
+    sent = notify_decision(candidature_store(), mailer(), decision)
+    logger.info("decision notified", extra={"candidature_id": decision.candidature_id, "sent": sent})
+    return {"sent": sent}

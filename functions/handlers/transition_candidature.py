@@ -1,0 +1,25 @@
+"""POST /v1/candidatures/{candidature_id}/transitions: a reviewer's action at an expected version."""
+
+from aws_lambda_powertools import Logger
+from aws_lambda_powertools.logging import correlation_paths
+
+from msp.http import caller_of, create_app, json_response, parse_body
+from msp.review import TransitionRequest, transition_candidature
+from msp.storage import candidature_store, decision_publisher
+
+logger = Logger()
+app = create_app()
+
+
+@app.post("/v1/candidatures/<candidature_id>/transitions")
+def transition(candidature_id: str):
+    caller = caller_of(app)
+    request = parse_body(app, TransitionRequest)
+    candidature = transition_candidature(candidature_store(), decision_publisher(), caller, candidature_id, request)
+    logger.info("transition", extra={"candidature_id": candidature_id, "action": request.action.value})
+    return json_response(200, candidature.public(), {"ETag": f'"{candidature.version}"'})
+
+
+@logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP)
+def handler(event, context):
+    return app.resolve(event, context)
