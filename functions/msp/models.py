@@ -254,7 +254,7 @@ class AuditEvent(BaseModel):
     actor: str
     role: str
     action: str
-    from_status: Status | None
+    from_status: Status | None = None
     to_status: Status
     reason: str | None = None
     at: str
