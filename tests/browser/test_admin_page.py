@@ -1,0 +1,284 @@
+"""The reviewers' admin page in headless Chromium, driven with the keyboard only, checked by axe-core.
+
+A reviewer signs in with a dev token, filters the queue, opens a candidature and requests
+information, then accepts a second candidature (after losing a race to another reviewer, which
+the page must explain) and rejects a third with a reason. axe-core runs on every view and any
+WCAG 2.1 A/AA violation fails the test. Screenshots of each view go to .local/screenshots/.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+from infra.template import ROOT
+
+pytestmark = pytest.mark.browser
+
+CHROMIUM = Path(os.environ.get("CHROMIUM", "/usr/bin/chromium"))
+AXE = ROOT / ".tools" / "npm" / "node_modules" / "axe-core" / "axe.min.js"
+SCREENSHOTS = ROOT / ".local" / "screenshots"
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+WCAG_21_AA = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"]
+DEPARTMENT, OTHER = "71", "72"
+
+
+@pytest.fixture(scope="module")
+def browser():
+    if not CHROMIUM.exists():
+        pytest.fail(f"Chromium is needed at {CHROMIUM}: run 'make browser' (apt-get install -y chromium).")
+    if not AXE.exists():
+        pytest.fail(f"axe-core is needed at {AXE}: run 'make browser' (npm package axe-core).")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS)
+        yield chromium
+        chromium.close()
+
+
+@pytest.fixture
+def page(browser, stack):
+    context = browser.new_context(
+        locale="fr-FR", timezone_id="Europe/Paris", viewport={"width": 1280, "height": 1000}, base_url=stack.base_url
+    )
+    page = context.new_page()
+    page.set_default_timeout(10_000)
+    problems: list[str] = []
+    page.on("console", lambda m: problems.append(m.text) if m.type == "error" else None)
+    page.on("pageerror", lambda error: problems.append(str(error)))
+    page.problems = problems
+    yield page
+    context.close()
+
+
+class Keyboard:
+    """Moves through the page with Tab / Shift+Tab only, as a keyboard user does."""
+
+    def __init__(self, page):
+        self.page = page
+
+    def focused(self, selector: str) -> bool:
+        return self.page.evaluate("s => !!document.activeElement && document.activeElement.matches(s)", selector)
+
+    def tab_to(self, selector: str, *, backwards: bool = False, limit: int = 60) -> None:
+        for _ in range(limit):
+            if self.focused(selector):
+                outline = self.page.evaluate("() => getComputedStyle(document.activeElement).outlineStyle")
+                assert outline != "none", f"focus on {selector} is not visible"
+                return
+            self.page.keyboard.press("Shift+Tab" if backwards else "Tab")
+        raise AssertionError(f"{selector} cannot be reached with the keyboard")
+
+    def press(self, key: str) -> None:
+        self.page.keyboard.press(key)
+
+    def type(self, text: str) -> None:
+        self.page.keyboard.type(text)
+
+
+def check_accessibility(page, view: str) -> None:
+    """axe-core on the current view: no WCAG 2.1 A/AA violation, then a screenshot of it."""
+    page.wait_for_load_state("networkidle")
+    # evaluate() is not subject to the page's CSP, which rightly refuses injected <script> tags.
+    page.evaluate(AXE.read_text(encoding="utf-8"))
+    result = page.evaluate(
+        "tags => axe.run(document, {runOnly: {type: 'tag', values: tags}, resultTypes: ['violations']})", WCAG_21_AA
+    )
+    violations = [
+        {"id": v["id"], "impact": v["impact"], "help": v["help"], "nodes": [n["target"] for n in v["nodes"]]}
+        for v in result["violations"]
+    ]
+    page.screenshot(path=str(SCREENSHOTS / f"{view}.png"), full_page=True)
+    assert not violations, f"{view}: {json.dumps(violations, indent=1, ensure_ascii=False)}"
+
+
+def wait_notice(page, kind: str, text: str) -> None:
+    """Wait for the page's notice (shown once the candidature and its history are reloaded)."""
+    page.wait_for_function(
+        "([kind, text]) => { const f = document.querySelector('#flash');"
+        " return !f.hidden && f.classList.contains(kind) && f.textContent.includes(text); }",
+        arg=[kind, text],
+    )
+
+
+def _status(api, candidature_id) -> str:
+    return api.call("GET", f"/v1/candidatures/{candidature_id}", token=api.token("admin")).json()["status"]
+
+
+def test_a_reviewer_works_the_queue_with_the_keyboard_only(page, api, stack, make_candidature):
+    shutil.rmtree(SCREENSHOTS, ignore_errors=True)
+    SCREENSHOTS.mkdir(parents=True)
+    first = make_candidature(department=DEPARTMENT, files=True, first_name="Alice", last_name="Aubert")
+    second = make_candidature(department=DEPARTMENT, files=True, first_name="Bruno", last_name="Blanc", civility="m")
+    third = make_candidature(department=DEPARTMENT, files=True, first_name="Céline", last_name="Chevalier")
+    elsewhere = make_candidature(department=OTHER, files=True, first_name="Denis", last_name="Dupont")
+    keys = Keyboard(page)
+
+    # ---------------------------------------------------------------- sign in
+    page.goto("/admin/")
+    page.get_by_role("heading", name="Connexion").wait_for()
+    assert page.evaluate("document.documentElement.lang") == "fr"
+    check_accessibility(page, "01-connexion")
+
+    keys.tab_to("button[type=submit]")  # an empty token is refused, next to the field
+    keys.press("Enter")
+    assert keys.focused("#token")
+    assert page.get_attribute("#token", "aria-invalid") == "true"
+    assert "token-error" in page.get_attribute("#token", "aria-describedby")
+    assert "Collez le jeton" in page.inner_text("#token-error")
+    check_accessibility(page, "02-connexion-erreur")
+
+    keys.type(api.token("reviewer", sub="rev-browser", departments=f"{DEPARTMENT},{OTHER}"))
+    keys.tab_to("#signin-form button[type=submit]")
+    keys.press("Enter")
+    page.get_by_role("heading", name="File d'instruction").wait_for()
+    page.wait_for_selector("#queue-rows tr")
+    assert page.evaluate("() => Object.keys(sessionStorage)") == ["msp-admin-token"]
+    assert page.evaluate("() => Object.keys(localStorage)") == []
+    check_accessibility(page, "03-file")
+
+    # ---------------------------------------------------------------- filter the queue to one department
+    keys.tab_to("#filter-department")
+    keys.type(DEPARTMENT)
+    assert page.input_value("#filter-department") == DEPARTMENT
+    keys.tab_to("#filters button[type=submit]")
+    keys.press("Enter")
+    page.wait_for_function("() => location.hash.includes('departement=71')")
+    page.wait_for_function("n => document.querySelectorAll('#queue-rows tr').length === n", arg=3)
+    names = page.locator("#queue-rows th a").all_inner_texts()
+    assert names == ["Mme Alice Aubert", "M. Bruno Blanc", "Mme Céline Chevalier"], names
+    assert elsewhere.id not in page.inner_html("#queue-rows")
+    check_accessibility(page, "04-file-filtree")
+
+    # ---------------------------------------------------------------- open the first, request information
+    keys.tab_to(f"a[href='#/candidatures/{first.id}']")
+    keys.press("Enter")
+    page.get_by_role("heading", name="Candidature de Mme Alice Aubert").wait_for()
+    page.wait_for_selector("#history li")
+    assert keys.focused("#candidature-title")
+    check_accessibility(page, "05-candidature")
+
+    keys.tab_to("button[data-document]")  # a document opens through a short-lived link
+    keys.press("Enter")
+    page.wait_for_selector("#documents a")
+    assert keys.focused("#documents a")
+    assert page.get_attribute("#documents a", "href").startswith(stack.environment["AWS_ENDPOINT_URL_S3"])
+
+    keys.tab_to("#action-start_review")
+    keys.press("Space")
+    keys.tab_to("#action-submit")
+    keys.press("Enter")
+    wait_notice(page, "success", "L'instruction a commencé")
+    assert page.inner_text("#candidature-status") == "En cours d'instruction"
+
+    keys.tab_to("#action-request_info")
+    keys.press("Space")
+    keys.tab_to("#action-submit")
+    keys.press("Enter")  # no reason yet: refused next to the reason field
+    assert keys.focused("#reason")
+    assert page.get_attribute("#reason", "aria-invalid") == "true"
+    assert "reason-error" in page.get_attribute("#reason", "aria-describedby")
+    check_accessibility(page, "06-motif-manquant")
+    keys.type("Merci de joindre votre diplôme complet, recto et verso.")
+    keys.tab_to("#action-submit")
+    keys.press("Enter")
+    wait_notice(page, "success", "La demande d'informations a été envoyée")
+    assert page.inner_text("#candidature-status") == "Informations demandées"
+    assert "Merci de joindre votre diplôme complet" in page.inner_text("#candidature-reason")
+    assert "Demande d'informations" in page.inner_text("#history")
+    check_accessibility(page, "07-informations-demandees")
+    assert _status(api, first.id) == "info_requested"
+
+    # ---------------------------------------------------------------- back to the queue, accept the second
+    keys.tab_to("#back-to-queue", backwards=True)
+    keys.press("Enter")
+    page.wait_for_function("n => document.querySelectorAll('#queue-rows tr').length === n", arg=2)
+    keys.tab_to(f"a[href='#/candidatures/{second.id}']")
+    keys.press("Enter")
+    page.get_by_role("heading", name="Candidature de M. Bruno Blanc").wait_for()
+
+    # another reviewer starts the review while this page still shows the old version
+    raced = api.call(
+        "POST",
+        f"/v1/candidatures/{second.id}/transitions",
+        token=api.token("reviewer", sub="rev-other", departments=DEPARTMENT),
+        json={"action": "start_review", "expected_version": 1},
+    )
+    assert raced.status_code == 200
+    keys.tab_to("#action-start_review")
+    keys.press("Space")
+    keys.tab_to("#action-submit")
+    keys.press("Enter")
+    wait_notice(page, "warning", "Un autre instructeur a modifié cette candidature avant vous")
+    assert page.inner_text("#candidature-status") == "En cours d'instruction"  # reloaded
+    assert keys.focused("#flash")
+    check_accessibility(page, "08-conflit")
+
+    keys.tab_to("#action-request_info")
+    keys.press("ArrowDown")  # arrows move through the radio group: request_info → accept
+    assert page.is_checked("#action-accept")
+    keys.tab_to("#action-submit")
+    keys.press("Enter")
+    wait_notice(page, "success", "La candidature est acceptée")
+    assert page.inner_text("#candidature-status") == "Acceptée"
+    check_accessibility(page, "09-acceptee")
+    assert _status(api, second.id) == "accepted"
+
+    # ---------------------------------------------------------------- reject the third with a reason
+    keys.tab_to("#back-to-queue", backwards=True)
+    keys.press("Enter")
+    page.wait_for_function("n => document.querySelectorAll('#queue-rows tr').length === n", arg=1)
+    keys.tab_to(f"a[href='#/candidatures/{third.id}']")
+    keys.press("Enter")
+    page.get_by_role("heading", name="Candidature de Mme Céline Chevalier").wait_for()
+    keys.tab_to("#action-start_review")
+    keys.press("Space")
+    keys.tab_to("#action-submit")
+    keys.press("Enter")
+    wait_notice(page, "success", "L'instruction a commencé")
+    keys.tab_to("#action-request_info")
+    keys.press("ArrowDown")
+    keys.press("ArrowDown")
+    assert page.is_checked("#action-reject")
+    keys.tab_to("#reason")
+    keys.type("Le diplôme fourni n'est pas un master de psychologie.")
+    keys.tab_to("#action-submit")
+    keys.press("Enter")
+    wait_notice(page, "success", "La candidature est refusée")
+    assert page.inner_text("#candidature-status") == "Refusée"
+    assert "Le diplôme fourni n'est pas un master" in page.inner_text("#history")
+    assert page.is_visible("#no-action")
+    check_accessibility(page, "10-refusee")
+    assert _status(api, third.id) == "rejected"
+
+    # ---------------------------------------------------------------- the psychologists were told
+    stack.events.wait_idle()
+    subjects = {
+        candidature.id: [p.read_text(encoding="utf-8") for p in stack.outbox.glob(f"*-{candidature.id}-v*.eml")]
+        for candidature in (first, second, third)
+    }
+    assert any("informations complémentaires" in m for m in subjects[first.id])
+    assert any("acceptée" in m for m in subjects[second.id])
+    assert any("Le diplôme fourni n'est pas un master" in m for m in subjects[third.id])
+
+    # ---------------------------------------------------------------- sign out clears the token
+    keys.tab_to("#sign-out", backwards=True)
+    keys.press("Enter")
+    page.get_by_role("heading", name="Connexion").wait_for()
+    assert page.evaluate("() => sessionStorage.length") == 0
+    # no CSP violation, no script error, no missing file; the one 409 is the lost race above
+    unexpected = [p for p in page.problems if "status of 409" not in p]
+    assert not unexpected, unexpected
