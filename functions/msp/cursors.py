@@ -26,9 +26,14 @@ def _decode(text: str) -> bytes:
     return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
 
 
-def _mac(secret: bytes, payload: bytes, context: str) -> bytes:
-    if len(secret) < _MIN_SECRET_BYTES:
+def require_secret(secret: bytes) -> None:
+    """A short or missing secret is a deployment mistake: fail loudly, even before any cursor is made."""
+    if not isinstance(secret, bytes) or len(secret) < _MIN_SECRET_BYTES:
         raise ValueError(f"the cursor secret needs at least {_MIN_SECRET_BYTES} bytes")
+
+
+def _mac(secret: bytes, payload: bytes, context: str) -> bytes:
+    require_secret(secret)
     return hmac.new(secret, payload + b"\x00" + context.encode(), hashlib.sha256).digest()
 
 
