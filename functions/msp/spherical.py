@@ -1,0 +1,69 @@
+"""Distances on the sphere: haversine between points, and from a point to an H3 cell's polygon.
+
+Both use the same sphere (mean Earth radius), so a lower bound computed from a cell's polygon
+can be compared exactly with the haversine distance of a practice.
+"""
+
+from __future__ import annotations
+
+import math
+
+import h3
+
+EARTH_RADIUS_KM = 6371.0088
+
+Vector = tuple[float, float, float]
+
+
+def haversine_km(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
+    phi1, phi2 = math.radians(lat1), math.radians(lat2)
+    half_dphi = (phi2 - phi1) / 2
+    half_dlambda = math.radians(lon2 - lon1) / 2
+    a = math.sin(half_dphi) ** 2 + math.cos(phi1) * math.cos(phi2) * math.sin(half_dlambda) ** 2
+    return 2 * EARTH_RADIUS_KM * math.asin(min(1.0, math.sqrt(a)))
+
+
+def unit_vector(lat: float, lon: float) -> Vector:
+    phi, lam = math.radians(lat), math.radians(lon)
+    return (math.cos(phi) * math.cos(lam), math.cos(phi) * math.sin(lam), math.sin(phi))
+
+
+def _cross(a: Vector, b: Vector) -> Vector:
+    return (a[1] * b[2] - a[2] * b[1], a[2] * b[0] - a[0] * b[2], a[0] * b[1] - a[1] * b[0])
+
+
+def _dot(a: Vector, b: Vector) -> float:
+    return a[0] * b[0] + a[1] * b[1] + a[2] * b[2]
+
+
+def _angle(a: Vector, b: Vector) -> float:
+    # atan2 stays accurate for tiny angles, where acos of a dot product does not.
+    c = _cross(a, b)
+    return math.atan2(math.sqrt(_dot(c, c)), _dot(a, b))
+
+
+def _angle_to_arc(p: Vector, a: Vector, b: Vector) -> float:
+    """Angle from p to the minor great-circle arc from a to b."""
+    n = _cross(a, b)
+    length = math.sqrt(_dot(n, n))
+    if length < 1e-15:
+        return _angle(p, a)
+    n = (n[0] / length, n[1] / length, n[2] / length)
+    s = _dot(p, n)
+    foot = (p[0] - s * n[0], p[1] - s * n[1], p[2] - s * n[2])
+    # The foot of the perpendicular lies on the arc when it is between a and b seen along n.
+    if _dot(_cross(a, foot), n) >= 0 and _dot(_cross(foot, b), n) >= 0:
+        return math.asin(min(1.0, abs(s)))
+    return min(_angle(p, a), _angle(p, b))
+
+
+def distance_to_cell_boundary_km(point: Vector, cell: str) -> float:
+    """Great-circle distance from `point` to the boundary of `cell`.
+
+    H3 cell edges are straight in the gnomonic projection of an icosahedron face, hence
+    great-circle arcs (cells crossing a face edge carry extra vertices for that), so this is
+    the exact distance to the polygon for any point outside it.
+    """
+    vertices = [unit_vector(lat, lon) for lat, lon in h3.cell_to_boundary(cell)]
+    closest = min(_angle_to_arc(point, vertices[i], vertices[(i + 1) % len(vertices)]) for i in range(len(vertices)))
+    return EARTH_RADIUS_KM * closest

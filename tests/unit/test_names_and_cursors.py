@@ -1,0 +1,71 @@
+"""Name folding for search, and sealed cursors."""
+
+from __future__ import annotations
+
+import pytest
+
+from msp.cursors import open_sealed, seal
+from msp.errors import BadRequest
+from msp.names import fold, matches_prefix, name_tokens
+
+SECRET = b"0123456789abcdef0123456789abcdef"
+
+
+def test_fold_drops_accents_case_and_separators():
+    assert fold("  Éléonore ") == "eleonore"
+    assert fold("Lœtitia") == "loetitia"
+    assert fold("D'Éon-Lefèvre") == "d eon lefevre"
+    assert fold("Ça") == "ca"
+
+
+def test_tokens_let_a_prefix_of_either_name_or_of_each_word_match():
+    tokens = name_tokens("Jean-Pierre", "Le Gall")
+    for query in ("jean", "Pierre", "jean-p", "jeanp", "JEAN PIERRE", "le g", "gall", "LeGa", "le"):
+        assert matches_prefix(tokens, fold(query)), query
+    for query in ("ierre", "gallo", "jean gall", "martin"):
+        assert not matches_prefix(tokens, fold(query)), query
+
+
+def test_accents_do_not_matter_on_either_side():
+    tokens = name_tokens("Hélène", "Dupré")
+    assert matches_prefix(tokens, fold("helene"))
+    assert matches_prefix(tokens, fold("DUPRE"))
+    assert matches_prefix(name_tokens("Helene", "Dupre"), fold("Hél"))
+
+
+def test_a_cursor_round_trips():
+    position = {"d": (1.5).hex(), "id": "psy-1"}
+    cursor = seal(position, context="search-a", secret=SECRET)
+    assert open_sealed(cursor, context="search-a", secret=SECRET) == position
+
+
+@pytest.mark.parametrize(
+    "mangle",
+    [
+        lambda c: c[:-1] + ("A" if c[-1] != "A" else "B"),
+        lambda c: ("e" if c[0] != "e" else "f") + c[1:],
+        lambda c: c.replace(".", ""),
+        lambda c: c + ".x",
+        lambda c: "",
+        lambda c: "not base64!.???",
+        lambda c: "é" + c,
+    ],
+)
+def test_a_tampered_cursor_is_refused(mangle):
+    cursor = seal({"d": (1.5).hex(), "id": "psy-1"}, context="search-a", secret=SECRET)
+    with pytest.raises(BadRequest) as refused:
+        open_sealed(mangle(cursor), context="search-a", secret=SECRET)
+    assert refused.value.status == 400
+
+
+def test_a_cursor_from_another_search_or_secret_is_refused():
+    cursor = seal({"d": (1.5).hex(), "id": "psy-1"}, context="search-a", secret=SECRET)
+    with pytest.raises(BadRequest):
+        open_sealed(cursor, context="search-b", secret=SECRET)
+    with pytest.raises(BadRequest):
+        open_sealed(cursor, context="search-a", secret=b"another secret of 32 bytes......")
+
+
+def test_a_short_secret_is_a_configuration_error():
+    with pytest.raises(ValueError):
+        seal({"id": "x"}, context="a", secret=b"short")
