@@ -18,10 +18,9 @@ from email.message import EmailMessage as MimeMessage
 from email.policy import SMTPUTF8
 from functools import cache
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import boto3
-import h3
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
@@ -33,7 +32,6 @@ from msp.models import (
     QUEUE_STATUSES,
     AuditEvent,
     Candidature,
-    CandidatureFields,
     DecisionEvent,
     Document,
     DocumentStatus,
@@ -42,6 +40,9 @@ from msp.models import (
     QueuePage,
     Status,
 )
+
+if TYPE_CHECKING:
+    from msp.directory import ListedPractice
 
 log = logging.getLogger(__name__)
 
@@ -246,50 +247,16 @@ def _convention_end(candidature: Candidature) -> dict[str, Any]:
     }
 
 
-# Directory keys, until the directory module lands: coarse H3 cell (resolution 4) as partition,
-# "<fine cell (resolution 10) as 16 hex digits>#<practice id>" as sort key, the coarse cell always
-# the parent of the fine one. Same shape as the directory's search reads.
-DIRECTORY_FINE_RESOLUTION = 10
-DIRECTORY_COARSE_RESOLUTION = 4
-
-
-def minimal_directory_keys(lat: float, lon: float, practice_id: str) -> tuple[str, str]:
-    fine = h3.latlng_to_cell(lat, lon, DIRECTORY_FINE_RESOLUTION)
-    return h3.cell_to_parent(fine, DIRECTORY_COARSE_RESOLUTION), f"{h3.str_to_int(fine):016x}#{practice_id}"
-
-
-def minimal_listing_items(psychologist_id: str, fields: CandidatureFields) -> list[dict[str, Any]]:
-    """One directory item per practice, with only what the public search shows or filters on."""
-    items = []
-    for index, practice in enumerate(fields.practices or [], start=1):
-        practice_id = f"{psychologist_id}-{index}"
-        partition, sort_key = minimal_directory_keys(practice.lat, practice.lon, practice_id)
-        items.append(
-            {
-                "pk": partition,
-                "sk": sort_key,
-                "psychologist_id": psychologist_id,
-                "practice_id": practice_id,
-                "name": f"{fields.first_name} {fields.last_name}",
-                "address": practice.address,
-                "postcode": practice.postcode,
-                "city": practice.city,
-                "department": practice.department,
-                "lat": practice.lat,
-                "lon": practice.lon,
-                "phone": fields.public_phone,
-                "email": fields.public_email,
-                "website": str(fields.website) if fields.website else None,
-                "languages": list(fields.languages or []),
-                "publics": list(fields.publics or []),
-                "teleconsultation": fields.teleconsultation,
-            }
-        )
-    return items
+def directory_item(practice: ListedPractice) -> dict[str, Any]:
+    """A listed practice as a DirectoryTable item: pk = its coarse H3 cell, sk = "<fine cell hex>#<practice id>"."""
+    data = practice.model_dump(mode="json", exclude={"partition", "sort_key"})
+    return {"pk": practice.partition, "sk": practice.sort_key} | data
 
 
 def _listing_items(candidature: Candidature) -> list[dict[str, Any]]:
-    return minimal_listing_items(candidature.id, candidature.fields)
+    from msp.directory import listing_items_for  # H3 and the search code load only where a listing changes
+
+    return [directory_item(practice) for practice in listing_items_for(candidature.id, candidature.fields)]
 
 
 def _listing_puts(candidature: Candidature) -> list[dict[str, Any]]:

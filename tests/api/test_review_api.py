@@ -97,6 +97,11 @@ def test_full_review_with_info_request_acceptance_and_deconvention(api, stack, m
     }
     listed = _directory_items(stack, cid)
     assert len(listed) == 1
+    from msp.directory import listing_items_for
+
+    (expected,) = listing_items_for(cid, candidature.fields)
+    assert (listed[0]["pk"]["S"], listed[0]["sk"]["S"]) == (expected.partition, expected.sort_key)
+    assert listed[0]["name"]["S"] == f"{candidature.fields.first_name} {candidature.fields.last_name}"
     assert listed[0]["practice_id"]["S"] == f"{cid}-1" and listed[0]["sk"]["S"].endswith(f"#{cid}-1")
     assert listed[0]["city"]["S"] == candidature.fields.practices[0].city
 
