@@ -96,3 +96,58 @@ def test_http_api_uses_a_jwt_authorizer_with_configurable_issuer_and_audience():
     assert {"JwtIssuer", "JwtAudience"} <= set(TEMPLATE.raw["Parameters"])
     groups = {r["Properties"]["GroupName"] for r in TEMPLATE.of_type("AWS::Cognito::UserPoolGroup").values()}
     assert groups == {"psychologists", "reviewers", "admins"}
+
+
+def test_review_queue_indexes_are_sparse_keys_the_storage_writes():
+    from msp import storage
+
+    indexes = {i["IndexName"]: i for i in TEMPLATE.tables["AppTable"]["GlobalSecondaryIndexes"]}
+    keys = {name: [k["AttributeName"] for k in index["KeySchema"]] for name, index in indexes.items()}
+    assert keys[storage.QUEUE_INDEX] == ["review_pk", "review_sk"]
+    assert keys[storage.NATIONAL_QUEUE_INDEX] == ["review_status", "review_sk"]
+    for name in (storage.QUEUE_INDEX, storage.NATIONAL_QUEUE_INDEX):
+        projected = set(indexes[name]["Projection"]["NonKeyAttributes"])
+        assert {"id", "status", "version", "department", "submitted_at", "updated_at", "fields"} <= projected
+    queue_policy = _statements(FUNCTIONS["ListReviewQueueFunction"])
+    assert [s["Action"] for s in queue_policy] == [["dynamodb:Query"]], "the queue only queries, never scans"
+
+
+def test_directory_table_has_string_pk_and_sk():
+    table = TEMPLATE.tables["DirectoryTable"]
+    assert [k["AttributeName"] for k in table["KeySchema"]] == ["pk", "sk"]
+    assert {a["AttributeName"]: a["AttributeType"] for a in table["AttributeDefinitions"]} == {"pk": "S", "sk": "S"}
+
+
+def test_cursor_secret_comes_from_secrets_manager_and_mail_from_ses():
+    queue = FUNCTIONS["ListReviewQueueFunction"].environment["CURSOR_SECRET"]
+    assert queue["Fn::Sub"].startswith("{{resolve:secretsmanager:${ReviewCursorSecret}")
+    assert TEMPLATE.resources["ReviewCursorSecret"]["Type"] == "AWS::SecretsManager::Secret"
+    notify = _statements(FUNCTIONS["NotifyDecisionFunction"])
+    assert any(s["Action"] == ["ses:SendEmail"] for s in notify)
+    assert TEMPLATE.resources["MailIdentity"]["Type"] == "AWS::SES::EmailIdentity"
+
+
+def test_admin_page_is_hosted_privately_behind_cloudfront_with_the_local_csp():
+    from infra.gateway import STATIC_SECURITY_HEADERS
+
+    bucket = TEMPLATE.buckets["AdminSiteBucket"]
+    assert all(bucket["PublicAccessBlockConfiguration"].values())
+    distribution = TEMPLATE.resources["AdminDistribution"]["Properties"]["DistributionConfig"]
+    (s3_origin,) = [o for o in distribution["Origins"] if "S3OriginConfig" in o]
+    assert "OriginAccessControlId" in s3_origin
+    assert distribution["DefaultCacheBehavior"]["ViewerProtocolPolicy"] == "redirect-to-https"
+    policy = TEMPLATE.resources["AdminHeadersPolicy"]["Properties"]["ResponseHeadersPolicyConfig"]
+    csp = policy["SecurityHeadersConfig"]["ContentSecurityPolicy"]["ContentSecurityPolicy"]
+    assert " ".join(csp.split()) == STATIC_SECURITY_HEADERS["Content-Security-Policy"]
+    assert "unsafe-inline" not in csp
+
+
+def test_admin_page_has_no_inline_script_or_style():
+    import re
+
+    from infra.template import ROOT
+
+    html = (ROOT / "admin" / "index.html").read_text(encoding="utf-8")
+    assert '<html lang="fr">' in html
+    assert not re.search(r"<script(?![^>]*\bsrc=)", html), "inline <script> is refused by the CSP"
+    assert "<style" not in html and " style=" not in html and not re.search(r"\son[a-z]+=", html)
