@@ -41,6 +41,7 @@ def main() -> None:
     parser.add_argument("--port", type=int, default=3000)
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s", datefmt="%H:%M:%S")
+    logging.getLogger("botocore").setLevel(logging.WARNING)
 
     lock = _take_lock(LOCAL_DIR / "run.lock")
     if not port_is_free(args.port):
@@ -52,13 +53,14 @@ def main() -> None:
     try:
         print(f"Starting the local stack ({args.backend}) ...", flush=True)
         stack.start()
-        from infra.seed import load_demo_data
+        from infra.seed import DEMO_REVIEWER_DEPARTMENTS, load_demo_data
 
         print(load_demo_data(stack), flush=True)
         print(
             f"\nAPI:         {stack.base_url}/v1/...\n"
             f"Admin page:  {stack.base_url}/admin/\n"
-            f"Token:       make token ROLE=reviewer DEPARTMENTS=75\n"
+            f"Token:       make token ROLE=reviewer DEPARTMENTS={DEMO_REVIEWER_DEPARTMENTS}  (paste it in the admin page)\n"
+            f"E-mails:     {stack.outbox} (one file per message)\n"
             f"Data:        {workdir} (kept across restarts; 'make reset' wipes it)\n"
             "Ctrl-C stops everything.",
             flush=True,

@@ -113,9 +113,11 @@ def practice_in(department: str) -> dict[str, Any]:
 
 def submit_with_documents(client: ApiClient, stack, token: str, candidature_id: str) -> None:
     """Upload the three documents, let the bucket trigger verify them, then submit."""
-    uploads = [client.upload_document(token, candidature_id, kind, SAMPLE_PDF) for kind in DOCUMENT_KINDS]
-    stack.notifier.deliver_pending()
-    for upload in uploads:
+    # One at a time: a verdict bumps the candidature's version, which a concurrent upload
+    # request (conditional on the version it read) would then lose with 412.
+    for kind in DOCUMENT_KINDS:
+        upload = client.upload_document(token, candidature_id, kind, SAMPLE_PDF)
+        stack.notifier.deliver_pending()
         client.wait_document(token, candidature_id, upload["document_id"])
     client.call("POST", f"/v1/candidatures/{candidature_id}/submit", token=token).raise_for_status()
 
