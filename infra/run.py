@@ -59,7 +59,7 @@ def main() -> None:
         print(
             f"\nAPI:         {stack.base_url}/v1/...\n"
             f"Admin page:  {stack.base_url}/admin/\n"
-            f"Token:       make token ROLE=reviewer DEPARTMENTS={DEMO_REVIEWER_DEPARTMENTS}  (paste it in the admin page)\n"
+            f"Token:       make token ROLE=reviewer DEPARTMENTS={DEMO_REVIEWER_DEPARTMENTS} (admin page)\n"
             f"E-mails:     {stack.outbox} (one file per message)\n"
             f"Data:        {workdir} (kept across restarts; 'make reset' wipes it)\n"
             "Ctrl-C stops everything.",
