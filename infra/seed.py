@@ -45,6 +45,8 @@ DEMO_REVIEW = {
     2: ["start_review", ("request_info", "Merci de joindre l'attestation de diplôme complète (recto verso).")],
     5: ["start_review", "accept"],
     6: ["start_review", ("reject", "Le master de psychologie n'est pas encore obtenu.")],
+    7: ["start_review", "accept"],
+    9: ["start_review", "accept"],
 }
 DEMO_REVIEWER_DEPARTMENTS = "75,92,13"
 
