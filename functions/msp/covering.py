@@ -25,8 +25,9 @@ MAX_EDGE_OVER_AVERAGE = 1.15
 # Cover with cells of about a quarter of the radius: a few dozen cells, which `bridge_gaps`
 # turns into a few ranges, reading about 2-3 times the disk's area.
 EDGE_PER_RADIUS = 0.25
-# Rounding between two computations of one distance is far below a millimetre.
-_SLACK_KM = 1e-6
+# Float error of the point-to-arc distance: up to ~1e-7 km on the shortest edges (the cross
+# product of two close vertices cancels). A centimetre of slack dwarfs it.
+_SLACK_KM = 1e-5
 
 
 def overhang_km(resolution: int) -> float:

@@ -26,8 +26,8 @@ from msp.spherical import haversine_km
 
 MAX_RADIUS_KM = 100
 MAX_LIMIT = 50
-# Covering a little beyond the radius makes the proof reach it despite float rounding.
-_RADIUS_SLACK_KM = 1e-5
+# Covering a little beyond the radius (more than the covering's own slack) makes the proof reach it.
+_RADIUS_SLACK_KM = 1e-4
 
 
 class ListedPractice(BaseModel):
@@ -100,6 +100,12 @@ def listing_items_for(psychologist_id: str, fields: CandidatureFields) -> list[L
 
 
 class SearchQuery(BaseModel):
+    """A search as sent in the query string.
+
+    Every filter given must match: `teleconsultation=false` asks for practices without
+    teleconsultation, leaving it out asks for all.
+    """
+
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
     lat: float = Field(ge=-90, le=90, allow_inf_nan=False)
@@ -111,6 +117,11 @@ class SearchQuery(BaseModel):
     teleconsultation: bool | None = None
     language: Language | None = None
     name: Annotated[str, StringConstraints(min_length=1, max_length=100)] | None = None
+
+    @field_validator("language", mode="before")
+    @classmethod
+    def _lowercase_language(cls, language: object) -> object:
+        return language.lower() if isinstance(language, str) else language
 
     @field_validator("name")
     @classmethod

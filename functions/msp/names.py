@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from functools import lru_cache
 
 # Letters NFKD does not decompose but a French reader treats as two.
 _LIGATURES = str.maketrans({"œ": "oe", "Œ": "oe", "æ": "ae", "Æ": "ae"})
 _SEPARATORS = re.compile(r"[\s'’\-.]+")
 
 
+@lru_cache(maxsize=1024)  # a search folds its name query once per practice it reads
 def fold(text: str) -> str:
     """Lowercase, without accents, separators collapsed to one space: "Lœtitia D'Éon" -> "loetitia d eon"."""
     decomposed = unicodedata.normalize("NFKD", text.translate(_LIGATURES))

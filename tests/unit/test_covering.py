@@ -21,7 +21,8 @@ ONE_LEVEL_OVERHANG = 0.1262
 def _along_arc(a: tuple[float, float], b: tuple[float, float], t: float) -> tuple[float, float]:
     """The point a fraction t of the way along the great-circle arc from a to b."""
     va, vb = unit_vector(*a), unit_vector(*b)
-    omega = math.acos(min(1.0, sum(x * y for x, y in zip(va, vb, strict=True))))
+    cross = (va[1] * vb[2] - va[2] * vb[1], va[2] * vb[0] - va[0] * vb[2], va[0] * vb[1] - va[1] * vb[0])
+    omega = math.atan2(math.hypot(*cross), sum(x * y for x, y in zip(va, vb, strict=True)))
     if omega == 0:
         return a
     wa, wb = math.sin((1 - t) * omega) / math.sin(omega), math.sin(t * omega) / math.sin(omega)
@@ -70,9 +71,10 @@ def test_distance_to_a_cell_is_the_nearest_point_of_its_polygon(point, resolutio
         samples += [_along_arc(a, b, t / 200) for t in range(201)]
     inside = [h3.cell_to_latlng(c) for c in h3.cell_to_children(cell, min(resolution + 2, 15))]
     nearest_sample = min(haversine_km(q_lat, q_lon, *p) for p in samples)
-    assert distance <= nearest_sample + 1e-9
+    # Within a millimetre (float error is ~1e-7 km), below the centimetre of slack the covering keeps.
+    assert distance <= nearest_sample + 1e-6
     assert nearest_sample - distance < 0.002 * edge
-    assert all(haversine_km(q_lat, q_lon, *p) >= distance - 1e-9 for p in inside)
+    assert all(haversine_km(q_lat, q_lon, *p) >= distance - 1e-6 for p in inside)
 
 
 @settings(max_examples=120, deadline=None)
@@ -117,7 +119,7 @@ def _adversarial_points(covering) -> list[tuple[float, float]]:
 def test_nothing_outside_the_covering_is_nearer_than_proven(point, radius_km, seed):
     lat, lon = point
     covering = cover_disk(lat, lon, radius_km)
-    assert covering.proven_km >= radius_km - 1e-6
+    assert covering.proven_km >= radius_km - 1e-5
     assert h3.latlng_to_cell(lat, lon, covering.resolution) in covering.cells
     points = _adversarial_points(covering)
     for p_lat, p_lon in points:

@@ -72,6 +72,7 @@ def test_search_defaults_and_query_string_values():
     query = SearchQuery.model_validate({"lat": "48.8566", "lon": "2.3522", "teleconsultation": "true"})
     assert (query.radius_km, query.limit, query.cursor, query.teleconsultation) == (10, 20, None, True)
     assert SearchQuery(lat=-21.1, lon=55.5, radius_km=100, limit=50).limit == 50  # La Réunion
+    assert SearchQuery(lat=48.85, lon=2.35, language="EN").language == "en"
 
 
 @pytest.mark.parametrize(
@@ -92,7 +93,6 @@ def test_search_defaults_and_query_string_values():
         {"limit": "ten"},
         {"public": "seniors"},
         {"language": "fra"},
-        {"language": "FR"},
         {"name": ""},
         {"name": " - ' "},
         {"name": "x" * 101},
