@@ -24,7 +24,7 @@ $(VENV)/.installed: pyproject.toml
 		{ echo "Python 3.11 or newer is required (found: $$($(PYTHON) --version))."; exit 1; }
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[dev]'
+	$(BIN)/pip install --quiet '.[dev]'
 	@touch $@
 
 venv: $(VENV)/.installed
