@@ -9,7 +9,7 @@ BACKEND ?= dynamodb-local
 PORT ?= 3000
 ROLE ?= psychologist
 
-.PHONY: help venv tools run test lint token reset bench clean
+.PHONY: help venv tools run test lint token reset bench clean lock
 
 help:
 	@echo "make run    local API + admin page on http://127.0.0.1:$(PORT) with demo data (BACKEND=moto without Java)"
@@ -18,12 +18,12 @@ help:
 	@echo "make reset  wipe local data (.local/)"
 	@echo "make bench  benchmarks (not part of make test)"
 
-$(VENV)/.installed: pyproject.toml
+$(VENV)/.installed: requirements-dev.lock
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || \
 		{ echo "Python 3.11 or newer is required (found: $$($(PYTHON) --version))."; exit 1; }
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet '.[dev]'
+	$(BIN)/pip install --quiet -r requirements-dev.lock
 	@touch $@
 
 venv: $(VENV)/.installed
@@ -60,6 +60,13 @@ reset:
 
 bench: venv $(NPM_TOOLS)
 	$(BIN)/python -m pytest tests/perf -p no:randomly -s $(PYTEST_ARGS)
+
+# Regenerate the pinned dependency sets after editing pyproject.toml.
+lock: venv
+	$(BIN)/pip-compile --quiet --extra dev --strip-extras --no-emit-index-url --no-emit-find-links \
+		-o requirements-dev.lock pyproject.toml
+	$(BIN)/pip-compile --quiet --strip-extras --no-emit-index-url --no-emit-find-links \
+		-o functions/requirements.txt pyproject.toml
 
 clean: reset
 	rm -rf $(VENV) .tools .pytest_cache .ruff_cache
