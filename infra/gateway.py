@@ -7,6 +7,7 @@ import datetime as dt
 import json
 import logging
 import mimetypes
+import threading
 import time
 import uuid
 from http import HTTPStatus
@@ -124,6 +125,26 @@ def build_event(
     return event
 
 
+class TokenBucket:
+    """Stage throttling as API Gateway applies it: a steady rate with a burst allowance."""
+
+    def __init__(self, rate: float, burst: int):
+        self.rate, self.capacity = rate, burst
+        self.tokens = float(burst)
+        self.updated = time.monotonic()
+        self._lock = threading.Lock()
+
+    def take(self) -> bool:
+        with self._lock:
+            now = time.monotonic()
+            self.tokens = min(self.capacity, self.tokens + (now - self.updated) * self.rate)
+            self.updated = now
+            if self.tokens < 1:
+                return False
+            self.tokens -= 1
+            return True
+
+
 class Gateway:
     """Matches a request to a template route, authorizes it and invokes the route's handler."""
 
@@ -131,6 +152,10 @@ class Gateway:
         self, template: Template, runtime: LambdaRuntime, issuer: DevIssuer, static_dirs: dict[str, Path] | None = None
     ):
         self.routes = template.routes
+        settings = template.http_api.get("DefaultRouteSettings", {})
+        self.throttle = TokenBucket(
+            settings.get("ThrottlingRateLimit", 10000), settings.get("ThrottlingBurstLimit", 5000)
+        )
         self.runtime = runtime
         self.issuer = issuer
         self.static_dirs = static_dirs or {}
@@ -167,6 +192,8 @@ class Gateway:
         if matched is None:
             return _message(404, "Not Found")
         route, path_parameters = matched
+        if not self.throttle.take():
+            return _message(429, "Too Many Requests")
         if len(body) > MAX_PAYLOAD_BYTES:
             return _message(413, "Request Entity Too Large")
         claims = None

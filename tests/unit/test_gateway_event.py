@@ -116,3 +116,21 @@ def test_unknown_routes_get_api_gateway_404(gateway):
     gw, _ = gateway
     assert gw.handle("GET", "/v1/nothing", [], b"")[0] == 404
     assert gw.handle("DELETE", "/v1/candidatures/c1", [], b"")[0] == 404
+
+
+def test_stage_throttling_from_the_template_answers_429(gateway):
+    from infra.gateway import TokenBucket
+
+    gw, _ = gateway
+    settings = load_template().http_api["DefaultRouteSettings"]
+    assert (gw.throttle.rate, gw.throttle.capacity) == (
+        settings["ThrottlingRateLimit"],
+        settings["ThrottlingBurstLimit"],
+    )
+    saved = gw.throttle
+    gw.throttle = TokenBucket(rate=0.001, burst=3)
+    try:
+        statuses = [gw.handle("GET", "/v1/candidatures/c1", [], b"")[0] for _ in range(5)]
+    finally:
+        gw.throttle = saved
+    assert statuses == [401, 401, 401, 429, 429]
