@@ -48,7 +48,7 @@ def decision_email(candidature: Candidature, decision: AuditEvent) -> EmailMessa
             "complémentaires avant de pouvoir décider :\n\n"
             f"{_quoted(decision.reason)}\n\n"
             "Vous pouvez dès maintenant modifier votre candidature dans votre espace psychologue, "
-            "puis la soumettre à nouveau. Elle reprendra alors sa place dans la file d'instruction."
+            "puis la soumettre à nouveau : elle reviendra alors dans la file d'instruction."
         )
     elif decision.action == "accept":
         middle = (
