@@ -498,6 +498,7 @@
   async function loadCandidature(id, focus) {
     show("view-candidature", "Candidature");
     $("back-to-queue").setAttribute("href", queueHash());
+    if (!state.candidature || state.candidature.id !== id) $("history").replaceChildren();
     let candidature;
     try {
       candidature = await api("GET", "/candidatures/" + encodeURIComponent(id));
@@ -517,8 +518,9 @@
     state.candidature = candidature;
     renderCandidature(candidature);
     document.title = $("candidature-title").textContent + " — Espace instructeur — Mon soutien psy";
-    await loadHistory(id);
+    // Focus moves now, never after the history arrives: by then the user may already be acting.
     if (focus) focusHeading("candidature-title");
+    await loadHistory(id);
   }
 
   async function onDocument(event) {

@@ -61,6 +61,9 @@ def page(browser, stack):
     page.on("pageerror", lambda error: problems.append(str(error)))
     page.problems = problems
     yield page
+    # The state the page was left in, kept as an artifact (useful when the test failed).
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SCREENSHOTS / "zz-last-state.png"), full_page=True)
     context.close()
 
 
@@ -152,7 +155,7 @@ def test_a_reviewer_works_the_queue_with_the_keyboard_only(page, api, stack, mak
 
     # ---------------------------------------------------------------- filter the queue to one department
     keys.tab_to("#filter-department")
-    keys.type(DEPARTMENT)
+    keys.press("ArrowDown")  # "Tous mes départements" → the first department of the scope
     assert page.input_value("#filter-department") == DEPARTMENT
     keys.tab_to("#filters button[type=submit]")
     keys.press("Enter")
@@ -209,6 +212,7 @@ def test_a_reviewer_works_the_queue_with_the_keyboard_only(page, api, stack, mak
     keys.tab_to(f"a[href='#/candidatures/{second.id}']")
     keys.press("Enter")
     page.get_by_role("heading", name="Candidature de M. Bruno Blanc").wait_for()
+    page.wait_for_selector("#history li")
 
     # another reviewer starts the review while this page still shows the old version
     raced = api.call(
@@ -244,6 +248,7 @@ def test_a_reviewer_works_the_queue_with_the_keyboard_only(page, api, stack, mak
     keys.tab_to(f"a[href='#/candidatures/{third.id}']")
     keys.press("Enter")
     page.get_by_role("heading", name="Candidature de Mme Céline Chevalier").wait_for()
+    page.wait_for_selector("#history li")
     keys.tab_to("#action-start_review")
     keys.press("Space")
     keys.tab_to("#action-submit")
