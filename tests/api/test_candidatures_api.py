@@ -161,7 +161,7 @@ def test_patch_can_clear_a_field_and_move_the_identifier(api, psychologist, uniq
     ],
 )
 def test_bad_input_gets_a_4xx_in_the_error_shape_and_writes_nothing(api, psychologist, send, status, code):
-    sub, token = psychologist
+    _, token = psychologist
     headers = {"Authorization": f"Bearer {token}", "Idempotency-Key": str(uuid.uuid4()), **send["headers"]}
     response = api.session.post(f"{api.base_url}/v1/candidatures", data=send["data"], headers=headers, timeout=10)
     assert response.status_code == status, response.text

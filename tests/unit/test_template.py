@@ -47,7 +47,7 @@ def test_every_function_has_least_privilege(name):
         actions = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
         assert statement["Effect"] == "Allow"
         for action in actions:
-            service, _, verb = action.partition(":")
+            _service, _, verb = action.partition(":")
             assert "*" not in verb, f"{name}: wildcard action {action}"
         resources = statement["Resource"] if isinstance(statement["Resource"], list) else [statement["Resource"]]
         for resource in resources:
