@@ -7,6 +7,7 @@ import datetime as dt
 import json
 import logging
 import mimetypes
+import re
 import time
 import uuid
 from http import HTTPStatus
@@ -22,6 +23,8 @@ from infra.lambda_runtime import LambdaRuntime
 from infra.template import Route, Template
 
 log = logging.getLogger("gateway")
+
+_QUERY = re.compile(r"\?[^\s\"]*")
 
 MAX_PAYLOAD_BYTES = 10 * 1024 * 1024  # HTTP API's request payload limit
 _TEXT_TYPES = (
@@ -207,6 +210,11 @@ class Gateway:
         return None
 
 
+def without_query(text: str) -> str:
+    """Any `?query` in a log argument (a request line, a target) cut off."""
+    return _QUERY.sub("", text)
+
+
 def _message(status: int, message: str, extra: list[tuple[str, str]] | None = None):
     body = json.dumps({"message": message}).encode()
     return status, [("content-type", "application/json"), *(extra or [])], body
@@ -253,7 +261,9 @@ class _RequestHandler(BaseHTTPRequestHandler):
     do_GET = do_POST = do_PATCH = do_PUT = do_DELETE = do_HEAD = do_OPTIONS = _serve
 
     def log_message(self, format: str, *args: Any) -> None:
-        log.debug(format, *args)
+        # The request line carries the query string, which can hold personal data
+        # (GET /v1/sessions/quota?nir=...): like API Gateway without access logs, keep the path only.
+        log.debug(format, *(without_query(arg) if isinstance(arg, str) else arg for arg in args))
 
 
 def serve(gateway: Gateway, port: int) -> ThreadingHTTPServer:
