@@ -266,8 +266,14 @@ class _RequestHandler(BaseHTTPRequestHandler):
         log.debug(format, *(without_query(arg) if isinstance(arg, str) else arg for arg in args))
 
 
+class _GatewayServer(ThreadingHTTPServer):
+    # The default listen backlog (5) resets connections when clients open many at once, which API Gateway
+    # never does; the concurrency tests release 40 requests together.
+    request_queue_size = 256
+
+
 def serve(gateway: Gateway, port: int) -> ThreadingHTTPServer:
     handler = type("BoundHandler", (_RequestHandler,), {"gateway": gateway})
-    server = ThreadingHTTPServer(("127.0.0.1", port), handler)
+    server = _GatewayServer(("127.0.0.1", port), handler)
     server.daemon_threads = True
     return server
