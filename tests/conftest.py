@@ -107,9 +107,14 @@ def conventioned(api):
 @pytest.fixture
 def reset_storage_clients():
     """Domain clients are cached per process; tests switching backends start from fresh ones."""
+    import boto3
+
     from msp import config, idempotency, storage
 
     def clear():
+        # boto3's default session keeps the credentials it first resolved: moto's fake ones must not outlive
+        # the test, nor the local stack's leak into it.
+        boto3.DEFAULT_SESSION = None
         storage.dynamodb_client.cache_clear()
         storage.s3_client.cache_clear()
         storage.candidature_store.cache_clear()
