@@ -7,7 +7,7 @@ from msp.clock import programme_today
 from msp.declarations import declare_session
 from msp.http import caller_of, create_app, header, json_response, parse_body
 from msp.idempotency import once_per_key
-from msp.sessions import SessionDeclaration, idempotency_fingerprint
+from msp.sessions import SessionDeclaration, idempotency_fingerprint, session_id_for
 from msp.storage import patient_keyring, session_store
 
 logger = Logger()
@@ -19,17 +19,22 @@ def declare():
     caller = caller_of(app)
     declaration = parse_body(app, SessionDeclaration)
     keyring = patient_keyring()
-    fingerprint = idempotency_fingerprint(
-        declaration, keyring.patient_key(declaration.patient.nir, declaration.date.year)
-    )
+    patient = keyring.patient_key(declaration.patient.nir, declaration.date.year)
+    key = header(app, "Idempotency-Key")
+
+    def compute() -> dict:
+        # Runs once the key is checked. The session id follows from the key, so should this run again after a
+        # crash left the idempotency record unfinished, it finds its session instead of counting a second one.
+        session_id = session_id_for(caller.sub, key)
+        answer = declare_session(session_store(), keyring, caller, declaration, programme_today(), session_id)
+        return answer.model_dump(mode="json")
+
     answer = once_per_key(
         "declare_session",
         caller,
-        header(app, "Idempotency-Key"),
-        payload=fingerprint,
-        compute=lambda: declare_session(session_store(), keyring, caller, declaration, programme_today()).model_dump(
-            mode="json"
-        ),
+        key,
+        payload=idempotency_fingerprint(declaration, patient),
+        compute=compute,
         lambda_context=app.lambda_context,
     )
     return json_response(201, answer)

@@ -22,13 +22,21 @@ from msp.storage import SessionStore
 
 
 def declare_session(
-    store: SessionStore, keyring: PatientKeyring, caller: Caller, declaration: SessionDeclaration, today: dt.date
+    store: SessionStore,
+    keyring: PatientKeyring,
+    caller: Caller,
+    declaration: SessionDeclaration,
+    today: dt.date,
+    session_id: str | None = None,
 ) -> DeclaredSession:
-    """Check the declaration, count it against the patient's year and store it: 201, 403, 409 or 422."""
+    """Check the declaration, count it against the patient's year and store it: 201, 403, 409 or 422.
+
+    `session_id` (see sessions.session_id_for) makes a declaration run twice under one id count once.
+    """
     caller.require(Role.PSYCHOLOGIST)
     checked = check_declaration(declaration, today)
     session = SessionRecord(
-        session_id=str(uuid.uuid4()),
+        session_id=session_id or str(uuid.uuid4()),
         patient_key=keyring.patient_key(declaration.patient.nir, checked.year),
         psychologist_sub=caller.sub,
         date=declaration.date,

@@ -11,6 +11,7 @@ import hashlib
 import hmac
 import json
 import re
+import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Annotated, Any
@@ -294,6 +295,16 @@ class SessionRecord(BaseModel):
     @property
     def key_id(self) -> str:
         return self.patient_key.split(":", 1)[0]
+
+
+# Namespace of session ids derived from an Idempotency-Key (uuid5), fixed once for all.
+SESSION_IDS = uuid.UUID("6f1c3a52-8d0e-4b7a-9c55-2e7d41f0a9b3")
+
+
+def session_id_for(psychologist_sub: str, idempotency_key: str) -> str:
+    """The id of the session a declaration creates, the same for every retry under one Idempotency-Key: a
+    declaration run again after a crash finds the session it already recorded instead of counting twice."""
+    return str(uuid.uuid5(SESSION_IDS, f"{psychologist_sub}\n{idempotency_key}"))
 
 
 def idempotency_fingerprint(declaration: SessionDeclaration, key: str) -> dict[str, Any]:

@@ -23,7 +23,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from msp.clock import now_iso
 from msp.config import settings
-from msp.errors import Conflict, Forbidden, NotFound, PreconditionFailed, ServiceUnavailable
+from msp.errors import Conflict, Forbidden, NotFound, PreconditionFailed, ServiceUnavailable, Unprocessable
 from msp.models import AuditEvent, Candidature, Document, DocumentStatus
 from msp.sessions import PatientKeyring, SessionRecord, quota_exhausted
 
@@ -397,7 +397,24 @@ def year_shard(patient_key: str, year: int) -> str:
     return f"{year}#{int(digest[:8], 16) % TALLY_SHARDS:02d}"
 
 
-def _session_item(session: SessionRecord, department: str | None) -> dict[str, Any]:
+def _recorded_ordinal(stored: dict[str, Any], session: SessionRecord) -> int:
+    """The answer already given for this session id; another declaration under the same id is refused."""
+    same = (
+        stored.get("psychologist_sub") == session.psychologist_sub
+        and stored.get("patient_key") == session.patient_key
+        and stored.get("date") == session.date.isoformat()
+        and stored.get("first_session") == session.first_session
+        and stored.get("tiers_payant_reason") == session.tiers_payant_reason
+    )
+    if not same or "ordinal" not in stored:
+        raise Unprocessable(
+            "This Idempotency-Key was already used with a different body: use a new key.",
+            code="idempotency_key_reused",
+        )
+    return int(stored["ordinal"])
+
+
+def _session_item(session: SessionRecord, department: str | None, ordinal: int) -> dict[str, Any]:
     amounts = session.amounts
     item = _session_key(session.session_id) | to_item(
         {
@@ -411,6 +428,7 @@ def _session_item(session: SessionRecord, department: str | None) -> dict[str, A
             "first_session": session.first_session,
             "tiers_payant_reason": session.tiers_payant_reason,
             "quota": session.quota,
+            "ordinal": ordinal,  # the patient's count for the year with this session: the declaration's answer
             "rule_valid_from": session.rule_valid_from.isoformat(),
             "created_at": session.created_at,
             "year_shard": year_shard(session.patient_key, session.year),
@@ -431,11 +449,17 @@ class SessionStore:
         self.sessions_table = sessions_table
         self.app_table = app_table
 
-    def _state(self, psychologist_sub: str, patient_key: str, year: int) -> tuple[dict[str, Any] | None, int]:
-        """The psychologist's convention and the patient's count for the year, in one consistent read."""
+    def _state(
+        self, psychologist_sub: str, patient_key: str, year: int, session_id: str | None = None
+    ) -> tuple[dict[str, Any] | None, int, dict[str, Any] | None]:
+        """The psychologist's convention, the patient's count for the year and, when asked, the session with
+        this id if it is already stored: one consistent BatchGetItem."""
+        sessions_keys = [_counter_key(patient_key, year)]
+        if session_id is not None:
+            sessions_keys.append(_session_key(session_id))
         pending: dict[str, Any] = {
             self.app_table: {"Keys": [_convention_key(psychologist_sub)], "ConsistentRead": True},
-            self.sessions_table: {"Keys": [_counter_key(patient_key, year)], "ConsistentRead": True},
+            self.sessions_table: {"Keys": sessions_keys, "ConsistentRead": True},
         }
         found: dict[str, list[dict[str, Any]]] = {}
         for attempt in range(_BATCH_READ_ATTEMPTS):
@@ -449,10 +473,15 @@ class SessionStore:
             time.sleep(random.uniform(0, 0.02 * 2**attempt))  # noqa: S311 - jitter, not crypto
         else:
             raise _unavailable()
-        conventions, counters = found.get(self.app_table, []), found.get(self.sessions_table, [])
+        conventions = found.get(self.app_table, [])
         convention = from_item(conventions[0]) if conventions else None
-        used = int(from_item(counters[0]).get("used", 0)) if counters else 0
-        return convention, used
+        used, existing = 0, None
+        for item in map(from_item, found.get(self.sessions_table, [])):
+            if item["pk"].startswith("SESSION#"):
+                existing = item
+            else:
+                used = int(item.get("used", 0))
+        return convention, used, existing
 
     def _convention_check(self, psychologist_sub: str, department: str | None) -> dict[str, Any]:
         condition = "#status = :accepted"
@@ -508,13 +537,19 @@ class SessionStore:
     def record_declaration(self, session: SessionRecord) -> int:
         """Count the session against the patient's year and store it; the sessions used, this one included.
 
-        One consistent read (convention and counter), then one transaction: the convention still accepted,
-        the counter moved from what was read to one more under the quota, the session put. When another
-        declaration or a cancellation moved the counter in between, the transaction's refusal carries the
-        new count (ALL_OLD) and the next attempt uses it, without reading again.
+        One consistent read (convention, counter, and this session id in case it is already stored), then one
+        transaction: the convention still accepted, the counter moved from what was read to one more under
+        the quota, the session put. When another declaration or a cancellation moved the counter in between,
+        the transaction's refusal carries the new count (ALL_OLD) and the next attempt uses it, without
+        reading again. A session id already stored means this declaration was already recorded (a retry
+        after a crash): its answer is given again and nothing is counted twice.
         """
-        convention, used = self._state(session.psychologist_sub, session.patient_key, session.year)
+        convention, used, existing = self._state(
+            session.psychologist_sub, session.patient_key, session.year, session.session_id
+        )
         for _ in range(_DECLARATION_ATTEMPTS):
+            if existing is not None:
+                return _recorded_ordinal(existing, session)
             department = _require_accepted(convention).get("department")
             if used >= session.quota:
                 raise quota_exhausted(session.year, used, session.quota)
@@ -524,8 +559,9 @@ class SessionStore:
                 {
                     "Put": {
                         "TableName": self.sessions_table,
-                        "Item": _session_item(session, department),
+                        "Item": _session_item(session, department, ordinal=used + 1),
                         "ConditionExpression": "attribute_not_exists(pk)",
+                        "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
                     }
                 },
             ]
@@ -537,19 +573,18 @@ class SessionStore:
                     raise
                 convention_reason, counter_reason, session_reason = reasons
                 if _check_failed(session_reason):
-                    raise Conflict("A session with this id already exists; send the declaration again.") from error
+                    existing = from_item(session_reason.get("Item", {}))
                 if _check_failed(convention_reason):
                     convention = from_item(convention_reason["Item"]) if "Item" in convention_reason else None
                 if _check_failed(counter_reason):
-                    counter = from_item(counter_reason.get("Item", {}))
-                    used = int(counter.get("used", 0))
+                    used = int(from_item(counter_reason.get("Item", {})).get("used", 0))
                 continue
             return used + 1
         raise _unavailable()
 
     def sessions_used(self, psychologist_sub: str, patient_key: str, year: int) -> int:
         """The patient's count for the year, for a psychologist with an accepted convention."""
-        convention, used = self._state(psychologist_sub, patient_key, year)
+        convention, used, _ = self._state(psychologist_sub, patient_key, year)
         _require_accepted(convention)
         return used
 

@@ -180,6 +180,26 @@ def test_a_replay_with_the_same_key_returns_the_first_answer_and_counts_once(api
     assert quota(api, token, patient).json()["used"] == 1
 
 
+def test_a_declaration_whose_idempotency_record_was_lost_still_counts_once(api, stack, conventioned, new_patient):
+    """As when the function dies after its transaction, before Powertools marks the record completed."""
+    import boto3
+
+    _, token = conventioned()
+    patient, key = new_patient(), str(uuid.uuid4())
+    first = declared(api, token, body(patient), key)
+    client = boto3.client("dynamodb", region_name="eu-west-3")
+    table = stack.names.table("IdempotencyTable")
+    records = [
+        item
+        for item in client.scan(TableName=table)["Items"]
+        if first["session_id"] in item.get("data", {}).get("S", "")
+    ]
+    assert len(records) == 1
+    client.delete_item(TableName=table, Key={"id": records[0]["id"]})
+    assert declared(api, token, body(patient), key) == first
+    assert quota(api, token, patient).json()["used"] == 1
+
+
 def test_the_same_key_with_another_body_is_refused(api, conventioned, new_patient):
     _, token = conventioned()
     key = str(uuid.uuid4())

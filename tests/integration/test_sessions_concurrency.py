@@ -84,7 +84,7 @@ def _declare(caller, body: dict, key: str) -> tuple[int, dict]:
     from msp.declarations import declare_session
     from msp.errors import DomainError
     from msp.idempotency import once_per_key
-    from msp.sessions import SessionDeclaration, idempotency_fingerprint
+    from msp.sessions import SessionDeclaration, idempotency_fingerprint, session_id_for
     from msp.storage import patient_keyring, session_store
 
     declaration = SessionDeclaration.model_validate(body)
@@ -96,9 +96,9 @@ def _declare(caller, body: dict, key: str) -> tuple[int, dict]:
             caller,
             key,
             fingerprint,
-            lambda: declare_session(session_store(), keyring, caller, declaration, programme_today()).model_dump(
-                mode="json"
-            ),
+            lambda: declare_session(
+                session_store(), keyring, caller, declaration, programme_today(), session_id_for(caller.sub, key)
+            ).model_dump(mode="json"),
             _Context(),
         )
     except DomainError as error:

@@ -14,7 +14,7 @@ from moto import mock_aws
 
 from infra.provision import table_definition
 from infra.template import load_template
-from msp.errors import Conflict, Forbidden, ServiceUnavailable
+from msp.errors import Conflict, Forbidden, ServiceUnavailable, Unprocessable
 from msp.policy import Amounts
 from msp.sessions import PatientKeyring, SessionRecord
 from tests.conftest import nir_for
@@ -141,6 +141,20 @@ def test_quota_and_convention_refusals_need_no_transaction(tables):
     assert made == {"BatchGetItem": 1}
 
 
+def test_a_declaration_run_again_under_its_session_id_counts_once(tables):
+    convention(tables)
+    store = tables.session_store()
+    assert store.record_declaration(session(1, quota=1)) == 1
+    made = requests_made(tables.dynamodb_client())
+    assert store.record_declaration(session(1, quota=1)) == 1  # not a 409: it is the same session
+    assert made == {"BatchGetItem": 1}
+    assert store.sessions_used("psy-1", PATIENT_KEY, 2026) == 1
+    other_body = session(1, quota=1).model_copy(update={"date": dt.date(2026, 11, 19)})
+    with pytest.raises(Unprocessable) as refused:
+        store.record_declaration(other_body)
+    assert refused.value.code == "idempotency_key_reused"
+
+
 def test_cancelling_is_one_read_and_one_transaction(tables):
     convention(tables)
     store = tables.session_store()
@@ -155,7 +169,8 @@ def test_cancelling_is_one_read_and_one_transaction(tables):
 
 
 def _state(used: int | None, status: str = "accepted") -> dict:
-    counters = [] if used is None else [{"used": {"N": str(used)}}]
+    counter = {"pk": {"S": f"PATIENT#{PATIENT_KEY}"}, "sk": {"S": "YEAR#2026"}, "used": {"N": str(used)}}
+    counters = [] if used is None else [counter]
     conventions = [{"status": {"S": status}, "department": {"S": "75"}}]
     return {"Responses": {"msp-unit-app": conventions, "msp-unit-sessions": counters}}
 

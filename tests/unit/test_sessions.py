@@ -2,6 +2,7 @@ import datetime as dt
 import hashlib
 import hmac
 import json
+import uuid
 
 import pytest
 from pydantic import SecretStr, ValidationError
@@ -21,6 +22,7 @@ from msp.sessions import (
     idempotency_fingerprint,
     patient_key,
     quota_exhausted,
+    session_id_for,
 )
 
 NIR = "290057505612384"  # the contract example: born 1990-05
@@ -446,3 +448,10 @@ def test_the_same_patient_typed_differently_has_the_same_fingerprint():
 )
 def test_today_is_the_date_in_paris(utc, paris):
     assert programme_today(dt.datetime.fromisoformat(utc)) == dt.date.fromisoformat(paris)
+
+
+def test_a_session_id_follows_from_the_psychologist_and_the_idempotency_key():
+    first = session_id_for("psy-1", "key-0001")
+    assert first == session_id_for("psy-1", "key-0001")
+    assert len({first, session_id_for("psy-2", "key-0001"), session_id_for("psy-1", "key-0002")}) == 3
+    assert uuid.UUID(first).version == 5
