@@ -145,6 +145,30 @@ def _bare_transaction(client, stack, sub: str):
     return send
 
 
+def _bare_read(client, stack, sub: str):
+    """The declaration's read alone: convention, counter and session id, consistent."""
+    sessions, app = stack.names.table("SessionsTable"), stack.names.table("AppTable")
+
+    def send():
+        client.batch_get_item(
+            RequestItems={
+                app: {
+                    "Keys": [{"pk": {"S": f"PSYCHOLOGIST#{sub}"}, "sk": {"S": "CONVENTION"}}],
+                    "ConsistentRead": True,
+                },
+                sessions: {
+                    "Keys": [
+                        {"pk": {"S": f"PATIENT#k1:{uuid.uuid4().hex}"}, "sk": {"S": "YEAR#2026"}},
+                        {"pk": {"S": f"SESSION#{uuid.uuid4()}"}, "sk": {"S": "SESSION"}},
+                    ],
+                    "ConsistentRead": True,
+                },
+            }
+        )
+
+    return send
+
+
 @pytest.mark.integration
 def test_declaration_throughput_and_requests_per_declaration(stack):
     from msp import idempotency, storage
@@ -167,9 +191,10 @@ def test_declaration_throughput_and_requests_per_declaration(stack):
     for n in range(WARM_UP):
         put(_session_like_item(n))()
         _bare_transaction(client, stack, sub)()
+        _bare_read(client, stack, sub)()
 
     counter = RequestCounter(client, idempotency._persistence().client)
-    handler, bare_put, bare_transaction = Stopwatch(), Stopwatch(), Stopwatch()
+    handler, bare_put, bare_transaction, bare_read = Stopwatch(), Stopwatch(), Stopwatch(), Stopwatch()
     events = _declaration_events(stack, sub, DECLARATIONS, first_patient=20_000)
     answers = []
     for start in range(0, DECLARATIONS, ROUND):
@@ -178,6 +203,7 @@ def test_declaration_throughput_and_requests_per_declaration(stack):
         counter.active = False
         bare_put.run([put(_session_like_item(n)) for n in range(start, start + ROUND)])
         bare_transaction.run([_bare_transaction(client, stack, sub)] * ROUND)
+        bare_read.run([_bare_read(client, stack, sub)] * ROUND)
     assert [answer["statusCode"] for answer in answers] == [201] * DECLARATIONS, answers[0]
     made = dict(counter.made)
     ratio = handler.per_second / bare_put.per_second
@@ -192,7 +218,9 @@ def test_declaration_throughput_and_requests_per_declaration(stack):
     print(f"declarations through the handler:  {handler.per_second:8.1f} /s  ({DECLARATIONS}, sequential)")
     print(f"bare PutItem (session-sized item): {bare_put.per_second:8.1f} /s  ({DECLARATIONS}, sequential)")
     print(f"ratio: {ratio:.2f}x  (goal >= {GOAL}x: {'met' if ratio >= GOAL else 'NOT met'})")
-    print(f"reference, the declaration's TransactWriteItems alone: {bare_transaction.per_second:8.1f} /s")
+    print("for reference, on the same server:")
+    print(f"  the declaration's TransactWriteItems alone: {bare_transaction.per_second:8.1f} /s")
+    print(f"  the declaration's BatchGetItem alone:       {bare_read.per_second:8.1f} /s")
     print("--- DynamoDB requests per declaration (botocore event hook)")
     for (operation, tables), n in sorted(domain.items()):
         print(f"  {operation:20s} {tables:45s} {n / DECLARATIONS:.2f}")
