@@ -5,14 +5,26 @@ from __future__ import annotations
 import os
 from functools import cache
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, SecretStr, model_validator
 
 
 class Settings(BaseModel):
     app_table: str = Field(alias="APP_TABLE", min_length=3)
+    sessions_table: str = Field(alias="SESSIONS_TABLE", min_length=3)
     idempotency_table: str = Field(alias="IDEMPOTENCY_TABLE", min_length=3)
     documents_bucket: str = Field(alias="DOCUMENTS_BUCKET", min_length=3)
     region: str = Field(alias="AWS_REGION", default="eu-west-3")
+    # Secrets Manager secret of the patient key; only the session functions are given it.
+    patient_key_secret_arn: str | None = Field(alias="PATIENT_KEY_SECRET_ARN", default=None)
+    # The local stack's stand-in for that secret's value (infra.provision.dev_secrets); never set on AWS.
+    patient_key_dev_secret: SecretStr | None = Field(alias="PATIENT_KEY_DEV_SECRET", default=None)
+    execution_env: str = Field(alias="AWS_EXECUTION_ENV", default="")
+
+    @model_validator(mode="after")
+    def _no_dev_secret_on_aws(self) -> Settings:
+        if self.patient_key_dev_secret is not None and self.execution_env.startswith("AWS_Lambda"):
+            raise ValueError("PATIENT_KEY_DEV_SECRET is for the local stack only; on AWS the key comes from its secret")
+        return self
 
 
 @cache

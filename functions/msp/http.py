@@ -118,6 +118,14 @@ def parse_body(app: APIGatewayHttpResolver, model: type[Model]) -> Model:
         raise Unprocessable("The request has invalid fields.", details=_validation_details(error)) from error
 
 
+def parse_query(app: APIGatewayHttpResolver, model: type[Model]) -> Model:
+    """The query string validated against `model` (422 naming the parameter), never quoting what was sent."""
+    try:
+        return model.model_validate(app.current_event.query_string_parameters or {})
+    except ValidationError as error:
+        raise Unprocessable("The query has invalid parameters.", details=_validation_details(error)) from error
+
+
 def require_empty_body(app: APIGatewayHttpResolver) -> None:
     if raw_body(app).strip():
         raise Unprocessable("This route takes no body.", details=[{"field": "body", "message": "send no body"}])
