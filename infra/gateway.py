@@ -7,11 +7,8 @@ import datetime as dt
 import json
 import logging
 import mimetypes
-<<<<<<< HEAD
 import threading
-=======
 import re
->>>>>>> quota
 import time
 import uuid
 from http import HTTPStatus
