@@ -7,8 +7,8 @@ import datetime as dt
 import json
 import logging
 import mimetypes
-import threading
 import re
+import threading
 import time
 import uuid
 from http import HTTPStatus
