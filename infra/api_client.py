@@ -52,6 +52,11 @@ class ApiClient:
             "POST", "/v1/candidatures", token=token, json=fields, headers={"Idempotency-Key": key or str(uuid.uuid4())}
         )
 
+    def declare_session(self, token: str, body: dict[str, Any], key: str | None = None) -> requests.Response:
+        return self.call(
+            "POST", "/v1/sessions", token=token, json=body, headers={"Idempotency-Key": key or str(uuid.uuid4())}
+        )
+
     def upload_document(
         self,
         token: str,

@@ -33,10 +33,19 @@ class LambdaContext:
 
 
 class LambdaRuntime:
+    """Invocations run one at a time, whichever the function.
+
+    Lambda hands an execution environment one event at a time, and handlers rely on it: Powertools'
+    resolver keeps the current event and context on a class attribute, shared by every handler of a
+    process, so two invocations running together in this process would read each other's requests.
+    The gateway still accepts requests concurrently; they wait here for their turn.
+    """
+
     def __init__(self, template: Template):
         self.functions: dict[str, Function] = template.functions
         self._handlers: dict[str, Any] = {}
         self._lock = threading.Lock()
+        self._invoking = threading.Lock()
         if str(FUNCTIONS_DIR) not in sys.path:
             sys.path.insert(0, str(FUNCTIONS_DIR))
 
@@ -50,5 +59,6 @@ class LambdaRuntime:
 
     def invoke(self, logical_id: str, event: dict[str, Any]) -> Any:
         function = self.functions[logical_id]
-        context = LambdaContext(logical_id, function.memory, function.timeout)
-        return self.handler(logical_id)(event, context)
+        handler = self.handler(logical_id)
+        with self._invoking:
+            return handler(event, LambdaContext(logical_id, function.memory, function.timeout))

@@ -14,7 +14,7 @@ from infra.dev_issuer import DevIssuer
 from infra.event_bus import LocalEventBus
 from infra.gateway import Gateway, serve
 from infra.lambda_runtime import LambdaRuntime
-from infra.provision import provision
+from infra.provision import dev_secrets, provision
 from infra.template import ROOT, LocalNames, load_template
 
 log = logging.getLogger("local-stack")
@@ -69,7 +69,11 @@ class LocalStack:
             self._exit.callback(s3.stop)
             s3.start()
             dynamodb_endpoint, s3_endpoint = dynamodb.endpoint, s3.endpoint
-        self.environment = aws_environment(dynamodb_endpoint, s3_endpoint) | self.names.environment()
+        self.environment = (
+            aws_environment(dynamodb_endpoint, s3_endpoint)
+            | self.names.environment()
+            | dev_secrets(self.template, self.names, self.workdir / "secrets")
+        )
         os.environ.update(self.environment)
         provision(self.template, self.names)
         self.runtime = LambdaRuntime(self.template)

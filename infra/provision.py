@@ -1,7 +1,11 @@
-"""Creates the template's tables and buckets on the local stack (idempotent)."""
+"""Creates the template's tables and buckets on the local stack (idempotent), and its secrets' dev values."""
 
 from __future__ import annotations
 
+import json
+import secrets
+import string
+from pathlib import Path
 from typing import Any
 
 import boto3
@@ -86,3 +90,38 @@ def create_buckets(template: Template, names: LocalNames) -> list[str]:
 def provision(template: Template, names: LocalNames) -> None:
     create_tables(template, names)
     create_buckets(template, names)
+
+
+def generated_secret(props: dict[str, Any]) -> str:
+    """A value shaped like the one Secrets Manager generates from the template's GenerateSecretString."""
+    spec = props.get("GenerateSecretString")
+    if not spec:
+        raise ValueError("only secrets with GenerateSecretString have a local value")
+    alphabet = string.ascii_letters + string.digits
+    if not spec.get("ExcludePunctuation"):
+        alphabet += "!#$%&()*+,-.:;<=>?@[]^_{|}~"
+    value = "".join(secrets.choice(alphabet) for _ in range(int(spec.get("PasswordLength", 32))))
+    if "SecretStringTemplate" not in spec:
+        return value
+    document = json.loads(spec["SecretStringTemplate"])
+    document[spec["GenerateStringKey"]] = value
+    return json.dumps(document)
+
+
+def dev_secrets(template: Template, names: LocalNames, directory: Path) -> dict[str, str]:
+    """The local stand-in for Secrets Manager: `X_DEV_SECRET` holds the value for each `X_SECRET_ARN`.
+
+    Values are generated once and kept in `directory`, so data keyed with them stays readable across
+    restarts of `make run`; functions read the variable instead of calling Secrets Manager.
+    """
+    environment = {}
+    for variable, logical_id in sorted(names.secret_variables().items()):
+        if not variable.endswith("_SECRET_ARN"):
+            raise ValueError(f"{variable} names a secret: call it <NAME>_SECRET_ARN")
+        path = directory / f"{logical_id}.json"
+        if not path.exists():
+            directory.mkdir(parents=True, exist_ok=True)
+            path.touch(mode=0o600)
+            path.write_text(generated_secret(template.secrets[logical_id]), encoding="utf-8")
+        environment[variable.removesuffix("_SECRET_ARN") + "_DEV_SECRET"] = path.read_text(encoding="utf-8")
+    return environment

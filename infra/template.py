@@ -172,6 +172,10 @@ class Template:
         return self.raw.get("Parameters", {})
 
     @property
+    def secrets(self) -> dict[str, dict[str, Any]]:
+        return {name: r.get("Properties", {}) for name, r in self.of_type("AWS::SecretsManager::Secret").items()}
+
+    @property
     def http_api(self) -> dict[str, Any]:
         (api,) = self.of_type("AWS::Serverless::HttpApi").values()
         return api["Properties"]
@@ -195,6 +199,19 @@ class LocalNames:
             self.by_logical_id[name] = f"{prefix}-{name}".lower()
         for name in template.event_buses:
             self.by_logical_id[name] = f"{prefix}-{name}"
+        for name in template.secrets:
+            # Only a name to pass around: the local stack hands functions the secret's value itself
+            # (see infra.local_stack.dev_secrets), there is no Secrets Manager on loopback.
+            self.by_logical_id[name] = f"arn:aws:secretsmanager:eu-west-3:000000000000:secret:{prefix}-{name}"
+
+    def secret_variables(self) -> dict[str, str]:
+        """Environment variables naming a template secret (`X_SECRET_ARN: !Ref S`), with their secret."""
+        found = {}
+        for function in self.template.functions.values():
+            for key, value in function.environment.items():
+                if isinstance(value, dict) and value.get("Ref") in self.template.secrets:
+                    found[key] = value["Ref"]
+        return found
 
     def table(self, logical_id: str) -> str:
         return self.by_logical_id[logical_id]

@@ -6,7 +6,9 @@ nothing is skipped silently.
 
 from __future__ import annotations
 
+import datetime as dt
 import os
+import random
 import uuid
 
 import pytest
@@ -49,6 +51,57 @@ def psychologist(api):
     """A new psychologist: (sub, token)."""
     sub = f"psy-{uuid.uuid4().hex[:10]}"
     return sub, api.token("psychologist", sub=sub)
+
+
+def nir_for(birth: dt.date, *, sex: str = "2", place: str = "75056", order: str = "123") -> str:
+    """A well-formed (invented) NIR for someone born in `birth`'s month."""
+    from msp.nir import control_key
+
+    first_13 = f"{sex}{birth.year % 100:02d}{birth.month:02d}{place}{order}"
+    return f"{first_13}{control_key(first_13):02d}"
+
+
+@pytest.fixture
+def new_patient():
+    """A patient no other test uses: {"nir", "birth_date"} with a fresh, well-formed NIR."""
+    draw = random.SystemRandom()
+
+    def make(birth_date: str = "1990-05-14") -> dict[str, str]:
+        department = draw.choice([d for d in range(1, 96) if d != 20])
+        place = f"{department:02d}{draw.randint(1, 999):03d}"
+        nir = nir_for(
+            dt.date.fromisoformat(birth_date), sex=draw.choice("12"), place=place, order=f"{draw.randint(1, 999):03d}"
+        )
+        return {"nir": nir, "birth_date": birth_date}
+
+    return make
+
+
+def set_convention(sub: str, status: str = "accepted", department: str = "75") -> None:
+    """What the review workflow writes when it accepts (or deconventions) a psychologist."""
+    from msp.clock import now_iso
+    from msp.storage import record_convention
+
+    record_convention(
+        psychologist_sub=sub,
+        status=status,
+        candidature_id=str(uuid.uuid4()),
+        psychologist_id=f"psy-{sub}",
+        department=department,
+        updated_at=now_iso(),
+    )
+
+
+@pytest.fixture
+def conventioned(api):
+    """A psychologist whose candidature is accepted: make() -> (sub, token)."""
+
+    def make(department: str = "75") -> tuple[str, str]:
+        sub = f"psy-{uuid.uuid4().hex[:10]}"
+        set_convention(sub, "accepted", department)
+        return sub, api.token("psychologist", sub=sub)
+
+    return make
 
 
 @pytest.fixture
@@ -112,9 +165,14 @@ def make_candidature(stack, unique_fields):
 @pytest.fixture
 def reset_storage_clients():
     """Domain clients are cached per process; tests switching backends start from fresh ones."""
-    from msp import config, storage
+    import boto3
+
+    from msp import config, idempotency, storage
 
     def clear():
+        # boto3's default session keeps the credentials it first resolved: moto's fake ones must not outlive
+        # the test, nor the local stack's leak into it.
+        boto3.DEFAULT_SESSION = None
         for cached in (
             storage.dynamodb_client,
             storage.s3_client,
@@ -125,6 +183,10 @@ def reset_storage_clients():
             storage.review_queue_store,
             storage.decision_publisher,
             storage.mailer,
+            storage.session_store,
+            storage._secrets_provider,
+            storage._keyring,
+            idempotency._persistence,
         ):
             cached.cache_clear()
         config.settings.cache_clear()
@@ -144,6 +206,7 @@ def moto_env(monkeypatch, reset_storage_clients):
     monkeypatch.setenv("AWS_REGION", "eu-west-3")
     monkeypatch.setenv("AWS_DEFAULT_REGION", "eu-west-3")
     monkeypatch.setenv("APP_TABLE", "msp-unit-app")
+    monkeypatch.setenv("SESSIONS_TABLE", "msp-unit-sessions")
     monkeypatch.setenv("IDEMPOTENCY_TABLE", "msp-unit-idempotency")
     monkeypatch.setenv("DOCUMENTS_BUCKET", "msp-unit-documents")
     monkeypatch.setenv("DIRECTORY_TABLE", "msp-unit-directory")

@@ -5,11 +5,12 @@ from __future__ import annotations
 import os
 from functools import cache
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, SecretStr, model_validator
 
 
 class Settings(BaseModel):
     app_table: str = Field(alias="APP_TABLE", min_length=3)
+    sessions_table: str = Field(alias="SESSIONS_TABLE", min_length=3)
     idempotency_table: str = Field(alias="IDEMPOTENCY_TABLE", min_length=3)
     documents_bucket: str = Field(alias="DOCUMENTS_BUCKET", min_length=3)
     directory_table: str = Field(alias="DIRECTORY_TABLE", default="", description="listed practices")
@@ -20,6 +21,17 @@ class Settings(BaseModel):
     mail_from: str = Field(alias="MAIL_FROM", default="")
     # Local stack only: write e-mails as files in this folder instead of sending them with SES.
     mail_outbox_dir: str | None = Field(alias="MAIL_OUTBOX_DIR", default=None)
+    # Secrets Manager secret of the patient key; only the session functions are given it.
+    patient_key_secret_arn: str | None = Field(alias="PATIENT_KEY_SECRET_ARN", default=None)
+    # The local stack's stand-in for that secret's value (infra.provision.dev_secrets); never set on AWS.
+    patient_key_dev_secret: SecretStr | None = Field(alias="PATIENT_KEY_DEV_SECRET", default=None)
+    execution_env: str = Field(alias="AWS_EXECUTION_ENV", default="")
+
+    @model_validator(mode="after")
+    def _no_dev_secret_on_aws(self) -> Settings:
+        if self.patient_key_dev_secret is not None and self.execution_env.startswith("AWS_Lambda"):
+            raise ValueError("PATIENT_KEY_DEV_SECRET is for the local stack only; on AWS the key comes from its secret")
+        return self
 
 
 @cache

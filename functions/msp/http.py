@@ -119,7 +119,10 @@ def parse_body(app: APIGatewayHttpResolver, model: type[Model]) -> Model:
 
 
 def parse_query(app: APIGatewayHttpResolver, model: type[Model]) -> Model:
-    """The query string validated against `model` (a repeated parameter is refused)."""
+    """The query string validated against `model` (422 naming the parameter), never quoting what was sent.
+
+    An empty parameter (`?department=`, as a form sends it) counts as absent.
+    """
     parameters = app.current_event.query_string_parameters or {}
     try:
         return model.model_validate({name: value for name, value in parameters.items() if value != ""})

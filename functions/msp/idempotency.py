@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import threading
 from collections.abc import Callable
 from functools import cache
 from typing import Any
@@ -31,9 +32,17 @@ _CONFIG = IdempotencyConfig(
 )
 
 
+_CONFIGURING = threading.Lock()
+
+
 @cache
 def _persistence() -> DynamoDBPersistenceLayer:
-    return DynamoDBPersistenceLayer(table_name=settings().idempotency_table)
+    with _CONFIGURING:
+        layer = DynamoDBPersistenceLayer(table_name=settings().idempotency_table)
+        # Powertools configures the layer on its first use and flags it configured before it has set the key
+        # expression: configured here, once, it cannot compute another key for a concurrent first request.
+        layer.configure(_CONFIG, function_name=f"{__name__}.once_per_key")
+        return layer
 
 
 def checked_key(raw: str | None) -> str:

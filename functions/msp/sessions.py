@@ -9,7 +9,9 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import hmac
+import json
 import re
+import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Annotated, Any
@@ -180,6 +182,140 @@ class DeclaredSession(QuotaStatus):
 
     session_id: str
     amounts: Amounts
+
+
+class QuotaQuery(Patient):
+    """The query of GET /v1/sessions/quota: a patient and, by default, this year."""
+
+    year: int | None = Field(default=None, ge=1, le=9999)
+
+
+def check_quota_query(query: QuotaQuery, today: dt.date, rules: Sequence[Rule] | None = None) -> tuple[int, Rule]:
+    """The year asked about and the rule giving its quota, or one 422 listing everything to fix.
+
+    The quota of a year is the one a session held today (or, for a past year, on its last day) would count
+    against: in 2024, 12 sessions, although sessions before 15 June were capped at 8.
+    """
+    problems: list[dict[str, str]] = []
+    year = query.year or today.year
+    mismatch = nir_rules.birth_date_problem(query.nir.get_secret_value(), query.birth_date)
+    if mismatch:
+        problems.append({"field": "birth_date", "message": mismatch})
+    rule = None
+    if year > today.year:
+        problems.append({"field": "year", "message": f"sessions of {year} cannot be declared yet"})
+    else:
+        try:
+            rule = policy.rule_for(min(today, dt.date(year, 12, 31)), rules)
+        except Unprocessable as error:
+            problems.extend({"field": "year", "message": detail["message"]} for detail in error.details)
+    if problems or rule is None:
+        raise Unprocessable("The quota cannot be looked up as asked.", details=problems)
+    return year, rule
+
+
+# --- the patient key's secret
+
+
+class KeyVersion(BaseModel):
+    """One HMAC key: it keys the patients of `from_year` onwards, until a key with a later year takes over."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, hide_input_in_errors=True)
+
+    key_id: Annotated[str, StringConstraints(pattern=_KEY_ID.pattern)]
+    secret: SecretStr
+    from_year: int = Field(default=0, ge=0)
+
+    @field_validator("secret")
+    @classmethod
+    def _long_enough(cls, value: SecretStr) -> SecretStr:
+        if len(value.get_secret_value().encode()) < MIN_SECRET_BYTES:
+            raise ValueError(f"the patient key secret must be at least {MIN_SECRET_BYTES} bytes")
+        return value
+
+
+class PatientKeyring(BaseModel):
+    """The patient key secret's versions. A year's patients are always keyed with the same version, so a
+    rotation (a new version from next year) never splits the counter a quota is checked against."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, hide_input_in_errors=True)
+
+    keys: tuple[KeyVersion, ...] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _distinct(self) -> PatientKeyring:
+        if len({key.key_id for key in self.keys}) != len(self.keys):
+            raise ValueError("two key versions share a key_id")
+        if len({key.from_year for key in self.keys}) != len(self.keys):
+            raise ValueError("two key versions start the same year")
+        return self
+
+    @classmethod
+    def from_secret(cls, document: str) -> PatientKeyring:
+        """Parse the secret: {"key_id", "secret"} as generated, or {"keys": [...]} once rotated."""
+        try:
+            data = json.loads(document)
+        except ValueError:
+            raise ValueError("the patient key secret is not a JSON document") from None
+        if isinstance(data, dict) and "keys" not in data:
+            data = {"keys": [data]}
+        return cls.model_validate(data)
+
+    def version_for(self, year: int) -> KeyVersion:
+        started = [key for key in self.keys if key.from_year <= year]
+        if not started:
+            raise ValueError(f"no patient key version covers {year}")
+        return max(started, key=lambda key: key.from_year)
+
+    def patient_key(self, nir: str | SecretStr, year: int) -> str:
+        version = self.version_for(year)
+        return patient_key(nir, version.secret.get_secret_value().encode(), version.key_id)
+
+
+# --- what is stored
+
+
+class SessionRecord(BaseModel):
+    """A declared session as it is stored: the patient is only their key."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    session_id: str
+    patient_key: str
+    psychologist_sub: str
+    date: dt.date
+    year: int
+    first_session: bool | None
+    tiers_payant_reason: str | None
+    amounts: Amounts
+    quota: int = Field(ge=1)
+    rule_valid_from: dt.date
+    created_at: str
+
+    @property
+    def key_id(self) -> str:
+        return self.patient_key.split(":", 1)[0]
+
+
+# Namespace of session ids derived from an Idempotency-Key (uuid5), fixed once for all.
+SESSION_IDS = uuid.UUID("6f1c3a52-8d0e-4b7a-9c55-2e7d41f0a9b3")
+
+
+def session_id_for(psychologist_sub: str, idempotency_key: str) -> str:
+    """The id of the session a declaration creates, the same for every retry under one Idempotency-Key: a
+    declaration run again after a crash finds the session it already recorded instead of counting twice."""
+    return str(uuid.uuid5(SESSION_IDS, f"{psychologist_sub}\n{idempotency_key}"))
+
+
+def idempotency_fingerprint(declaration: SessionDeclaration, key: str) -> dict[str, Any]:
+    """What makes two declarations the same request, the patient given by their key.
+
+    Idempotency stores a hash of this; a NIR hashed without a secret is easily found back (there are only
+    so many NIRs for a birth month), so it must not be part of it.
+    """
+    body = declaration.model_dump(mode="json", exclude={"patient"})
+    body["patient"] = {"patient_key": key, "birth_date": declaration.patient.birth_date.isoformat()}
+    return body
 
 
 def quota_exhausted(year: int, used: int, quota: int) -> Conflict:

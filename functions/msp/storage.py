@@ -1,6 +1,7 @@
-"""All persistence: DynamoDB items and S3 objects. Nothing above this module touches boto3.
+"""All persistence: DynamoDB items, S3 objects and the secret they are keyed with. Nothing above this
+module touches boto3.
 
-Storage errors become domain errors here; callers see NotFound, Conflict, PreconditionFailed
+Storage errors become domain errors here; callers see NotFound, Conflict, Forbidden, PreconditionFailed
 or ServiceUnavailable, never a botocore exception.
 """
 
@@ -16,9 +17,9 @@ from contextlib import contextmanager, suppress
 from decimal import Decimal
 from email.message import EmailMessage as MimeMessage
 from email.policy import SMTPUTF8
-from functools import cache
+from functools import cache, lru_cache
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 import boto3
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
@@ -26,8 +27,9 @@ from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
 from msp import queue_cursor
+from msp.clock import now_iso
 from msp.config import settings
-from msp.errors import BadRequest, Conflict, NotFound, PreconditionFailed, ServiceUnavailable
+from msp.errors import BadRequest, Conflict, Forbidden, NotFound, PreconditionFailed, ServiceUnavailable, Unprocessable
 from msp.models import (
     QUEUE_STATUSES,
     AuditEvent,
@@ -40,6 +42,7 @@ from msp.models import (
     QueuePage,
     Status,
 )
+from msp.sessions import PatientKeyring, SessionRecord, quota_exhausted
 
 if TYPE_CHECKING:
     from msp.directory import ListedPractice
@@ -63,6 +66,7 @@ _THROTTLING_CODES = frozenset(
         "InternalServerError",
     }
 )
+_SECRETS_CONFIG = Config(retries={"mode": "standard", "max_attempts": 4}, connect_timeout=2, read_timeout=5)
 _TRANSACTION_ATTEMPTS = 6
 
 _serializer = TypeSerializer()
@@ -118,6 +122,17 @@ def aws_errors() -> Iterator[None]:
 
 def cancellation_reasons(error: ClientError) -> list[str]:
     return [reason.get("Code", "None") for reason in error.response.get("CancellationReasons", [])]
+
+
+def cancellations(error: ClientError) -> list[dict[str, Any]]:
+    """The per-item reasons of a cancelled transaction (with the item when ALL_OLD was asked); [] otherwise."""
+    if error.response.get("Error", {}).get("Code") != "TransactionCanceledException":
+        return []
+    return list(error.response.get("CancellationReasons", []))
+
+
+def _check_failed(reason: dict[str, Any]) -> bool:
+    return reason.get("Code") == "ConditionalCheckFailed"
 
 
 def transact_write(items: list[dict[str, Any]]) -> None:
@@ -204,47 +219,36 @@ def _audit_put(event: AuditEvent) -> dict[str, Any]:
 # leaving `accepted` marks the convention deconventioned and deletes the directory items.
 
 
-def convention_key(owner_sub: str) -> dict[str, Any]:
-    return {"pk": {"S": f"PSYCHOLOGIST#{owner_sub}"}, "sk": {"S": "CONVENTION"}}
+def _convention_write(candidature: Candidature, status: str) -> dict[str, Any]:
+    """The convention item (its shape is convention_put's, below) as a conditional transaction Put."""
+    put = convention_put(
+        psychologist_sub=candidature.owner_sub,
+        status=status,
+        candidature_id=candidature.id,
+        psychologist_id=candidature.id,
+        department=candidature.department,
+        updated_at=candidature.updated_at,
+    )["Put"]
+    if status == CONVENTION_ACCEPTED:
+        # One live convention per psychologist: a second accepted candidature is refused.
+        put["ConditionExpression"] = "attribute_not_exists(pk) OR #status <> :accepted OR candidature_id = :id"
+        put["ExpressionAttributeNames"] = {"#status": "status"}
+        put["ExpressionAttributeValues"] = {":accepted": {"S": CONVENTION_ACCEPTED}, ":id": {"S": candidature.id}}
+    else:
+        # Only the candidature that holds the convention ends it.
+        put["ConditionExpression"] = "candidature_id = :id"
+        put["ExpressionAttributeValues"] = {":id": {"S": candidature.id}}
+    return {"Put": put}
 
 
-def _convention_put(candidature: Candidature) -> dict[str, Any]:
-    item = convention_key(candidature.owner_sub) | to_item(
-        {
-            "status": Status.ACCEPTED.value,
-            "candidature_id": candidature.id,
-            "psychologist_id": candidature.id,
-            "department": candidature.department,
-            "updated_at": candidature.updated_at,
-        }
-    )
-    return {
-        "Put": {
-            "TableName": settings().app_table,
-            "Item": item,
-            # One live convention per psychologist: a second accepted candidature is refused.
-            "ConditionExpression": "attribute_not_exists(pk) OR #status <> :accepted OR candidature_id = :id",
-            "ExpressionAttributeNames": {"#status": "status"},
-            "ExpressionAttributeValues": {":accepted": {"S": Status.ACCEPTED.value}, ":id": {"S": candidature.id}},
-        }
-    }
-
-
-def _convention_end(candidature: Candidature) -> dict[str, Any]:
-    return {
-        "Update": {
-            "TableName": settings().app_table,
-            "Key": convention_key(candidature.owner_sub),
-            "UpdateExpression": "SET #status = :status, updated_at = :at",
-            "ConditionExpression": "candidature_id = :id",
-            "ExpressionAttributeNames": {"#status": "status"},
-            "ExpressionAttributeValues": {
-                ":status": {"S": candidature.status.value},
-                ":at": {"S": candidature.updated_at},
-                ":id": {"S": candidature.id},
-            },
-        }
-    }
+def _convention_changes(previous: Candidature | None, candidature: Candidature) -> list[dict[str, Any]]:
+    was = previous is not None and previous.status is Status.ACCEPTED
+    now = candidature.status is Status.ACCEPTED
+    if now and not was:
+        return [_convention_write(candidature, "accepted"), *_listing_puts(candidature)]
+    if was and not now:
+        return [_convention_write(candidature, "deconventioned"), *_listing_deletes(previous)]
+    return []
 
 
 def directory_item(practice: ListedPractice) -> dict[str, Any]:
@@ -269,16 +273,6 @@ def _listing_deletes(candidature: Candidature) -> list[dict[str, Any]]:
         {"Delete": {"TableName": settings().directory_table, "Key": {"pk": {"S": item["pk"]}, "sk": {"S": item["sk"]}}}}
         for item in _listing_items(candidature)
     ]
-
-
-def _convention_changes(previous: Candidature | None, candidature: Candidature) -> list[dict[str, Any]]:
-    was = previous is not None and previous.status is Status.ACCEPTED
-    now = candidature.status is Status.ACCEPTED
-    if now and not was:
-        return [_convention_put(candidature), *_listing_puts(candidature)]
-    if was and not now:
-        return [_convention_end(candidature), *_listing_deletes(previous)]
-    return []
 
 
 class CandidatureStore:
@@ -348,9 +342,13 @@ class CandidatureStore:
                     code="version_mismatch",
                 ) from error
             if len(reasons) > convention_at and reasons[convention_at] == "ConditionalCheckFailed":
+                if candidature.status is Status.ACCEPTED:
+                    raise Conflict(
+                        "This psychologist already holds a convention from another candidature.",
+                        code="already_conventioned",
+                    ) from error
                 raise Conflict(
-                    "This psychologist already holds a convention from another candidature.",
-                    code="already_conventioned",
+                    "The psychologist's convention is not held by this candidature.", code="convention_mismatch"
                 ) from error
             if after and "ConditionalCheckFailed" in reasons:
                 raise self._identifier_taken(*after) from error
@@ -387,7 +385,7 @@ class CandidatureStore:
         with aws_errors():
             item = (
                 dynamodb_client()
-                .get_item(TableName=self.table, Key=convention_key(owner_sub), ConsistentRead=True)
+                .get_item(TableName=self.table, Key=_convention_key(owner_sub), ConsistentRead=True)
                 .get("Item")
             )
         return _without_keys(from_item(item)) if item else None
@@ -677,6 +675,392 @@ class OutboxMailer:
         temporary.replace(path)
 
 
+# ---------------------------------------------------------------- psychologists' conventions
+#
+# The review workflow writes one item per accepted psychologist in the application table, in the same
+# transaction as the acceptance (convention_put) and again on deconvention. Declaring and cancelling
+# sessions check it inside their own transaction, so a psychologist deconventioned a millisecond earlier
+# is refused.
+
+CONVENTION_ACCEPTED = "accepted"
+ConventionStatus = Literal["accepted", "deconventioned"]
+
+
+def _convention_key(psychologist_sub: str) -> dict[str, Any]:
+    return {"pk": {"S": f"PSYCHOLOGIST#{psychologist_sub}"}, "sk": {"S": "CONVENTION"}}
+
+
+def convention_put(
+    *,
+    psychologist_sub: str,
+    status: ConventionStatus,
+    candidature_id: str,
+    psychologist_id: str,
+    department: str,
+    updated_at: str,
+) -> dict[str, Any]:
+    """The convention item as a transaction Put, for the review workflow's accept/deconvention write."""
+    if status not in ("accepted", "deconventioned"):
+        raise ValueError(f"unknown convention status {status!r}")
+    data = {
+        "status": status,
+        "candidature_id": candidature_id,
+        "psychologist_id": psychologist_id,
+        "psychologist_sub": psychologist_sub,
+        "department": department,
+        "updated_at": updated_at,
+    }
+    return {"Put": {"TableName": settings().app_table, "Item": _convention_key(psychologist_sub) | to_item(data)}}
+
+
+def record_convention(**fields: Any) -> None:
+    """Write the convention item on its own (demo data, tests); see convention_put for its fields."""
+    with aws_errors():
+        dynamodb_client().put_item(**convention_put(**fields)["Put"])
+
+
+def _not_conventioned() -> Forbidden:
+    return Forbidden(
+        "Only a psychologist whose candidature is accepted (conventionné) can declare, cancel or look up sessions.",
+        code="not_conventioned",
+    )
+
+
+def _require_accepted(convention: dict[str, Any] | None) -> dict[str, Any]:
+    if convention is None or convention.get("status") != CONVENTION_ACCEPTED:
+        raise _not_conventioned()
+    return convention
+
+
+# ---------------------------------------------------------------- sessions and per-patient yearly counters
+#
+# Layout and the reason for it: see SessionsTable in template.yaml.
+
+TALLY_INDEX = "ByYear"
+TALLY_SHARDS = 16  # changing it means rewriting year_shard on every item
+_DECLARATION_ATTEMPTS = 16
+_BATCH_READ_ATTEMPTS = 5
+
+
+def _counter_key(patient_key: str, year: int) -> dict[str, Any]:
+    return {"pk": {"S": f"PATIENT#{patient_key}"}, "sk": {"S": f"YEAR#{year}"}}
+
+
+def _session_key(session_id: str) -> dict[str, Any]:
+    return {"pk": {"S": f"SESSION#{session_id}"}, "sk": {"S": "SESSION"}}
+
+
+def year_shard(patient_key: str, year: int) -> str:
+    """The ByYear partition of a patient's counter and sessions: the patient key's digest spreads patients."""
+    digest = patient_key.rsplit(":", 1)[-1]
+    return f"{year}#{int(digest[:8], 16) % TALLY_SHARDS:02d}"
+
+
+def _recorded_ordinal(stored: dict[str, Any], session: SessionRecord) -> int:
+    """The answer already given for this session id; another declaration under the same id is refused."""
+    same = (
+        stored.get("psychologist_sub") == session.psychologist_sub
+        and stored.get("patient_key") == session.patient_key
+        and stored.get("date") == session.date.isoformat()
+        and stored.get("first_session") == session.first_session
+        and stored.get("tiers_payant_reason") == session.tiers_payant_reason
+    )
+    if not same or "ordinal" not in stored:
+        raise Unprocessable(
+            "This Idempotency-Key was already used with a different body: use a new key.",
+            code="idempotency_key_reused",
+        )
+    return int(stored["ordinal"])
+
+
+def _session_item(session: SessionRecord, department: str | None, ordinal: int) -> dict[str, Any]:
+    amounts = session.amounts
+    item = _session_key(session.session_id) | to_item(
+        {
+            "session_id": session.session_id,
+            "patient_key": session.patient_key,
+            "key_id": session.key_id,
+            "psychologist_sub": session.psychologist_sub,
+            "department": department,
+            "date": session.date.isoformat(),
+            "year": session.year,
+            "first_session": session.first_session,
+            "tiers_payant_reason": session.tiers_payant_reason,
+            "quota": session.quota,
+            "ordinal": ordinal,  # the patient's count for the year with this session: the declaration's answer
+            "rule_valid_from": session.rule_valid_from.isoformat(),
+            "created_at": session.created_at,
+            "year_shard": year_shard(session.patient_key, session.year),
+            "tally_sk": f"PATIENT#{session.patient_key}#SESSION#{session.session_id}",
+        }
+    )
+    # Euros as exact DynamoDB numbers, so the tally can add them up.
+    for name in ("price", "amo", "amc", "patient_advance"):
+        item[name] = {"N": str(getattr(amounts, name))}
+    return item
+
+
+class SessionStore:
+    """Declared sessions and the per-patient yearly counters they count against (SessionsTable), checked
+    against the psychologists' conventions (application table)."""
+
+    def __init__(self, sessions_table: str, app_table: str):
+        self.sessions_table = sessions_table
+        self.app_table = app_table
+
+    def _state(
+        self, psychologist_sub: str, patient_key: str, year: int, session_id: str | None = None
+    ) -> tuple[dict[str, Any] | None, int, dict[str, Any] | None]:
+        """The psychologist's convention, the patient's count for the year and, when asked, the session with
+        this id if it is already stored: one consistent BatchGetItem."""
+        sessions_keys = [_counter_key(patient_key, year)]
+        if session_id is not None:
+            sessions_keys.append(_session_key(session_id))
+        pending: dict[str, Any] = {
+            self.app_table: {"Keys": [_convention_key(psychologist_sub)], "ConsistentRead": True},
+            self.sessions_table: {"Keys": sessions_keys, "ConsistentRead": True},
+        }
+        found: dict[str, list[dict[str, Any]]] = {}
+        for attempt in range(_BATCH_READ_ATTEMPTS):
+            with aws_errors():
+                response = dynamodb_client().batch_get_item(RequestItems=pending)
+            for table, items in response.get("Responses", {}).items():
+                found.setdefault(table, []).extend(items)
+            pending = response.get("UnprocessedKeys") or {}
+            if not pending:
+                break
+            time.sleep(random.uniform(0, 0.02 * 2**attempt))  # noqa: S311 - jitter, not crypto
+        else:
+            raise _unavailable()
+        conventions = found.get(self.app_table, [])
+        convention = from_item(conventions[0]) if conventions else None
+        used, existing = 0, None
+        for item in map(from_item, found.get(self.sessions_table, [])):
+            if item["pk"].startswith("SESSION#"):
+                existing = item
+            else:
+                used = int(item.get("used", 0))
+        return convention, used, existing
+
+    def _convention_check(self, psychologist_sub: str, department: str | None) -> dict[str, Any]:
+        condition = "#status = :accepted"
+        values = {":accepted": {"S": CONVENTION_ACCEPTED}}
+        if department is None:
+            condition += " AND attribute_not_exists(department)"
+        else:
+            condition += " AND department = :department"
+            values[":department"] = {"S": department}
+        return {
+            "ConditionCheck": {
+                "TableName": self.app_table,
+                "Key": _convention_key(psychologist_sub),
+                "ConditionExpression": condition,
+                "ExpressionAttributeNames": {"#status": "status"},
+                "ExpressionAttributeValues": values,
+                "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
+            }
+        }
+
+    def _count(self, session: SessionRecord, seen: int) -> dict[str, Any]:
+        """The counter goes from `seen` to `seen + 1`, only if it still reads `seen` and is under the quota."""
+        condition = "#used = :seen AND #used < :quota"
+        if seen == 0:
+            condition = f"attribute_not_exists(#used) OR ({condition})"
+        return {
+            "Update": {
+                "TableName": self.sessions_table,
+                "Key": _counter_key(session.patient_key, session.year),
+                "UpdateExpression": (
+                    "SET #used = :next, patient_key = :patient, key_id = :key_id, #year = :year, "
+                    "year_shard = :shard, tally_sk = :tally, updated_at = :now"
+                ),
+                "ConditionExpression": condition,
+                "ExpressionAttributeNames": {"#used": "used", "#year": "year"},
+                "ExpressionAttributeValues": to_item(
+                    {
+                        ":seen": seen,
+                        ":next": seen + 1,
+                        ":quota": session.quota,
+                        ":patient": session.patient_key,
+                        ":key_id": session.key_id,
+                        ":year": session.year,
+                        ":shard": year_shard(session.patient_key, session.year),
+                        ":tally": f"PATIENT#{session.patient_key}#COUNTER",
+                        ":now": session.created_at,
+                    }
+                ),
+                "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
+            }
+        }
+
+    def record_declaration(self, session: SessionRecord) -> int:
+        """Count the session against the patient's year and store it; the sessions used, this one included.
+
+        One consistent read (convention, counter, and this session id in case it is already stored), then one
+        transaction: the convention still accepted, the counter moved from what was read to one more under
+        the quota, the session put. When another declaration or a cancellation moved the counter in between,
+        the transaction's refusal carries the new count (ALL_OLD) and the next attempt uses it, without
+        reading again. A session id already stored means this declaration was already recorded (a retry
+        after a crash): its answer is given again and nothing is counted twice.
+        """
+        convention, used, existing = self._state(
+            session.psychologist_sub, session.patient_key, session.year, session.session_id
+        )
+        for _ in range(_DECLARATION_ATTEMPTS):
+            if existing is not None:
+                return _recorded_ordinal(existing, session)
+            department = _require_accepted(convention).get("department")
+            if used >= session.quota:
+                raise quota_exhausted(session.year, used, session.quota)
+            items = [
+                self._convention_check(session.psychologist_sub, department),
+                self._count(session, used),
+                {
+                    "Put": {
+                        "TableName": self.sessions_table,
+                        "Item": _session_item(session, department, ordinal=used + 1),
+                        "ConditionExpression": "attribute_not_exists(pk)",
+                        "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
+                    }
+                },
+            ]
+            try:
+                transact_write(items)
+            except ClientError as error:
+                reasons = cancellations(error)
+                if len(reasons) != len(items) or not any(_check_failed(reason) for reason in reasons):
+                    raise
+                convention_reason, counter_reason, session_reason = reasons
+                if _check_failed(session_reason):
+                    existing = from_item(session_reason.get("Item", {}))
+                if _check_failed(convention_reason):
+                    convention = from_item(convention_reason["Item"]) if "Item" in convention_reason else None
+                if _check_failed(counter_reason):
+                    used = int(from_item(counter_reason.get("Item", {})).get("used", 0))
+                continue
+            return used + 1
+        raise _unavailable()
+
+    def sessions_used(self, psychologist_sub: str, patient_key: str, year: int) -> int:
+        """The patient's count for the year, for a psychologist with an accepted convention."""
+        convention, used, _ = self._state(psychologist_sub, patient_key, year)
+        _require_accepted(convention)
+        return used
+
+    def cancel(self, session_id: str, psychologist_sub: str, current_year: int) -> None:
+        """Delete a session of the current year declared by this psychologist, and count it back, atomically."""
+        with aws_errors():
+            found = (
+                dynamodb_client()
+                .get_item(TableName=self.sessions_table, Key=_session_key(session_id), ConsistentRead=True)
+                .get("Item")
+            )
+        session = from_item(found) if found else None
+        # Someone else's session answers exactly like a missing one.
+        if session is None or session.get("psychologist_sub") != psychologist_sub:
+            raise NotFound("No session with this id.")
+        year = int(session["year"])
+        if year != current_year:
+            raise Conflict(
+                f"Only sessions of {current_year} can be cancelled; this one counts in {year}.",
+                code="session_not_cancellable",
+            )
+        items = [
+            {
+                "ConditionCheck": {
+                    "TableName": self.app_table,
+                    "Key": _convention_key(psychologist_sub),
+                    "ConditionExpression": "#status = :accepted",
+                    "ExpressionAttributeNames": {"#status": "status"},
+                    "ExpressionAttributeValues": {":accepted": {"S": CONVENTION_ACCEPTED}},
+                }
+            },
+            {
+                "Delete": {
+                    "TableName": self.sessions_table,
+                    "Key": _session_key(session_id),
+                    "ConditionExpression": "attribute_exists(pk) AND psychologist_sub = :psychologist",
+                    "ExpressionAttributeValues": {":psychologist": {"S": psychologist_sub}},
+                }
+            },
+            {
+                "Update": {
+                    "TableName": self.sessions_table,
+                    "Key": _counter_key(session["patient_key"], year),
+                    "UpdateExpression": "SET #used = #used - :one, updated_at = :now",
+                    "ConditionExpression": "#used > :zero",
+                    "ExpressionAttributeNames": {"#used": "used"},
+                    "ExpressionAttributeValues": to_item({":one": 1, ":zero": 0, ":now": now_iso()}),
+                }
+            },
+        ]
+        try:
+            transact_write(items)
+        except ClientError as error:
+            failed = [_check_failed(reason) for reason in cancellations(error)]
+            if len(failed) != len(items):
+                raise
+            if failed[0]:
+                raise _not_conventioned() from error
+            if failed[1]:
+                raise NotFound("No session with this id.") from error  # cancelled meanwhile
+            raise
+
+    def year_items(self, year: int) -> Iterator[dict[str, Any]]:
+        """Every counter and session of a year, shard by shard, each patient's counter before their sessions."""
+        for shard in range(TALLY_SHARDS):
+            arguments: dict[str, Any] = {
+                "TableName": self.sessions_table,
+                "IndexName": TALLY_INDEX,
+                "KeyConditionExpression": "year_shard = :shard",
+                "ExpressionAttributeValues": {":shard": {"S": f"{year}#{shard:02d}"}},
+            }
+            while True:
+                with aws_errors():
+                    page = dynamodb_client().query(**arguments)
+                yield from (from_item(item) for item in page.get("Items", []))
+                if "LastEvaluatedKey" not in page:
+                    break
+                arguments["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
+
+# ---------------------------------------------------------------- the patient key's secret
+
+PATIENT_KEY_MAX_AGE = 300  # seconds a warm function keeps the secret before reading it again
+
+
+@cache
+def _secrets_provider():
+    from aws_lambda_powertools.utilities.parameters import SecretsProvider
+
+    return SecretsProvider(boto_config=_SECRETS_CONFIG)
+
+
+@lru_cache(maxsize=4)
+def _keyring(document: str) -> PatientKeyring:
+    return PatientKeyring.from_secret(document)
+
+
+def patient_keyring() -> PatientKeyring:
+    """The patient key versions: from Secrets Manager (cached by Powertools), or the local stack's dev value."""
+    config = settings()
+    if config.patient_key_dev_secret is not None:
+        return _keyring(config.patient_key_dev_secret.get_secret_value())
+    if not config.patient_key_secret_arn:
+        raise RuntimeError("PATIENT_KEY_SECRET_ARN is not set: this function was not given the patient key secret")
+    from aws_lambda_powertools.utilities.parameters.exceptions import GetParameterError
+
+    try:
+        document = _secrets_provider().get(config.patient_key_secret_arn, max_age=PATIENT_KEY_MAX_AGE)
+    except GetParameterError as error:
+        cause = error.__cause__
+        throttled = isinstance(cause, ClientError) and cause.response.get("Error", {}).get("Code") in _THROTTLING_CODES
+        if throttled or isinstance(cause, BotoCoreError):
+            raise _unavailable() from error
+        raise
+    return _keyring(document if isinstance(document, str) else document.decode())
+
+
 @cache
 def candidature_store() -> CandidatureStore:
     return CandidatureStore(settings().app_table)
@@ -702,3 +1086,8 @@ def mailer() -> SesMailer | OutboxMailer:
     if settings().mail_outbox_dir:
         return OutboxMailer(settings().mail_from, Path(settings().mail_outbox_dir))
     return SesMailer(settings().mail_from)
+
+
+@cache
+def session_store() -> SessionStore:
+    return SessionStore(settings().sessions_table, settings().app_table)

@@ -89,6 +89,7 @@ def test_full_review_with_info_request_acceptance_and_deconvention(api, stack, m
 
     convention = _convention(candidature.owner_sub)
     assert convention == {
+        "psychologist_sub": candidature.owner_sub,
         "status": "accepted",
         "candidature_id": cid,
         "psychologist_id": cid,
@@ -323,3 +324,28 @@ def test_queue_is_for_reviewers_and_admins(api):
     assert _queue(api, api.token("psychologist")).status_code == 403
     assert api.call("GET", "/v1/review/candidatures").status_code == 401
     assert _queue(api, api.token("reviewer", departments="")).json() == {"results": [], "next_cursor": None}
+
+
+def test_acceptance_lets_the_psychologist_declare_sessions_until_deconvention(api, make_candidature):
+    import datetime as dt
+    import random
+
+    from msp.clock import programme_today
+    from tests.conftest import nir_for
+
+    candidature = make_candidature(department="92", status="in_review")
+    place = f"{random.SystemRandom().randint(1, 19):02d}{random.SystemRandom().randint(1, 999):03d}"
+    nir = nir_for(dt.date(1990, 5, 14), place=place, order=f"{random.SystemRandom().randint(1, 999):03d}")
+    owner = api.token("psychologist", sub=candidature.owner_sub)
+    admin = api.token("admin")
+    session = {
+        "patient": {"nir": nir, "birth_date": "1990-05-14"},
+        "date": programme_today().isoformat(),
+        "first_session": False,
+    }
+    assert api.declare_session(owner, session).status_code == 403  # not conventioned yet
+    assert _transition(api, admin, candidature.id, "accept", 1).status_code == 200
+    assert api.declare_session(owner, session).status_code == 201
+    assert _transition(api, admin, candidature.id, "deconvention", 2, reason="Radiation.").status_code == 200
+    refused = api.declare_session(owner, session)
+    assert refused.status_code == 403 and refused.json()["error"]["code"] == "not_conventioned"

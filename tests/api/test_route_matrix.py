@@ -5,11 +5,15 @@ route ships without its access rules being stated and checked. Each call gets fr
 
 Roles: the psychologist (owner of "own" resources), a reviewer whose scope covers the resource's
 department, a reviewer of another department, an admin, and a call without a token. Resources
-live in department 75; "foreign" ones belong to another psychologist.
+live in department 75; "foreign" ones belong to another psychologist. For the session routes the
+resource is an accepted candidature: "own" means the caller is conventioned (and declared the
+session), "foreign" that another psychologist is.
 """
 
 from __future__ import annotations
 
+import datetime as dt
+import random
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -18,6 +22,8 @@ from typing import Any
 import pytest
 
 from infra.template import load_template
+from msp.clock import programme_today
+from tests.conftest import nir_for
 
 ROLES = ("psychologist", "reviewer_in_scope", "reviewer_out_of_scope", "admin", "anonymous")
 RESOURCES = ("own", "foreign")
@@ -33,6 +39,9 @@ class Case:
     files: bool = False
     body: Callable[[Any, Callable], dict] | None = None
     headers: dict[str, str] = field(default_factory=dict)
+    query: Callable[[], dict[str, str]] | None = None
+    # More path values, made by the resource's owner before the call (e.g. a declared session).
+    setup: Callable[[Any, Any], dict[str, str]] | None = None
 
     def status_for(self, role: str, resource: str) -> int:
         expected = self.expect[role]
@@ -43,6 +52,27 @@ class Case:
 
 def _fields(_, unique_fields):
     return unique_fields()
+
+
+_draw = random.SystemRandom()
+
+
+def _patient() -> dict[str, str]:
+    """A patient no other call uses (invented, well-formed NIR)."""
+    place = f"{_draw.choice([d for d in range(1, 96) if d != 20]):02d}{_draw.randint(1, 999):03d}"
+    nir = nir_for(dt.date(1990, 5, 14), sex=_draw.choice("12"), place=place, order=f"{_draw.randint(1, 999):03d}")
+    return {"nir": nir, "birth_date": "1990-05-14"}
+
+
+def _session_body(*_) -> dict:
+    return {"patient": _patient(), "date": programme_today().isoformat(), "first_session": False}
+
+
+def _declared_session(api, candidature) -> dict[str, str]:
+    owner = api.token("psychologist", sub=candidature.owner_sub)
+    response = api.declare_session(owner, _session_body())
+    assert response.status_code == 201, response.text
+    return {"session_id": response.json()["session_id"]}
 
 
 EXPECTED: dict[str, Case] = {
@@ -138,6 +168,40 @@ EXPECTED: dict[str, Case] = {
             "anonymous": 401,
         },
     ),
+    "POST /v1/sessions": Case(
+        state="accepted",
+        body=_session_body,
+        headers={"Idempotency-Key": "fresh"},
+        expect={
+            "psychologist": (201, 403),
+            "reviewer_in_scope": 403,
+            "reviewer_out_of_scope": 403,
+            "admin": 403,
+            "anonymous": 401,
+        },
+    ),
+    "GET /v1/sessions/quota": Case(
+        state="accepted",
+        query=_patient,
+        expect={
+            "psychologist": (200, 403),
+            "reviewer_in_scope": 403,
+            "reviewer_out_of_scope": 403,
+            "admin": 403,
+            "anonymous": 401,
+        },
+    ),
+    "DELETE /v1/sessions/{session_id}": Case(
+        state="accepted",
+        setup=_declared_session,
+        expect={
+            "psychologist": (204, 404),
+            "reviewer_in_scope": 403,
+            "reviewer_out_of_scope": 403,
+            "admin": 403,
+            "anonymous": 401,
+        },
+    ),
     "GET /v1/review/candidatures": Case(
         state=None,
         expect={
@@ -183,13 +247,17 @@ def test_route_answers_each_role_as_expected(api, make_candidature, unique_field
         owner = psychologist_sub if resource == "own" else f"psy-other-{uuid.uuid4().hex[:8]}"
         candidature = make_candidature(status=case.state, department=DEPARTMENT, owner_sub=owner, files=case.files)
         values = {"candidature_id": candidature.id, "document_id": candidature.documents[0].document_id}
+        if case.setup:
+            values |= case.setup(api, candidature)
         for name in [part[1:-1] for part in path.split("/") if part.startswith("{")]:
             assert name in values, f"{route_key}: the matrix does not know how to fill {{{name}}}"
             path = path.replace(f"{{{name}}}", values[name])
 
     headers = {k: (str(uuid.uuid4()) if v == "fresh" else v) for k, v in case.headers.items()}
     body = case.body(candidature, unique_fields) if case.body else None
-    response = api.call(method, path, token=_token(api, role, psychologist_sub), json=body, headers=headers)
+    params = case.query() if case.query else None
+    token = _token(api, role, psychologist_sub)
+    response = api.call(method, path, token=token, json=body, headers=headers, params=params)
 
     expected = case.status_for(role, resource)
     assert response.status_code == expected, f"{role} on {resource} {route_key}: {response.text}"

@@ -134,3 +134,11 @@ def test_stage_throttling_from_the_template_answers_429(gateway):
     finally:
         gw.throttle = saved
     assert statuses == [401, 401, 401, 429, 429]
+
+
+def test_log_lines_of_the_gateway_drop_query_strings():
+    from infra.gateway import without_query
+
+    line = '"GET /v1/sessions/quota?nir=290057505612384&birth_date=1990-05-14 HTTP/1.1" 200 -'
+    assert without_query(line) == '"GET /v1/sessions/quota HTTP/1.1" 200 -'
+    assert without_query("/v1/sessions/quota") == "/v1/sessions/quota"

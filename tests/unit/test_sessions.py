@@ -2,20 +2,27 @@ import datetime as dt
 import hashlib
 import hmac
 import json
+import uuid
 
 import pytest
 from pydantic import SecretStr, ValidationError
 
 from msp import nir, policy
+from msp.clock import programme_today
 from msp.errors import Unprocessable
 from msp.sessions import (
     DeclaredSession,
+    PatientKeyring,
+    QuotaQuery,
     QuotaStatus,
     SessionDeclaration,
     age_on,
     check_declaration,
+    check_quota_query,
+    idempotency_fingerprint,
     patient_key,
     quota_exhausted,
+    session_id_for,
 )
 
 NIR = "290057505612384"  # the contract example: born 1990-05
@@ -315,3 +322,136 @@ def test_quota_exhausted_is_a_409_with_used_and_quota():
     error = quota_exhausted(2026, 12, 12)
     assert (error.status, error.code) == (409, "quota_exhausted")
     assert error.details == [{"year": 2026, "used": 12, "quota": 12}]
+
+
+# --- the patient keyring
+
+
+GENERATED = json.dumps({"key_id": "k1", "secret": "a" * 64})  # the shape GenerateSecretString gives
+
+
+def test_the_generated_secret_is_a_one_key_keyring_for_every_year():
+    keyring = PatientKeyring.from_secret(GENERATED)
+    assert keyring.version_for(2022).key_id == keyring.version_for(2099).key_id == "k1"
+    assert keyring.patient_key(NIR, 2026) == patient_key(NIR, b"a" * 64, "k1")
+
+
+def test_a_rotated_keyring_keys_each_year_with_one_version():
+    rotated = {
+        "keys": [
+            {"key_id": "k1", "secret": "a" * 64},
+            {"key_id": "k2", "secret": "b" * 64, "from_year": 2027},
+        ]
+    }
+    keyring = PatientKeyring.from_secret(json.dumps(rotated))
+    assert keyring.patient_key(NIR, 2026).startswith("k1:")
+    assert keyring.patient_key(NIR, 2027).startswith("k2:")
+    assert keyring.patient_key(NIR, 2026) == PatientKeyring.from_secret(GENERATED).patient_key(NIR, 2026)
+
+
+@pytest.mark.parametrize(
+    "document",
+    [
+        "not json",
+        json.dumps({"key_id": "k1", "secret": "xyzzy"}),
+        json.dumps({"key_id": "k:1", "secret": "a" * 64}),
+        json.dumps({"keys": []}),
+        json.dumps({"keys": [{"key_id": "k1", "secret": "a" * 64}, {"key_id": "k1", "secret": "b" * 64}]}),
+        json.dumps({"keys": [{"key_id": "k1", "secret": "a" * 64}, {"key_id": "k2", "secret": "b" * 64}]}),
+    ],
+)
+def test_a_malformed_secret_is_refused_without_quoting_it(document):
+    with pytest.raises(ValueError) as refused:
+        PatientKeyring.from_secret(document)
+    assert "aaaa" not in str(refused.value) and "bbbb" not in str(refused.value)
+    assert "xyzzy" not in str(refused.value)
+
+
+def test_the_keyring_never_shows_its_secrets():
+    keyring = PatientKeyring.from_secret(GENERATED)
+    assert "a" * 32 not in repr(keyring) + str(keyring) + keyring.model_dump_json()
+
+
+def test_a_year_before_every_key_version_has_no_key():
+    keyring = PatientKeyring.from_secret(json.dumps({"key_id": "k9", "secret": "a" * 64, "from_year": 2030}))
+    with pytest.raises(ValueError):
+        keyring.patient_key(NIR, 2026)
+
+
+# --- looking up a quota
+
+
+def quota_query(**changes) -> QuotaQuery:
+    return QuotaQuery.model_validate({"nir": NIR, "birth_date": "1990-05-14"} | changes)
+
+
+@pytest.mark.parametrize(
+    ("year", "quota"),
+    [(None, 12), (2026, 12), (2025, 12), (2024, 12), (2023, 8), (2022, 8)],
+)
+def test_a_years_quota_is_the_one_its_last_day_or_today_falls_under(year, quota):
+    assert check_quota_query(quota_query(year=year), TODAY)[0] == (year or TODAY.year)
+    assert check_quota_query(quota_query(year=year), TODAY)[1].sessions_per_year == quota
+
+
+def test_quota_lookups_refuse_future_and_pre_programme_years_and_inconsistent_birth_dates():
+    with pytest.raises(Unprocessable) as refused:
+        check_quota_query(quota_query(year=2027, birth_date="1991-05-14"), TODAY)
+    assert fields_of(refused.value.details) == ["birth_date", "year"]
+    with pytest.raises(Unprocessable) as refused:
+        check_quota_query(quota_query(year=2021), TODAY)
+    assert refused.value.details == [{"field": "year", "message": "sessions are reimbursed from 2022-04-05 on"}]
+    assert NIR[:13] not in json.dumps(refused.value.details)
+
+
+def test_quota_query_errors_never_carry_the_nir():
+    with pytest.raises(ValidationError) as raised:
+        QuotaQuery.model_validate({"nir": "290057505612385", "birth_date": "1990-05-14", "year": "x"})
+    assert [problem["loc"] for problem in raised.value.errors()] == [("nir",), ("year",)]
+    assert NIR[:13] not in str(raised.value) + raised.value.json()
+
+
+# --- the Idempotency-Key fingerprint
+
+
+def test_the_idempotency_fingerprint_has_the_patient_key_not_the_nir():
+    key = patient_key(NIR, SECRET, "k1")
+    fingerprint = idempotency_fingerprint(declaration(), key)
+    assert fingerprint == {
+        "patient": {"patient_key": key, "birth_date": "1990-05-14"},
+        "date": "2026-11-20",
+        "first_session": False,
+        "tiers_payant_reason": None,
+    }
+    assert NIR[:13] not in json.dumps(fingerprint)
+
+
+def test_the_same_patient_typed_differently_has_the_same_fingerprint():
+    spaced = declaration(patient={"nir": "2 90 05 75 056 123 84", "birth_date": "1990-05-14"})
+    keyring = PatientKeyring.from_secret(GENERATED)
+    assert idempotency_fingerprint(spaced, keyring.patient_key(spaced.patient.nir, 2026)) == idempotency_fingerprint(
+        declaration(), keyring.patient_key(NIR, 2026)
+    )
+
+
+# --- the programme's date
+
+
+@pytest.mark.parametrize(
+    ("utc", "paris"),
+    [
+        ("2026-12-31T22:59:59+00:00", "2026-12-31"),
+        ("2026-12-31T23:00:00+00:00", "2027-01-01"),  # winter: UTC+1
+        ("2026-06-30T21:59:59+00:00", "2026-06-30"),
+        ("2026-06-30T22:00:00+00:00", "2026-07-01"),  # summer: UTC+2
+    ],
+)
+def test_today_is_the_date_in_paris(utc, paris):
+    assert programme_today(dt.datetime.fromisoformat(utc)) == dt.date.fromisoformat(paris)
+
+
+def test_a_session_id_follows_from_the_psychologist_and_the_idempotency_key():
+    first = session_id_for("psy-1", "key-0001")
+    assert first == session_id_for("psy-1", "key-0001")
+    assert len({first, session_id_for("psy-2", "key-0001"), session_id_for("psy-1", "key-0002")}) == 3
+    assert uuid.UUID(first).version == 5

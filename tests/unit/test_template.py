@@ -151,3 +151,47 @@ def test_admin_page_has_no_inline_script_or_style():
     assert '<html lang="fr">' in html
     assert not re.search(r"<script(?![^>]*\bsrc=)", html), "inline <script> is refused by the CSP"
     assert "<style" not in html and " style=" not in html and not re.search(r"\son[a-z]+=", html)
+
+
+def test_sessions_table_keys_counters_and_sessions_and_indexes_them_by_year():
+    table = TEMPLATE.tables["SessionsTable"]
+    assert [k["AttributeName"] for k in table["KeySchema"]] == ["pk", "sk"]
+    (by_year,) = table["GlobalSecondaryIndexes"]
+    assert by_year["IndexName"] == "ByYear"
+    assert [k["AttributeName"] for k in by_year["KeySchema"]] == ["year_shard", "tally_sk"]
+    assert by_year["Projection"]["ProjectionType"] == "ALL"
+    assert TEMPLATE.resources["SessionsTable"]["DeletionPolicy"] == "Retain"
+
+
+def test_the_patient_key_secret_is_generated_retained_and_read_only_where_needed():
+    secret = TEMPLATE.resources["PatientKeySecret"]
+    assert secret["DeletionPolicy"] == "Retain"
+    generated = secret["Properties"]["GenerateSecretString"]
+    assert generated["GenerateStringKey"] == "secret" and generated["PasswordLength"] >= 32
+    readers = {name for name, function in FUNCTIONS.items() if function.environment.get("PATIENT_KEY_SECRET_ARN")}
+    assert readers == {"DeclareSessionFunction", "GetSessionQuotaFunction"}
+    for name, function in FUNCTIONS.items():
+        granted = [
+            statement["Resource"]
+            for statement in _statements(function)
+            if "secretsmanager:GetSecretValue" in statement["Action"]
+        ]
+        assert granted == ([{"Ref": "PatientKeySecret"}] if name in readers else []), name
+
+
+def test_no_function_is_given_a_dev_secret():
+    for name, function in FUNCTIONS.items():
+        assert not [key for key in function.environment if key.endswith("_DEV_SECRET")], name
+
+
+@pytest.mark.parametrize(
+    ("route", "function"),
+    [
+        ("POST /v1/sessions", "DeclareSessionFunction"),
+        ("DELETE /v1/sessions/{session_id}", "CancelSessionFunction"),
+        ("GET /v1/sessions/quota", "GetSessionQuotaFunction"),
+    ],
+)
+def test_session_routes_are_authorized(route, function):
+    (found,) = [r for r in TEMPLATE.routes if r.route_key == route]
+    assert found.function == function and not found.public

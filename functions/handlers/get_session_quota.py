@@ -1,0 +1,26 @@
+"""GET /v1/sessions/quota?nir=&birth_date=&year=: a patient's sessions used and remaining in a year."""
+
+from aws_lambda_powertools import Logger
+from aws_lambda_powertools.logging import correlation_paths
+
+from msp.clock import programme_today
+from msp.declarations import patient_quota
+from msp.http import caller_of, create_app, json_response, parse_query
+from msp.sessions import QuotaQuery
+from msp.storage import patient_keyring, session_store
+
+logger = Logger()
+app = create_app()
+
+
+@app.get("/v1/sessions/quota")
+def quota():
+    query = parse_query(app, QuotaQuery)
+    status = patient_quota(session_store(), patient_keyring(), caller_of(app), query, programme_today())
+    return json_response(200, status.model_dump(mode="json"))
+
+
+# The query string holds a NIR: never log the event, whatever POWERTOOLS_LOGGER_LOG_EVENT says.
+@logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP, log_event=False)
+def handler(event, context):
+    return app.resolve(event, context)

@@ -1,0 +1,74 @@
+"""Session use cases of a psychologist: declare a session, cancel one, look up a patient's quota."""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+
+from msp.auth import Caller, Role
+from msp.clock import now_iso
+from msp.errors import NotFound
+from msp.sessions import (
+    DeclaredSession,
+    PatientKeyring,
+    QuotaQuery,
+    QuotaStatus,
+    SessionDeclaration,
+    SessionRecord,
+    check_declaration,
+    check_quota_query,
+)
+from msp.storage import SessionStore
+
+
+def declare_session(
+    store: SessionStore,
+    keyring: PatientKeyring,
+    caller: Caller,
+    declaration: SessionDeclaration,
+    today: dt.date,
+    session_id: str | None = None,
+) -> DeclaredSession:
+    """Check the declaration, count it against the patient's year and store it: 201, 403, 409 or 422.
+
+    `session_id` (see sessions.session_id_for) makes a declaration run twice under one id count once.
+    """
+    caller.require(Role.PSYCHOLOGIST)
+    checked = check_declaration(declaration, today)
+    session = SessionRecord(
+        session_id=session_id or str(uuid.uuid4()),
+        patient_key=keyring.patient_key(declaration.patient.nir, checked.year),
+        psychologist_sub=caller.sub,
+        date=declaration.date,
+        year=checked.year,
+        first_session=declaration.first_session,
+        tiers_payant_reason=declaration.tiers_payant_reason,
+        amounts=checked.amounts,
+        quota=checked.rule.sessions_per_year,
+        rule_valid_from=checked.rule.valid_from,
+        created_at=now_iso(),
+    )
+    used = store.record_declaration(session)
+    return DeclaredSession(
+        session_id=session.session_id, year=session.year, used=used, quota=session.quota, amounts=session.amounts
+    )
+
+
+def cancel_session(store: SessionStore, caller: Caller, session_id: str, today: dt.date) -> None:
+    """The declaring psychologist withdraws a session of the current year; it no longer counts."""
+    caller.require(Role.PSYCHOLOGIST)
+    try:
+        uuid.UUID(session_id)
+    except ValueError:
+        raise NotFound("No session with this id.") from None
+    store.cancel(session_id, caller.sub, today.year)
+
+
+def patient_quota(
+    store: SessionStore, keyring: PatientKeyring, caller: Caller, query: QuotaQuery, today: dt.date
+) -> QuotaStatus:
+    """Sessions used and left for a patient in a year, so a psychologist can check before a session."""
+    caller.require(Role.PSYCHOLOGIST)
+    year, rule = check_quota_query(query, today)
+    used = store.sessions_used(caller.sub, keyring.patient_key(query.nir, year), year)
+    return QuotaStatus(year=year, used=used, quota=rule.sessions_per_year)

@@ -1,0 +1,225 @@
+"""The annual quota holds exactly under concurrent declarations, on DynamoDB Local.
+
+Declarations race for real in the first test: 40 threads run the declaration (Idempotency-Key included)
+against DynamoDB Local together. The local runtime runs handler invocations one at a time (see
+infra.lambda_runtime: Powertools' resolver keeps the current event process-wide), so the gateway test
+checks the same answers for 40 concurrent HTTP clients, whose declarations reach DynamoDB in turn.
+"""
+
+from __future__ import annotations
+
+import threading
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+
+import boto3
+import pytest
+import requests
+
+pytestmark = pytest.mark.integration
+
+PSYCHOLOGISTS = 4
+DECLARATIONS_EACH = 10
+QUOTA_2023 = 8  # 2023 sessions follow the 2022-04-05 rule
+
+
+def _send_together(api, requests_to_send: list[tuple[str, dict, str]]) -> list[requests.Response]:
+    """Every request on its own thread and connection, released at once by a barrier."""
+    barrier = threading.Barrier(len(requests_to_send))
+
+    def send(request: tuple[str, dict, str]) -> requests.Response:
+        token, payload, key = request
+        with requests.Session() as session:
+            barrier.wait(timeout=30)
+            return session.post(
+                f"{api.base_url}/v1/sessions",
+                json=payload,
+                headers={"Authorization": f"Bearer {token}", "Idempotency-Key": key},
+                timeout=60,
+            )
+
+    with ThreadPoolExecutor(max_workers=len(requests_to_send)) as pool:
+        return list(pool.map(send, requests_to_send))
+
+
+def _session_items(stack, patient_key: str) -> list[dict]:
+    client = boto3.client("dynamodb", region_name="eu-west-3")
+    items, arguments = (
+        [],
+        {
+            "TableName": stack.names.table("SessionsTable"),
+            "FilterExpression": "patient_key = :patient AND begins_with(pk, :session)",
+            "ExpressionAttributeValues": {":patient": {"S": patient_key}, ":session": {"S": "SESSION#"}},
+            "ConsistentRead": True,
+        },
+    )
+    while True:
+        page = client.scan(**arguments)
+        items.extend(page["Items"])
+        if "LastEvaluatedKey" not in page:
+            return items
+        arguments["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
+
+def _counter(stack, patient_key: str, year: int) -> int:
+    client = boto3.client("dynamodb", region_name="eu-west-3")
+    item = client.get_item(
+        TableName=stack.names.table("SessionsTable"),
+        Key={"pk": {"S": f"PATIENT#{patient_key}"}, "sk": {"S": f"YEAR#{year}"}},
+        ConsistentRead=True,
+    )["Item"]
+    return int(item["used"]["N"])
+
+
+@dataclass
+class _Context:
+    def get_remaining_time_in_millis(self) -> int:
+        return 10_000
+
+
+def _declare(caller, body: dict, key: str) -> tuple[int, dict]:
+    """What handlers/declare_session.py does once the body is parsed: the declaration under its key."""
+    from msp.clock import programme_today
+    from msp.declarations import declare_session
+    from msp.errors import DomainError
+    from msp.idempotency import once_per_key
+    from msp.sessions import SessionDeclaration, idempotency_fingerprint, session_id_for
+    from msp.storage import patient_keyring, session_store
+
+    declaration = SessionDeclaration.model_validate(body)
+    keyring = patient_keyring()
+    fingerprint = idempotency_fingerprint(declaration, keyring.patient_key(declaration.patient.nir, 2023))
+    try:
+        answer = once_per_key(
+            "declare_session",
+            caller,
+            key,
+            fingerprint,
+            lambda: declare_session(
+                session_store(), keyring, caller, declaration, programme_today(), session_id_for(caller.sub, key)
+            ).model_dump(mode="json"),
+            _Context(),
+        )
+    except DomainError as error:
+        return error.status, {"error": {"code": error.code, "details": error.details}}
+    return 201, answer
+
+
+def _race(calls: list[tuple]) -> list[tuple[int, dict]]:
+    barrier = threading.Barrier(len(calls))
+
+    def run(call: tuple) -> tuple[int, dict]:
+        barrier.wait(timeout=30)
+        return _declare(*call)
+
+    with ThreadPoolExecutor(max_workers=len(calls)) as pool:
+        return list(pool.map(run, calls))
+
+
+def _check_the_quota_was_filled_exactly(outcomes: list[tuple[int, dict]]) -> list[dict]:
+    assert sorted(status for status, _ in outcomes) == [201] * QUOTA_2023 + [409] * (40 - QUOTA_2023), outcomes
+    accepted = [answer for status, answer in outcomes if status == 201]
+    assert sorted(answer["used"] for answer in accepted) == list(range(1, QUOTA_2023 + 1))
+    assert len({answer["session_id"] for answer in accepted}) == QUOTA_2023
+    for status, answer in outcomes:
+        if status == 409:
+            assert answer["error"]["code"] == "quota_exhausted"
+            assert answer["error"]["details"] == [{"year": 2023, "used": QUOTA_2023, "quota": QUOTA_2023}]
+    return accepted
+
+
+def test_40_racing_declarations_by_4_psychologists_fill_a_quota_of_8_exactly(stack, new_patient):
+    from msp.auth import Caller, Role
+    from msp.storage import patient_keyring, session_store
+    from tests.conftest import set_convention
+
+    patient = new_patient()
+    body = {"patient": patient, "date": "2023-03-01", "first_session": False, "tiers_payant_reason": None}
+    callers = []
+    for department in ("75", "92", "13", "2A"):
+        caller = Caller(sub=f"psy-{uuid.uuid4().hex[:10]}", roles=frozenset({Role.PSYCHOLOGIST}))
+        set_convention(caller.sub, "accepted", department)
+        callers.append(caller)
+    calls = [(caller, body, str(uuid.uuid4())) for caller in callers for _ in range(DECLARATIONS_EACH)]
+    assert len(calls) == PSYCHOLOGISTS * DECLARATIONS_EACH == 40
+
+    outcomes = _race(calls)
+
+    accepted = _check_the_quota_was_filled_exactly(outcomes)
+    patient_key = patient_keyring().patient_key(patient["nir"], 2023)
+    assert _counter(stack, patient_key, 2023) == QUOTA_2023
+    items = _session_items(stack, patient_key)
+    assert {item["session_id"]["S"] for item in items} == {answer["session_id"] for answer in accepted}
+    assert {item["department"]["S"] for item in items} <= {"75", "92", "13", "2A"}
+    tallied = [item for item in session_store().year_items(2023) if item["patient_key"] == patient_key]
+    assert tallied[0]["tally_sk"].endswith("#COUNTER") and len(tallied) == 1 + QUOTA_2023
+
+    # The same 40 calls again, racing: the 8 accepted replay their answer, the others are refused again.
+    replayed = _race(calls)
+    for (status, answer), (replay_status, replay) in zip(outcomes, replayed, strict=True):
+        assert replay_status == status
+        if status == 201:
+            assert replay == answer
+    assert _counter(stack, patient_key, 2023) == QUOTA_2023
+    assert len(_session_items(stack, patient_key)) == QUOTA_2023
+
+
+def test_40_concurrent_http_declarations_fill_a_quota_of_8_exactly(api, stack, conventioned, new_patient):
+    from msp.storage import patient_keyring
+
+    patient = new_patient()
+    payload = {"patient": patient, "date": "2023-03-01", "first_session": False, "tiers_payant_reason": None}
+    tokens = [conventioned(department)[1] for department in ("75", "92", "13", "2A")]
+    sent = [(token, payload, str(uuid.uuid4())) for token in tokens for _ in range(DECLARATIONS_EACH)]
+    assert len(sent) == PSYCHOLOGISTS * DECLARATIONS_EACH == 40
+
+    responses = _send_together(api, sent)
+
+    accepted = _check_the_quota_was_filled_exactly([(r.status_code, r.json()) for r in responses])
+    patient_key = patient_keyring().patient_key(patient["nir"], 2023)
+    assert _counter(stack, patient_key, 2023) == QUOTA_2023
+    items = _session_items(stack, patient_key)
+    assert {item["session_id"]["S"] for item in items} == {answer["session_id"] for answer in accepted}
+
+    # The very same 40 requests again, concurrently: the 8 accepted replay their answer, nothing new is written.
+    replayed = _send_together(api, sent)
+    by_key = {request[2]: response for request, response in zip(sent, responses, strict=True)}
+    for request, replay in zip(sent, replayed, strict=True):
+        first = by_key[request[2]]
+        assert replay.status_code == first.status_code
+        if first.status_code == 201:
+            assert replay.json() == first.json()
+    assert _counter(stack, patient_key, 2023) == QUOTA_2023
+    assert len(_session_items(stack, patient_key)) == QUOTA_2023
+
+
+def test_racing_cancellations_of_one_session_count_it_back_once(api, stack, conventioned, new_patient):
+    from msp.auth import Caller, Role
+    from msp.clock import programme_today
+    from msp.declarations import cancel_session
+    from msp.errors import DomainError
+    from msp.storage import patient_keyring, session_store
+
+    sub, token = conventioned()
+    caller = Caller(sub=sub, roles=frozenset({Role.PSYCHOLOGIST}))
+    patient = new_patient()
+    today = programme_today()
+    payload = {"patient": patient, "date": today.isoformat(), "first_session": False, "tiers_payant_reason": None}
+    sessions = [api.declare_session(token, payload).json()["session_id"] for _ in range(3)]
+    barrier = threading.Barrier(8)
+
+    def cancel(_: int) -> int:
+        barrier.wait(timeout=30)
+        try:
+            cancel_session(session_store(), caller, sessions[0], today)
+        except DomainError as error:
+            return error.status
+        return 204
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        statuses = sorted(pool.map(cancel, range(8)))
+    assert statuses == [204] + [404] * 7
+    patient_key = patient_keyring().patient_key(patient["nir"], today.year)
+    assert _counter(stack, patient_key, today.year) == 2
+    assert len(_session_items(stack, patient_key)) == 2
