@@ -84,6 +84,14 @@ reset:
 bench: venv $(NPM_TOOLS)
 	$(BIN)/python -m pytest tests/perf -p no:randomly -s $(PYTEST_ARGS)
 
+# Regenerate the committed OpenAPI document after changing a route or a model.
+openapi: venv
+	cd functions && ../$(BIN)/python -m msp.openapi > openapi.json
+
+# A longer contract fuzzing run than the one make test does.
+fuzz: venv $(NPM_TOOLS)
+	FUZZ_EXAMPLES=$${FUZZ_EXAMPLES:-400} $(BIN)/python -m pytest tests/api/test_contract_fuzz.py -q
+
 # Regenerate the pinned dependency sets after editing pyproject.toml.
 lock: venv
 	$(BIN)/pip-compile --quiet --extra dev --strip-extras --no-emit-index-url --no-emit-find-links \

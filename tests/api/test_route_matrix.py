@@ -202,6 +202,10 @@ EXPECTED: dict[str, Case] = {
             "anonymous": 401,
         },
     ),
+    "GET /v1/openapi.json": Case(
+        state=None,
+        expect={role: 200 for role in ROLES},
+    ),
     "GET /v1/review/candidatures": Case(
         state=None,
         expect={

@@ -1,0 +1,386 @@
+"""The OpenAPI 3.1 document of the API, generated from the pydantic models the handlers validate with.
+
+`python -m msp.openapi > functions/openapi.json` rewrites the committed copy; a test fails when the
+two differ or when a route of template.yaml is missing here.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+from pydantic import BaseModel
+from pydantic.json_schema import models_json_schema
+
+from msp.models import AuditEvent, CandidatureFields, DocumentUploadRequest, DownloadTicket, QueuePage
+from msp.review import QueueQuery, TransitionRequest
+from msp.sessions import DeclaredSession, QuotaQuery, QuotaStatus, SessionDeclaration
+
+REF = "#/components/schemas/{model}"
+
+ERROR = {
+    "type": "object",
+    "required": ["error"],
+    "properties": {
+        "error": {
+            "type": "object",
+            "required": ["code", "message", "details"],
+            "properties": {
+                "code": {"type": "string"},
+                "message": {"type": "string"},
+                "details": {"type": "array"},
+            },
+        }
+    },
+}
+# What API Gateway itself answers before any handler runs (bad token, unknown route, throttling).
+GATEWAY_MESSAGE = {"type": "object", "required": ["message"], "properties": {"message": {"type": "string"}}}
+ERROR_DESCRIPTIONS = {
+    400: "Malformed request (JSON, header, cursor)",
+    401: "Missing or invalid bearer token",
+    403: "The caller's role may not use this route",
+    404: "No such resource, or not in the caller's scope",
+    409: "Conflicts with the current state",
+    412: "Stale If-Match version",
+    413: "Body too large",
+    415: "Body is not JSON",
+    422: "Invalid fields; details name each field path",
+    428: "If-Match header required",
+    429: "Too many requests",
+    503: "Temporarily unavailable; retry after Retry-After seconds",
+}
+GATEWAY_STATUSES = {401, 404, 413, 429}
+
+
+@dataclass(frozen=True)
+class Operation:
+    method: str
+    path: str
+    summary: str
+    roles: tuple[str, ...]
+    status: int
+    response: dict[str, Any] | None
+    errors: tuple[int, ...]
+    body: type[BaseModel] | None = None
+    query: type[BaseModel] | None = None
+    headers: tuple[tuple[str, bool, str, str], ...] = field(default_factory=tuple)
+
+    @property
+    def public(self) -> bool:
+        return not self.roles
+
+
+def _ref(model: type[BaseModel]) -> dict[str, str]:
+    return {"$ref": REF.format(model=model.__name__)}
+
+
+CANDIDATURE = {"$ref": REF.format(model="Candidature")}
+IDEMPOTENCY_KEY = ("Idempotency-Key", True, "Unique per intended creation", r"^[A-Za-z0-9_\-:.]{8,128}$")
+IF_MATCH = ("If-Match", True, "The version last read, e.g. 3", r"^[0-9]{1,9}$")
+PSYCHOLOGIST = ("psychologists",)
+REVIEW = ("reviewers", "admins")
+CANDIDATURE_READERS = ("psychologists", "reviewers", "admins")
+
+OPERATIONS: tuple[Operation, ...] = (
+    Operation(
+        "POST",
+        "/v1/candidatures",
+        "Create a draft candidature",
+        PSYCHOLOGIST,
+        201,
+        CANDIDATURE,
+        (400, 401, 403, 409, 413, 415, 422, 503),
+        body=CandidatureFields,
+        headers=(IDEMPOTENCY_KEY,),
+    ),
+    Operation(
+        "GET",
+        "/v1/candidatures/{candidature_id}",
+        "Read a candidature (own, or in the reviewer's scope)",
+        CANDIDATURE_READERS,
+        200,
+        CANDIDATURE,
+        (401, 403, 404, 503),
+    ),
+    Operation(
+        "PATCH",
+        "/v1/candidatures/{candidature_id}",
+        "Edit one's own draft; fields sent replace, null clears",
+        PSYCHOLOGIST,
+        200,
+        CANDIDATURE,
+        (400, 401, 403, 404, 409, 412, 413, 415, 422, 428, 503),
+        body=CandidatureFields,
+        headers=(IF_MATCH,),
+    ),
+    Operation(
+        "POST",
+        "/v1/candidatures/{candidature_id}/documents",
+        "Request a presigned S3 POST for a document",
+        PSYCHOLOGIST,
+        201,
+        {
+            "type": "object",
+            "required": ["document_id", "upload"],
+            "properties": {
+                "document_id": {"type": "string"},
+                "expires_in": {"type": "integer"},
+                "upload": {
+                    "type": "object",
+                    "required": ["url", "fields"],
+                    "properties": {
+                        "url": {"type": "string"},
+                        "fields": {"type": "object", "additionalProperties": {"type": "string"}},
+                    },
+                },
+            },
+        },
+        (401, 403, 404, 409, 412, 413, 415, 422, 503),
+        body=DocumentUploadRequest,
+    ),
+    Operation(
+        "GET",
+        "/v1/candidatures/{candidature_id}/documents/{document_id}",
+        "A download URL valid 5 minutes at most",
+        CANDIDATURE_READERS,
+        200,
+        _ref(DownloadTicket),
+        (401, 403, 404, 409, 503),
+    ),
+    Operation(
+        "GET",
+        "/v1/candidatures/{candidature_id}/history",
+        "The audit trail, oldest first",
+        REVIEW,
+        200,
+        {
+            "type": "object",
+            "required": ["candidature_id", "events"],
+            "properties": {
+                "candidature_id": {"type": "string"},
+                "events": {"type": "array", "items": _ref(AuditEvent)},
+            },
+        },
+        (401, 403, 404, 503),
+    ),
+    Operation(
+        "POST",
+        "/v1/candidatures/{candidature_id}/submit",
+        "Submit a complete draft for review",
+        PSYCHOLOGIST,
+        200,
+        CANDIDATURE,
+        (401, 403, 404, 409, 412, 422, 503),
+    ),
+    Operation(
+        "POST",
+        "/v1/candidatures/{candidature_id}/transitions",
+        "A reviewer's decision",
+        REVIEW,
+        200,
+        CANDIDATURE,
+        (401, 403, 404, 409, 413, 415, 422, 503),
+        body=TransitionRequest,
+    ),
+    Operation(
+        "POST",
+        "/v1/candidatures/{candidature_id}/withdraw",
+        "Withdraw one's own candidature",
+        PSYCHOLOGIST,
+        200,
+        CANDIDATURE,
+        (401, 403, 404, 409, 412, 422, 503),
+    ),
+    Operation(
+        "GET",
+        "/v1/review/candidatures",
+        "The review queue, oldest submission first",
+        REVIEW,
+        200,
+        _ref(QueuePage),
+        (400, 401, 403, 422, 503),
+        query=QueueQuery,
+    ),
+    Operation(
+        "POST",
+        "/v1/sessions",
+        "Declare a session against the patient's annual quota",
+        PSYCHOLOGIST,
+        201,
+        _ref(DeclaredSession),
+        (400, 401, 403, 409, 413, 415, 422, 503),
+        body=SessionDeclaration,
+        headers=(IDEMPOTENCY_KEY,),
+    ),
+    Operation(
+        "GET",
+        "/v1/sessions/quota",
+        "Sessions used and remaining for a patient",
+        PSYCHOLOGIST,
+        200,
+        _ref(QuotaStatus),
+        (401, 403, 422, 503),
+        query=QuotaQuery,
+    ),
+    Operation(
+        "DELETE",
+        "/v1/sessions/{session_id}",
+        "Cancel a session of the current year",
+        PSYCHOLOGIST,
+        204,
+        None,
+        (401, 403, 404, 409, 422, 503),
+    ),
+    Operation("GET", "/v1/openapi.json", "This document", (), 200, {"type": "object"}, ()),
+)
+
+
+def _without_closed_objects(schema: Any) -> Any:
+    """Answers may carry more fields than a request may: responses never forbid extra properties."""
+    if isinstance(schema, dict):
+        return {
+            k: _without_closed_objects(v) for k, v in schema.items() if k != "additionalProperties" or v is not False
+        }
+    if isinstance(schema, list):
+        return [_without_closed_objects(v) for v in schema]
+    return schema
+
+
+def _components() -> dict[str, Any]:
+    requests = {op.body for op in OPERATIONS if op.body} | {op.query for op in OPERATIONS if op.query}
+    responses = {AuditEvent, DownloadTicket, QueuePage, DeclaredSession, QuotaStatus}
+    _, request_schemas = models_json_schema(
+        [(m, "validation") for m in sorted(requests, key=lambda m: m.__name__)], ref_template=REF
+    )
+    _, response_schemas = models_json_schema(
+        [(m, "serialization") for m in sorted(responses, key=lambda m: m.__name__)], ref_template=REF
+    )
+    schemas = dict(request_schemas.get("$defs", {}))
+    for name, schema in response_schemas.get("$defs", {}).items():
+        schemas.setdefault(name, _without_closed_objects(schema))
+    view = _without_closed_objects(copy.deepcopy(schemas["CandidatureFields"]))
+    view["title"] = "Candidature"
+    view["required"] = ["id", "status", "version", "documents"]
+    view["properties"] |= {
+        "id": {"type": "string"},
+        "status": {
+            "type": "string",
+            "enum": [
+                "draft",
+                "submitted",
+                "in_review",
+                "info_requested",
+                "accepted",
+                "rejected",
+                "deconventioned",
+                "withdrawn",
+            ],
+        },
+        "version": {"type": "integer", "minimum": 1},
+        "documents": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "required": ["document_id", "kind", "status"],
+                "properties": {
+                    "document_id": {"type": "string"},
+                    "kind": {"type": "string"},
+                    "status": {"type": "string"},
+                    "reason": {"type": ["string", "null"]},
+                },
+            },
+        },
+    }
+    schemas["Candidature"] = view
+    schemas["Error"] = ERROR
+    schemas["GatewayMessage"] = GATEWAY_MESSAGE
+    return schemas
+
+
+def _query_parameters(model: type[BaseModel], schemas: dict[str, Any]) -> list[dict[str, Any]]:
+    schema = schemas[model.__name__]
+    required = set(schema.get("required", []))
+    return [
+        {"name": name, "in": "query", "required": name in required, "schema": prop}
+        for name, prop in schema["properties"].items()
+    ]
+
+
+def _error_response(status: int) -> dict[str, Any]:
+    error = {"$ref": REF.format(model="Error")}
+    body = {"anyOf": [error, {"$ref": REF.format(model="GatewayMessage")}]} if status in GATEWAY_STATUSES else error
+    return {"description": ERROR_DESCRIPTIONS[status], "content": {"application/json": {"schema": body}}}
+
+
+def build_document() -> dict[str, Any]:
+    schemas = _components()
+    paths: dict[str, Any] = {}
+    for op in OPERATIONS:
+        parameters = [
+            {"name": name, "in": "path", "required": True, "schema": {"type": "string", "minLength": 1}}
+            for name in _path_names(op.path)
+        ]
+        parameters += [
+            {
+                "name": name,
+                "in": "header",
+                "required": required,
+                "description": text,
+                "schema": {"type": "string", "pattern": pattern},
+            }
+            for name, required, text, pattern in op.headers
+        ]
+        if op.query:
+            parameters += _query_parameters(op.query, schemas)
+        success: dict[str, Any] = {"description": "Success"}
+        if op.response is not None:
+            success["content"] = {"application/json": {"schema": op.response}}
+        responses = {str(op.status): success} | {str(s): _error_response(s) for s in op.errors}
+        operation: dict[str, Any] = {
+            "operationId": _operation_id(op),
+            "summary": op.summary,
+            "parameters": parameters,
+            "responses": responses,
+            "security": [] if op.public else [{"bearerAuth": []}],
+        }
+        if op.roles:
+            operation["x-roles"] = list(op.roles)
+        if op.body:
+            operation["requestBody"] = {
+                "required": True,
+                "content": {"application/json": {"schema": {"$ref": REF.format(model=op.body.__name__)}}},
+            }
+        paths.setdefault(op.path, {})[op.method.lower()] = operation
+    return {
+        "openapi": "3.1.0",
+        "info": {
+            "title": "Mon soutien psy API",
+            "version": "1.0.0",
+            "description": "Candidatures, review, directory and session quotas of Mon soutien psy.",
+        },
+        "servers": [{"url": "/"}],
+        "paths": paths,
+        "components": {
+            "schemas": dict(sorted(schemas.items())),
+            "securitySchemes": {"bearerAuth": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}},
+        },
+    }
+
+
+def _path_names(path: str) -> list[str]:
+    return [part[1:-1] for part in path.split("/") if part.startswith("{")]
+
+
+def _operation_id(op: Operation) -> str:
+    words = [p.strip("{}").replace(".", "_").replace("-", "_") for p in op.path.split("/")[2:] if p]
+    return "_".join([op.method.lower(), *words])
+
+
+def render() -> str:
+    return json.dumps(build_document(), indent=2, ensure_ascii=False, sort_keys=False) + "\n"
+
+
+if __name__ == "__main__":
+    print(render(), end="")
