@@ -35,16 +35,31 @@ _TEXT_TYPES = (
     "application/x-www-form-urlencoded",
     "application/javascript",
 )
-STATIC_SECURITY_HEADERS = {
-    "Content-Security-Policy": (
-        "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data: blob:; "
-        "connect-src 'self'; frame-src 'self' blob:; frame-ancestors 'none'; base-uri 'none'; form-action 'self'"
-    ),
-    "X-Content-Type-Options": "nosniff",
-    "Referrer-Policy": "no-referrer",
-    "X-Frame-Options": "DENY",
-    "Cache-Control": "no-cache",
-}
+
+
+def edge_headers(policy: dict[str, Any]) -> dict[str, str]:
+    """The security headers a CloudFront response headers policy of the template adds (with Override)."""
+    config = policy["Properties"]["ResponseHeadersPolicyConfig"]["SecurityHeadersConfig"]
+    headers = {}
+    if "ContentSecurityPolicy" in config:
+        headers["content-security-policy"] = " ".join(config["ContentSecurityPolicy"]["ContentSecurityPolicy"].split())
+    if "ContentTypeOptions" in config:
+        headers["x-content-type-options"] = "nosniff"
+    if "FrameOptions" in config:
+        headers["x-frame-options"] = config["FrameOptions"]["FrameOption"]
+    if "ReferrerPolicy" in config:
+        headers["referrer-policy"] = config["ReferrerPolicy"]["ReferrerPolicy"]
+    if "StrictTransportSecurity" in config:
+        hsts = config["StrictTransportSecurity"]
+        value = f"max-age={hsts['AccessControlMaxAgeSec']}"
+        headers["strict-transport-security"] = value + ("; includeSubDomains" if hsts.get("IncludeSubdomains") else "")
+    return headers
+
+
+def _override(response: tuple[int, list[tuple[str, str]], bytes], extra: dict[str, str]):
+    status, headers, body = response
+    kept = [(name, value) for name, value in headers if name not in extra]
+    return status, kept + list(extra.items()), body
 
 
 def flatten_claims(claims: dict[str, Any]) -> dict[str, str]:
@@ -162,6 +177,9 @@ class Gateway:
         self.runtime = runtime
         self.issuer = issuer
         self.static_dirs = static_dirs or {}
+        # What the CloudFront distribution in front of the API and the page adds to every answer.
+        self.api_headers = edge_headers(template.resources["ApiHeadersPolicy"])
+        self.static_headers = edge_headers(template.resources["AdminHeadersPolicy"]) | {"cache-control": "no-cache"}
 
     def match(self, method: str, path: str) -> tuple[Route, dict[str, str]] | None:
         for route in self.routes:
@@ -190,7 +208,10 @@ class Gateway:
         parts = urlsplit(target)
         static = self._static(method, parts.path)
         if static is not None:
-            return static
+            return _override(static, self.static_headers)
+        return _override(self._api(method, parts, headers, body, source_ip), self.api_headers)
+
+    def _api(self, method, parts, headers, body, source_ip) -> tuple[int, list[tuple[str, str]], bytes]:
         matched = self.match(method, parts.path)
         if matched is None:
             return _message(404, "Not Found")
@@ -232,8 +253,7 @@ class Gateway:
             content_type = mimetypes.guess_type(file.name)[0] or "application/octet-stream"
             if content_type.startswith("text/") or content_type == "application/javascript":
                 content_type += "; charset=utf-8"
-            headers = [("content-type", content_type), *((k.lower(), v) for k, v in STATIC_SECURITY_HEADERS.items())]
-            return 200, headers, file.read_bytes()
+            return 200, [("content-type", content_type)], file.read_bytes()
         return None
 
 

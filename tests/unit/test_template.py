@@ -127,9 +127,7 @@ def test_cursor_secret_comes_from_secrets_manager_and_mail_from_ses():
     assert TEMPLATE.resources["MailIdentity"]["Type"] == "AWS::SES::EmailIdentity"
 
 
-def test_admin_page_is_hosted_privately_behind_cloudfront_with_the_local_csp():
-    from infra.gateway import STATIC_SECURITY_HEADERS
-
+def test_admin_page_is_hosted_privately_behind_cloudfront_with_a_strict_csp():
     bucket = TEMPLATE.buckets["AdminSiteBucket"]
     assert all(bucket["PublicAccessBlockConfiguration"].values())
     distribution = TEMPLATE.resources["AdminDistribution"]["Properties"]["DistributionConfig"]
@@ -138,8 +136,9 @@ def test_admin_page_is_hosted_privately_behind_cloudfront_with_the_local_csp():
     assert distribution["DefaultCacheBehavior"]["ViewerProtocolPolicy"] == "redirect-to-https"
     policy = TEMPLATE.resources["AdminHeadersPolicy"]["Properties"]["ResponseHeadersPolicyConfig"]
     csp = policy["SecurityHeadersConfig"]["ContentSecurityPolicy"]["ContentSecurityPolicy"]
-    assert " ".join(csp.split()) == STATIC_SECURITY_HEADERS["Content-Security-Policy"]
-    assert "unsafe-inline" not in csp
+    assert "unsafe-inline" not in csp and "frame-ancestors 'none'" in csp
+    api_behaviour = next(b for b in distribution["CacheBehaviors"] if b["PathPattern"] == "/v1/*")
+    assert api_behaviour["ResponseHeadersPolicyId"] == {"Ref": "ApiHeadersPolicy"}
 
 
 def test_admin_page_has_no_inline_script_or_style():
