@@ -116,7 +116,9 @@ def reset_storage_clients():
         # the test, nor the local stack's leak into it.
         boto3.DEFAULT_SESSION = None
         storage.dynamodb_client.cache_clear()
+        storage.bulk_dynamodb_client.cache_clear()
         storage.s3_client.cache_clear()
+        storage.report_store.cache_clear()
         storage.candidature_store.cache_clear()
         storage.document_bucket.cache_clear()
         storage.session_store.cache_clear()
