@@ -66,6 +66,7 @@ def _arguments(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--page-size", type=int, default=None, help="index rows per page (default: 1 MB pages)")
     parser.add_argument("--checkpoint-seconds", type=float, default=None)
     parser.add_argument("--settle-seconds", type=int, default=None)
+    parser.add_argument("--progress-seconds", type=float, default=None, help="seconds between progress lines")
     parser.add_argument("--connection", type=Path, default=None, help="a connection file instead of make run's")
     parser.add_argument("--no-copy", action="store_true", help="do not copy the report to .local/reports/")
     return parser.parse_args(argv)
@@ -147,6 +148,7 @@ def main(argv: list[str] | None = None) -> int:
             "page_size": args.page_size,
             "checkpoint_seconds": args.checkpoint_seconds,
             "settle_seconds": args.settle_seconds,
+            "progress_seconds": args.progress_seconds,
         }
         event: dict[str, Any] = {
             "year": args.year,

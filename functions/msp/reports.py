@@ -201,7 +201,10 @@ def build_report(tally: Tally, plan: RunPlan, generated_at: str, repairs: dict[s
         months=[MonthFigures(month=month, **_figures(group)) for month, group in sorted(tally.months.items())],
         rules=[RuleFigures(valid_from=day, **_figures(group)) for day, group in sorted(tally.rules.items())],
         patients_near_quota=[
-            PatientNearQuota(**entry | {"departments": [_department(code) for code in entry["departments"]]})
+            PatientNearQuota(
+                **entry
+                | {"departments": [_department(code) for code in sorted(entry["departments"], key=_department_order)]}
+            )
             for entry in tally.near_quota
         ],
         distribution=[
