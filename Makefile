@@ -13,7 +13,7 @@ BACKEND ?= dynamodb-local
 PORT ?= 3000
 ROLE ?= psychologist
 
-.PHONY: help venv tools browser run test lint token reset bench clean lock
+.PHONY: help venv tools browser run test lint token reset bench clean lock tally
 
 help:
 	@echo "make run    local API + admin page on http://127.0.0.1:$(PORT) with demo data (BACKEND=moto without Java)"
@@ -21,6 +21,7 @@ help:
 	@echo "make token  ROLE=psychologist|reviewer|admin [DEPARTMENTS=75,92] [SUB=...]: a dev JWT"
 	@echo "make reset  wipe local data (.local/)"
 	@echo "make bench  benchmarks (not part of make test)"
+	@echo "make tally  YEAR=2026 [REPAIR=1] [FINAL=1] [RUN_ID=...] [SYNTHETIC=5000]: the tally job on the local data"
 
 $(VENV)/.installed: requirements-dev.lock
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || \
@@ -80,6 +81,14 @@ token: venv
 reset:
 	rm -rf .local/stack .local/moto
 	@echo "Local data wiped (.local/stack). Tools and the dev signing key are kept."
+
+# The tally job's handler on make run's data: connects to make run if it is up, else starts the servers itself.
+TALLY_FLAGS = $(if $(YEAR),--year $(YEAR)) $(if $(filter 1 yes true,$(REPAIR)),--repair) \
+	$(if $(filter 1 yes true,$(FINAL)),--final) $(if $(RUN_ID),--run-id '$(RUN_ID)') \
+	$(if $(SYNTHETIC),--synthetic $(SYNTHETIC))
+
+tally: tools
+	$(BIN)/python -m infra.tally $(strip $(TALLY_FLAGS) $(TALLY_ARGS))
 
 bench: venv $(NPM_TOOLS)
 	$(BIN)/python -m pytest tests/perf -p no:randomly -s $(PYTEST_ARGS)

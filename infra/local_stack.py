@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import threading
@@ -105,3 +106,29 @@ class LocalStack:
 
     def __exit__(self, *_exc) -> None:
         self.stop()
+
+
+# ---------------------------------------------------------------- connecting to a running stack
+#
+# `make run` writes where its servers listen, so another command (make tally) can use the same data without
+# starting a second DynamoDB Local on the same files. No secret goes in it: the dev secrets stay in the
+# workdir's secrets/ folder, which the other command reads the way the stack does.
+
+
+def write_connection(stack: LocalStack, path: Path) -> None:
+    document = {
+        "pid": os.getpid(),
+        "workdir": str(stack.workdir),
+        "environment": {key: value for key, value in stack.environment.items() if not key.endswith("_DEV_SECRET")},
+    }
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(document, indent=1), encoding="utf-8")
+
+
+def read_connection(path: Path) -> dict[str, str]:
+    """The environment of the stack described in `path`, its dev secrets included."""
+    document = json.loads(path.read_text(encoding="utf-8"))
+    template = load_template()
+    environment = dict(document["environment"])
+    secrets = dev_secrets(template, LocalNames(template, "local"), Path(document["workdir"]) / "secrets")
+    return environment | secrets

@@ -13,25 +13,36 @@ from pathlib import Path
 
 from infra.components import ComponentError, port_is_free
 from infra.dev_issuer import DEFAULT_KEY_DIR
-from infra.local_stack import BACKENDS, LocalStack
+from infra.local_stack import BACKENDS, LocalStack, write_connection
 from infra.template import ROOT
 
 LOCAL_DIR = ROOT / ".local"
+RUN_LOCK = LOCAL_DIR / "run.lock"
+# Where the running stack listens, for make tally (see infra.local_stack.write_connection).
+CONNECTION_FILE = LOCAL_DIR / "connection.json"
 
 
-def _take_lock(path: Path):
+def try_lock(path: Path):
+    """The lock held by `make run` (or by a command using its data without it); None if someone holds it."""
     path.parent.mkdir(parents=True, exist_ok=True)
     handle = path.open("a+")
     try:
         fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
-        handle.seek(0)
-        owner = handle.read().strip() or "another process"
-        sys.exit(f"make run is already running (pid {owner}) on this checkout: stop it with Ctrl-C first.")
+        handle.close()
+        return None
     handle.seek(0)
     handle.truncate()
     handle.write(str(os.getpid()))
     handle.flush()
+    return handle
+
+
+def _take_lock(path: Path):
+    handle = try_lock(path)
+    if handle is None:
+        owner = path.read_text().strip() or "another process"
+        sys.exit(f"make run (or make tally) is already running (pid {owner}) on this checkout: stop it first.")
     return handle
 
 
@@ -43,7 +54,7 @@ def main() -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s", datefmt="%H:%M:%S")
     logging.getLogger("botocore").setLevel(logging.WARNING)
 
-    lock = _take_lock(LOCAL_DIR / "run.lock")
+    lock = _take_lock(RUN_LOCK)
     if not port_is_free(args.port):
         sys.exit(f"Port {args.port} on 127.0.0.1 is taken by another program: free it or use 'make run PORT=<other>'.")
     workdir = LOCAL_DIR / ("moto" if args.backend == "moto" else "stack")
@@ -53,6 +64,7 @@ def main() -> None:
     try:
         print(f"Starting the local stack ({args.backend}) ...", flush=True)
         stack.start()
+        write_connection(stack, CONNECTION_FILE)
         from infra.seed import DEMO_REVIEWER_DEPARTMENTS, load_demo_data
 
         print(load_demo_data(stack), flush=True)
@@ -72,6 +84,7 @@ def main() -> None:
         pass
     finally:
         print("\nStopping ...", flush=True)
+        CONNECTION_FILE.unlink(missing_ok=True)
         stack.stop()
         lock.close()
 

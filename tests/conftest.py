@@ -162,38 +162,66 @@ def make_candidature(stack, unique_fields):
     return make
 
 
-@pytest.fixture
-def reset_storage_clients():
-    """Domain clients are cached per process; tests switching backends start from fresh ones."""
+def clear_storage_clients() -> None:
+    """Domain clients and settings are cached per process: forget them, so the next call reads the environment."""
     import boto3
 
     from msp import config, idempotency, storage
 
-    def clear():
-        # boto3's default session keeps the credentials it first resolved: moto's fake ones must not outlive
-        # the test, nor the local stack's leak into it.
-        boto3.DEFAULT_SESSION = None
-        for cached in (
-            storage.dynamodb_client,
-            storage.s3_client,
-            storage.events_client,
-            storage.ses_client,
-            storage.candidature_store,
-            storage.document_bucket,
-            storage.review_queue_store,
-            storage.decision_publisher,
-            storage.mailer,
-            storage.session_store,
-            storage._secrets_provider,
-            storage._keyring,
-            idempotency._persistence,
-        ):
-            cached.cache_clear()
-        config.settings.cache_clear()
+    # boto3's default session keeps the credentials it first resolved: moto's fake ones must not outlive
+    # the test, nor the local stack's leak into it.
+    boto3.DEFAULT_SESSION = None
+    for cached in (
+        storage.dynamodb_client,
+        storage.bulk_dynamodb_client,
+        storage.s3_client,
+        storage.events_client,
+        storage.ses_client,
+        storage.report_store,
+        storage.candidature_store,
+        storage.document_bucket,
+        storage.review_queue_store,
+        storage.decision_publisher,
+        storage.mailer,
+        storage.session_store,
+        storage._secrets_provider,
+        storage._keyring,
+        idempotency._persistence,
+    ):
+        cached.cache_clear()
+    config.settings.cache_clear()
 
-    clear()
+
+@pytest.fixture
+def reset_storage_clients():
+    """Domain clients are cached per process; tests switching backends start from fresh ones."""
+    clear_storage_clients()
     yield
-    clear()
+    clear_storage_clients()
+
+
+@pytest.fixture(scope="module")
+def tally_storage(stack):
+    """A SessionsTable and a documents bucket of the module's own, made from the template on the local stack, with
+    the functions pointed at them: tally tests must know every session of a year, and other tests declare
+    sessions in the shared table. Yields the names and the environment a function sees."""
+    import boto3
+
+    from infra.provision import table_definition
+
+    name = f"msp-test-tally-{uuid.uuid4().hex[:8]}"
+    dynamodb = boto3.client("dynamodb", region_name="eu-west-3")
+    dynamodb.create_table(**table_definition(name, stack.template.tables["SessionsTable"]))
+    dynamodb.get_waiter("table_exists").wait(TableName=name, WaiterConfig={"Delay": 1, "MaxAttempts": 30})
+    boto3.client("s3", region_name="eu-west-3").create_bucket(
+        Bucket=name, CreateBucketConfiguration={"LocationConstraint": "eu-west-3"}
+    )
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("SESSIONS_TABLE", name)
+        patch.setenv("DOCUMENTS_BUCKET", name)
+        clear_storage_clients()
+        yield {"table": name, "bucket": name, "environment": dict(os.environ)}
+    clear_storage_clients()
 
 
 @pytest.fixture

@@ -26,6 +26,8 @@ class Settings(BaseModel):
     # The local stack's stand-in for that secret's value (infra.provision.dev_secrets); never set on AWS.
     patient_key_dev_secret: SecretStr | None = Field(alias="PATIENT_KEY_DEV_SECRET", default=None)
     execution_env: str = Field(alias="AWS_EXECUTION_ENV", default="")
+    # Set by Lambda itself: a job that must go on in a fresh invocation starts it under this name.
+    function_name: str | None = Field(alias="AWS_LAMBDA_FUNCTION_NAME", default=None)
 
     @model_validator(mode="after")
     def _no_dev_secret_on_aws(self) -> Settings:

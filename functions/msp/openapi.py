@@ -17,6 +17,7 @@ from pydantic.json_schema import models_json_schema
 from msp.models import AuditEvent, CandidatureFields, DocumentUploadRequest, DownloadTicket, QueuePage
 from msp.review import QueueQuery, TransitionRequest
 from msp.sessions import DeclaredSession, QuotaQuery, QuotaStatus, SessionDeclaration
+from msp.statistics import Statistics, StatsQuery
 
 REF = "#/components/schemas/{model}"
 
@@ -233,6 +234,16 @@ OPERATIONS: tuple[Operation, ...] = (
         None,
         (401, 403, 404, 409, 422, 503),
     ),
+    Operation(
+        "GET",
+        "/v1/stats",
+        "The latest tally's figures per department",
+        REVIEW,
+        200,
+        _ref(Statistics),
+        (401, 403, 404, 422, 503),
+        query=StatsQuery,
+    ),
     Operation("GET", "/v1/openapi.json", "This document", (), 200, {"type": "object"}, ()),
 )
 
@@ -250,7 +261,7 @@ def _without_closed_objects(schema: Any) -> Any:
 
 def _components() -> dict[str, Any]:
     requests = {op.body for op in OPERATIONS if op.body} | {op.query for op in OPERATIONS if op.query}
-    responses = {AuditEvent, DownloadTicket, QueuePage, DeclaredSession, QuotaStatus}
+    responses = {AuditEvent, DownloadTicket, QueuePage, DeclaredSession, QuotaStatus, Statistics}
     _, request_schemas = models_json_schema(
         [(m, "validation") for m in sorted(requests, key=lambda m: m.__name__)], ref_template=REF
     )

@@ -11,8 +11,10 @@ import heapq
 import json
 import logging
 import random
+import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager, suppress
 from decimal import Decimal
 from email.message import EmailMessage as MimeMessage
@@ -42,7 +44,9 @@ from msp.models import (
     QueuePage,
     Status,
 )
+from msp.reports import latest_key, report_prefix
 from msp.sessions import PatientKeyring, SessionRecord, quota_exhausted
+from msp.tally import CHANGED_SINCE_READ, REPAIRED, CounterRow, Row, SessionRow
 
 if TYPE_CHECKING:
     from msp.directory import ListedPractice
@@ -91,6 +95,20 @@ def events_client():
 @cache
 def ses_client():
     return boto3.client("sesv2", region_name=settings().region, config=_BOTO_CONFIG)
+
+
+# Reading or loading a whole year: one connection per parallel reader, and pages of up to 1 MB take longer.
+_BULK_CONFIG = Config(
+    retries={"mode": "standard", "max_attempts": 8},
+    connect_timeout=2,
+    read_timeout=30,
+    max_pool_connections=32,
+)
+
+
+@cache
+def bulk_dynamodb_client():
+    return boto3.client("dynamodb", region_name=settings().region, config=_BULK_CONFIG)
 
 
 def to_item(data: dict[str, Any]) -> dict[str, Any]:
@@ -1023,6 +1041,303 @@ class SessionStore:
                     break
                 arguments["ExclusiveStartKey"] = page["LastEvaluatedKey"]
 
+    # ------------------------------------------------------------ the yearly tally
+    #
+    # The tally reads a year shard by shard through ByYear, in index order: each patient's counter, then their
+    # sessions. Only the attributes it counts are asked for; the keys come back in LastEvaluatedKey anyway.
+
+    def year_pages(
+        self, year: int, shard: int, start_key: dict[str, Any] | None = None, page_size: int | None = None
+    ) -> Iterator[tuple[list[Row], dict[str, Any] | None]]:
+        """The shard's rows page by page, each with the key to resume after it (None after the last page)."""
+        arguments: dict[str, Any] = {
+            "TableName": self.sessions_table,
+            "IndexName": TALLY_INDEX,
+            "KeyConditionExpression": "year_shard = :shard",
+            "ExpressionAttributeValues": {":shard": {"S": f"{year}#{shard:02d}"}},
+            "ProjectionExpression": _TALLY_PROJECTION,
+            "ExpressionAttributeNames": {"#date": "date"},
+        }
+        if page_size:
+            arguments["Limit"] = page_size
+        if start_key:
+            arguments["ExclusiveStartKey"] = start_key
+        client = bulk_dynamodb_client()
+        while True:
+            with aws_errors():
+                page = client.query(**arguments)
+            last_key = page.get("LastEvaluatedKey")
+            yield [_tally_row(item) for item in page.get("Items", [])], last_key
+            if last_key is None:
+                return
+            arguments["ExclusiveStartKey"] = last_key
+
+    def repair_counter(
+        self,
+        patient_key: str,
+        year: int,
+        *,
+        seen: int | None,
+        seen_updated_at: str | None,
+        sessions: int,
+        run_id: str,
+        now: str,
+    ) -> str:
+        """Set a drifted counter to the sessions found, only if it still holds what the tally read.
+
+        The condition makes the write safe against a declaration or cancellation in between (the counter then
+        moved: CHANGED_SINCE_READ) and makes it idempotent: run again by a resumed tally, it finds the counter
+        already repaired by this run and says so.
+        """
+        key = _counter_key(patient_key, year)
+        values = {":counted": sessions, ":now": now, ":run": run_id}
+        if seen is None:
+            update = {
+                "UpdateExpression": (
+                    "SET #used = :counted, patient_key = :patient, key_id = :key_id, #year = :year, "
+                    "year_shard = :shard, tally_sk = :tally, updated_at = :now, repaired_by = :run"
+                ),
+                "ConditionExpression": "attribute_not_exists(pk)",
+                "ExpressionAttributeNames": {"#used": "used", "#year": "year"},
+            }
+            values |= {
+                ":patient": patient_key,
+                ":key_id": patient_key.split(":", 1)[0],
+                ":year": year,
+                ":shard": year_shard(patient_key, year),
+                ":tally": f"PATIENT#{patient_key}#COUNTER",
+            }
+        else:
+            update = {
+                "UpdateExpression": (
+                    "SET #used = :counted, updated_at = :now, repaired_by = :run, repaired_from = :seen"
+                ),
+                "ConditionExpression": "#used = :seen AND updated_at = :seen_updated",
+                "ExpressionAttributeNames": {"#used": "used"},
+            }
+            values[":seen"] = seen
+            if seen_updated_at is None:
+                update["ConditionExpression"] = "#used = :seen AND attribute_not_exists(updated_at)"
+            else:
+                values[":seen_updated"] = seen_updated_at
+        client = dynamodb_client()
+        try:
+            with aws_errors():
+                client.update_item(
+                    TableName=self.sessions_table, Key=key, ExpressionAttributeValues=to_item(values), **update
+                )
+        except ClientError as error:
+            if error.response["Error"]["Code"] != "ConditionalCheckFailedException":
+                raise
+            with aws_errors():
+                found = client.get_item(TableName=self.sessions_table, Key=key, ConsistentRead=True).get("Item")
+            current = from_item(found) if found else {}
+            if current.get("repaired_by") == run_id and int(current.get("used", -1)) == sessions:
+                return REPAIRED
+            return CHANGED_SINCE_READ
+        return REPAIRED
+
+    def import_sessions(
+        self,
+        sessions: Sequence[tuple[SessionRecord, str | None]],
+        *,
+        workers: int = 8,
+        progress: Callable[[int, int], None] | None = None,
+    ) -> int:
+        """Write sessions already counted elsewhere, with their patients' counters (synthetic data, benchmarks).
+
+        No convention or quota check: BatchWriteItem, 25 items a request, in parallel threads. Each
+        patient-year's counter is set to the number of its sessions given here; sessions are (record, the
+        psychologist's department). Returns the number of items written.
+        """
+        by_patient: dict[tuple[str, int], list[tuple[SessionRecord, str | None]]] = {}
+        for record, department in sessions:
+            by_patient.setdefault((record.patient_key, record.year), []).append((record, department))
+        items: list[dict[str, Any]] = []
+        for (patient, year), declared in by_patient.items():
+            declared.sort(key=lambda pair: (pair[0].date, pair[0].created_at, pair[0].session_id))
+            for ordinal, (record, department) in enumerate(declared, start=1):
+                items.append(_session_item(record, department, ordinal))
+            items.append(_counter_item(patient, year, len(declared), declared[-1][0].created_at))
+        batches = [items[start : start + 25] for start in range(0, len(items), 25)]
+        written, lock = 0, threading.Lock()
+
+        def send(batch: list[dict[str, Any]]) -> None:
+            nonlocal written
+            pending = {self.sessions_table: [{"PutRequest": {"Item": item}} for item in batch]}
+            for attempt in range(10):
+                with aws_errors():
+                    response = bulk_dynamodb_client().batch_write_item(RequestItems=pending)
+                pending = response.get("UnprocessedItems") or {}
+                if not pending:
+                    break
+                time.sleep(random.uniform(0, 0.05 * 2**attempt))  # noqa: S311 - jitter, not crypto
+            else:
+                raise _unavailable()
+            with lock:
+                written += len(batch)
+                if progress is not None:
+                    progress(written, len(items))
+
+        with ThreadPoolExecutor(max_workers=workers) as pool:
+            list(pool.map(send, batches))
+        return written
+
+
+_TALLY_PROJECTION = (
+    "tally_sk, psychologist_sub, department, #date, price, amo, amc, patient_advance, tiers_payant_reason, "
+    "rule_valid_from, used, updated_at"
+)
+_COUNTER_SUFFIX = "#COUNTER"
+_SESSION_MARK = "#SESSION#"
+_PATIENT_PREFIX = "PATIENT#"
+
+
+def _cents(number: str) -> int:
+    """A stored amount in euros ("50", "30.5", "12.34") as integer cents, exactly."""
+    value = Decimal(number).scaleb(2)
+    cents = int(value)
+    if cents != value:
+        raise ValueError(f"an amount with a fraction of a cent is stored: {number}")
+    return cents
+
+
+def _tally_row(item: dict[str, Any]) -> Row:
+    """A raw ByYear item as the tally's row, without boto3's generic deserialiser (the year is many items)."""
+    tally_sk = item["tally_sk"]["S"].removeprefix(_PATIENT_PREFIX)
+    if tally_sk.endswith(_COUNTER_SUFFIX):
+        return CounterRow(
+            patient_key=tally_sk.removesuffix(_COUNTER_SUFFIX),
+            used=int(item["used"]["N"]) if "used" in item else 0,
+            updated_at=item["updated_at"]["S"] if "updated_at" in item else "",
+        )
+    reason = item.get("tiers_payant_reason")
+    department = item.get("department")
+    return SessionRow(
+        patient_key=tally_sk[: tally_sk.index(_SESSION_MARK)],
+        psychologist_sub=item["psychologist_sub"]["S"],
+        department=department["S"] if department else "",
+        date=item["date"]["S"],
+        price=_cents(item["price"]["N"]),
+        amo=_cents(item["amo"]["N"]),
+        amc=_cents(item["amc"]["N"]),
+        patient_advance=_cents(item["patient_advance"]["N"]),
+        tiers_payant_reason=reason["S"] if reason else None,
+        rule_valid_from=item["rule_valid_from"]["S"],
+    )
+
+
+def _counter_item(patient_key: str, year: int, used: int, updated_at: str) -> dict[str, Any]:
+    """A counter as a declaration leaves it (see SessionStore._count)."""
+    return _counter_key(patient_key, year) | to_item(
+        {
+            "used": used,
+            "patient_key": patient_key,
+            "key_id": patient_key.split(":", 1)[0],
+            "year": year,
+            "year_shard": year_shard(patient_key, year),
+            "tally_sk": f"PATIENT#{patient_key}#COUNTER",
+            "updated_at": updated_at,
+        }
+    )
+
+
+# ---------------------------------------------------------------- the tally's reports and its work in progress
+#
+# Reports go to reports/<year>/<run id>/ in the documents bucket, with reports/<year>/latest.json naming the
+# last complete one. A run in progress keeps its plan and one checkpoint per shard under tally-work/ (expired by
+# the bucket's lifecycle): each checkpoint is one object holding the shard's counts and the index key they stop
+# at, written whole, so a run resumed from any of them never counts a page twice.
+
+TALLY_WORK_PREFIX = "tally-work"
+
+
+def _work_prefix(year: int, run_id: str) -> str:
+    return f"{TALLY_WORK_PREFIX}/{year}/{run_id}/"
+
+
+class ReportStore:
+    def __init__(self, bucket: str):
+        self.bucket = bucket
+
+    def _put_json(self, key: str, document: Any) -> None:
+        body = json.dumps(document, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+        self._put(key, body, "application/json")
+
+    def _put(self, key: str, body: bytes, content_type: str) -> None:
+        with aws_errors():
+            s3_client().put_object(Bucket=self.bucket, Key=key, Body=body, ContentType=content_type)
+
+    def _get_json(self, key: str) -> Any:
+        with aws_errors():
+            body = s3_client().get_object(Bucket=self.bucket, Key=key)["Body"].read()
+        return json.loads(body)
+
+    def _exists(self, key: str) -> bool:
+        with aws_errors():
+            listed = s3_client().list_objects_v2(Bucket=self.bucket, Prefix=key, MaxKeys=1)
+        return any(entry["Key"] == key for entry in listed.get("Contents", []))
+
+    def run_state(self, year: int, run_id: str) -> tuple[dict[str, Any] | None, dict[int, dict[str, Any]]]:
+        """A run's manifest and its shards' checkpoints, as far as they were saved (one listing, then reads)."""
+        prefix = _work_prefix(year, run_id)
+        keys: list[str] = []
+        arguments = {"Bucket": self.bucket, "Prefix": prefix}
+        while True:
+            with aws_errors():
+                listed = s3_client().list_objects_v2(**arguments)
+            keys.extend(entry["Key"] for entry in listed.get("Contents", []))
+            if not listed.get("IsTruncated"):
+                break
+            arguments["ContinuationToken"] = listed["NextContinuationToken"]
+        manifest = self._get_json(f"{prefix}run.json") if f"{prefix}run.json" in keys else None
+        shards = {}
+        for key in keys:
+            name = key.removeprefix(prefix)
+            if name.startswith("shard-") and name.endswith(".json"):
+                checkpoint = self._get_json(key)
+                shards[int(checkpoint["shard"])] = checkpoint
+        return manifest, shards
+
+    def save_run(self, year: int, run_id: str, manifest: dict[str, Any]) -> None:
+        self._put_json(f"{_work_prefix(year, run_id)}run.json", manifest)
+
+    def save_checkpoint(self, year: int, run_id: str, shard: int, checkpoint: dict[str, Any]) -> None:
+        self._put_json(f"{_work_prefix(year, run_id)}shard-{shard:02d}.json", checkpoint)
+
+    def write_report(self, year: int, run_id: str, files: dict[str, tuple[bytes, str]]) -> None:
+        prefix = report_prefix(year, run_id)
+        for name, (body, content_type) in files.items():
+            self._put(f"{prefix}{name}", body, content_type)
+
+    def set_latest(self, year: int, pointer: dict[str, Any]) -> None:
+        """Written after every file of the report, so it never names a report still being written."""
+        self._put_json(latest_key(year), pointer)
+
+    def latest(self, year: int) -> dict[str, Any] | None:
+        """The pointer to the year's last complete report; None when no tally has completed for that year."""
+        key = latest_key(year)
+        try:
+            return self._get_json(key)
+        except ClientError as error:
+            code = error.response.get("Error", {}).get("Code")
+            if code in {"NoSuchKey", "404"}:
+                return None
+            # Without s3:ListBucket S3 answers a missing key with 403; the listing tells absent from forbidden.
+            if code == "AccessDenied" and not self._exists(key):
+                return None
+            raise
+
+    def read_json(self, key: str) -> Any:
+        return self._get_json(key)
+
+
+def invoke_async(function_name: str, payload: dict[str, Any]) -> None:
+    """Start another invocation of a function (a job continuing in a fresh one), without waiting for it."""
+    client = boto3.client("lambda", region_name=settings().region, config=_BOTO_CONFIG)
+    with aws_errors():
+        client.invoke(FunctionName=function_name, InvocationType="Event", Payload=json.dumps(payload).encode())
+
 
 # ---------------------------------------------------------------- the patient key's secret
 
@@ -1091,3 +1406,8 @@ def mailer() -> SesMailer | OutboxMailer:
 @cache
 def session_store() -> SessionStore:
     return SessionStore(settings().sessions_table, settings().app_table)
+
+
+@cache
+def report_store() -> ReportStore:
+    return ReportStore(settings().documents_bucket)

@@ -202,6 +202,17 @@ EXPECTED: dict[str, Case] = {
             "anonymous": 401,
         },
     ),
+    "GET /v1/stats": Case(
+        state=None,
+        # No tally has run in the shared test stack: reviewers and admins get the clear 404.
+        expect={
+            "psychologist": 403,
+            "reviewer_in_scope": 404,
+            "reviewer_out_of_scope": 404,
+            "admin": 404,
+            "anonymous": 401,
+        },
+    ),
     "GET /v1/openapi.json": Case(
         state=None,
         expect={role: 200 for role in ROLES},

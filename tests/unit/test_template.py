@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -194,3 +195,51 @@ def test_no_function_is_given_a_dev_secret():
 def test_session_routes_are_authorized(route, function):
     (found,) = [r for r in TEMPLATE.routes if r.route_key == route]
     assert found.function == function and not found.public
+
+
+def _sub(value) -> str:
+    """A resource's text: a literal, or a !Sub's pattern (other intrinsics read as empty)."""
+    return value.get("Fn::Sub", "") if isinstance(value, dict) else value
+
+
+def test_the_tally_runs_nightly_and_closes_the_past_year_on_1_january_paris_time():
+    tally = TEMPLATE.resources["TallySessionsFunction"]["Properties"]
+    schedules = {name: event["Properties"] for name, event in tally["Events"].items()}
+    assert {event["Type"] for event in tally["Events"].values()} == {"ScheduleV2"}
+    assert schedules["Nightly"]["ScheduleExpression"] == "cron(30 2 * * ? *)"
+    assert schedules["Closing"]["ScheduleExpression"] == "cron(0 6 1 1 ? *)"
+    assert {json.loads(s["Input"])["kind"] for s in schedules.values()} == {"nightly", "closing"}
+    assert {s["ScheduleExpressionTimezone"] for s in schedules.values()} == {"Europe/Paris"}
+    assert tally["Timeout"] == 900 and tally["ReservedConcurrentExecutions"] == 1
+
+
+def test_the_tally_may_invoke_itself_and_nothing_else():
+    tally = TEMPLATE.resources["TallySessionsFunction"]["Properties"]
+    (invoke,) = [s for s in _statements(FUNCTIONS["TallySessionsFunction"]) if "lambda:InvokeFunction" in s["Action"]]
+    assert _sub(invoke["Resource"]).endswith(":function:" + _sub(tally["FunctionName"]))
+    for name, function in FUNCTIONS.items():
+        if name != "TallySessionsFunction":
+            assert not [s for s in _statements(function) if any(a.startswith("lambda:") for a in s["Action"])], name
+
+
+def test_reports_are_written_by_the_tally_only_and_read_by_the_stats_route():
+    for name, function in FUNCTIONS.items():
+        for statement in _statements(function):
+            resources = statement["Resource"] if isinstance(statement["Resource"], list) else [statement["Resource"]]
+            on_reports = [r for r in resources if _sub(r).endswith("/reports/*")]
+            if on_reports and "s3:PutObject" in statement["Action"]:
+                assert name == "TallySessionsFunction"
+            if on_reports and "s3:GetObject" in statement["Action"]:
+                assert name == "GetStatsFunction"
+    (query,) = [s for s in _statements(FUNCTIONS["TallySessionsFunction"]) if s["Action"] == ["dynamodb:Query"]]
+    assert _sub(query["Resource"]) == "${SessionsTable.Arn}/index/ByYear"
+
+
+def test_tally_checkpoints_expire_with_the_bucket_lifecycle():
+    rules = {r["Id"]: r for r in TEMPLATE.buckets["DocumentsBucket"]["LifecycleConfiguration"]["Rules"]}
+    assert rules["expire-tally-work"]["Prefix"] == "tally-work/"
+
+
+def test_the_stats_route_is_authorized():
+    (found,) = [r for r in TEMPLATE.routes if r.route_key == "GET /v1/stats"]
+    assert found.function == "GetStatsFunction" and not found.public

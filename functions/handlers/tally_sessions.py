@@ -1,0 +1,32 @@
+"""Scheduled job: the yearly tally of sessions. Nightly for the current year; on 1 January, the closing of the
+year just ended. Stops before the timeout with its checkpoints saved and goes on in a new invocation."""
+
+from aws_lambda_powertools import Logger
+
+from msp.clock import programme_today, utc_now
+from msp.config import settings
+from msp.storage import invoke_async, report_store, session_store
+from msp.tally_job import TallyEvent, continuation_event, run_tally
+
+logger = Logger()
+
+
+@logger.inject_lambda_context
+def handler(event, context):
+    request = TallyEvent.model_validate(event or {})
+    outcome = run_tally(
+        session_store(),
+        report_store(),
+        request,
+        today=programme_today(),
+        now=utc_now,
+        remaining_ms=context.get_remaining_time_in_millis,
+        log=logger,
+    )
+    follow_up = continuation_event(request, outcome)
+    if follow_up is not None and settings().function_name:
+        invoke_async(settings().function_name, follow_up)
+        logger.info("tally continues in a new invocation", extra={"continuation": follow_up["continuation"]})
+    elif outcome.status == "incomplete":
+        logger.warning("tally incomplete: invoke again with its run_id to resume", extra={"run_id": outcome.run_id})
+    return outcome.model_dump(mode="json")
