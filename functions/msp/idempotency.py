@@ -22,6 +22,7 @@ from aws_lambda_powertools.utilities.idempotency.exceptions import (
 from msp.auth import Caller
 from msp.config import settings
 from msp.errors import BadRequest, Conflict, ServiceUnavailable, Unprocessable
+from msp.storage import SERVICE_CONFIG
 
 _KEY = re.compile(r"^[A-Za-z0-9_\-:.]{8,128}$")
 _CONFIG = IdempotencyConfig(
@@ -38,7 +39,8 @@ _CONFIGURING = threading.Lock()
 @cache
 def _persistence() -> DynamoDBPersistenceLayer:
     with _CONFIGURING:
-        layer = DynamoDBPersistenceLayer(table_name=settings().idempotency_table)
+        # Retried like every storage call (by default its client would retry on its own schedule).
+        layer = DynamoDBPersistenceLayer(table_name=settings().idempotency_table, boto_config=SERVICE_CONFIG)
         # Powertools configures the layer on its first use and flags it configured before it has set the key
         # expression: configured here, once, it cannot compute another key for a concurrent first request.
         layer.configure(_CONFIG, function_name=f"{__name__}.once_per_key")

@@ -49,12 +49,12 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-_BOTO_CONFIG = Config(
-    retries={"mode": "standard", "max_attempts": 4},
-    connect_timeout=2,
-    read_timeout=5,
-    signature_version="s3v4",
-)
+# Standard retries, 3 attempts in all (botocore's `max_attempts` counts retries; `total_max_attempts` does not
+# leave the doubt): the backoff waits up to 1 s, then up to 2 s, so a call that stays throttled answers 503 within
+# about 3 s, well inside the API functions' 10 s timeout. A function that times out gets a bare 500 from
+# API Gateway, without our error shape or Retry-After.
+SERVICE_CONFIG = Config(retries={"mode": "standard", "total_max_attempts": 3}, connect_timeout=2, read_timeout=5)
+_BOTO_CONFIG = SERVICE_CONFIG.merge(Config(signature_version="s3v4"))
 _THROTTLING_CODES = frozenset(
     {
         "ProvisionedThroughputExceededException",
@@ -66,7 +66,6 @@ _THROTTLING_CODES = frozenset(
         "InternalServerError",
     }
 )
-_SECRETS_CONFIG = Config(retries={"mode": "standard", "max_attempts": 4}, connect_timeout=2, read_timeout=5)
 _TRANSACTION_ATTEMPTS = 6
 
 _serializer = TypeSerializer()
@@ -1033,7 +1032,7 @@ PATIENT_KEY_MAX_AGE = 300  # seconds a warm function keeps the secret before rea
 def _secrets_provider():
     from aws_lambda_powertools.utilities.parameters import SecretsProvider
 
-    return SecretsProvider(boto_config=_SECRETS_CONFIG)
+    return SecretsProvider(boto_config=SERVICE_CONFIG)
 
 
 @lru_cache(maxsize=4)
