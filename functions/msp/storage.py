@@ -67,6 +67,8 @@ _THROTTLING_CODES = frozenset(
     }
 )
 _TRANSACTION_ATTEMPTS = 6
+# Cancellation reasons of a transaction that may pass on a new attempt.
+_PASSING_CANCELLATIONS = frozenset({"TransactionConflict", "ThrottlingError", "ProvisionedThroughputExceeded"})
 
 _serializer = TypeSerializer()
 _deserializer = TypeDeserializer()
@@ -134,11 +136,21 @@ def _check_failed(reason: dict[str, Any]) -> bool:
     return reason.get("Code") == "ConditionalCheckFailed"
 
 
-def transact_write(items: list[dict[str, Any]]) -> None:
-    """One TransactWriteItems; conflicts with a concurrent transaction are retried with jitter.
+def _worth_retrying(error: ClientError) -> bool:
+    """A transaction cancelled for a passing reason: another transaction touched one of our items
+    (TransactionConflict), or DynamoDB throttled one of them, which it reports as a cancellation reason
+    rather than as a throttling error. A failed condition is an answer, never retried."""
+    reasons = cancellation_reasons(error)
+    if "ConditionalCheckFailed" in reasons and "TransactionConflict" not in reasons:
+        return False
+    return any(reason in _PASSING_CANCELLATIONS for reason in reasons)
 
-    botocore does not retry TransactionCanceledException, whose reason TransactionConflict
-    means another transaction touched one of our items: the write is safe to try again.
+
+def transact_write(items: list[dict[str, Any]]) -> None:
+    """One TransactWriteItems; cancellations for a passing reason are retried with jitter, then 503.
+
+    botocore does not retry TransactionCanceledException; the write is safe to try again when its
+    reasons are only conflicts or throttling (see _worth_retrying).
     """
     for attempt in range(_TRANSACTION_ATTEMPTS):
         try:
@@ -148,7 +160,7 @@ def transact_write(items: list[dict[str, Any]]) -> None:
         except ClientError as error:
             if error.response["Error"]["Code"] != "TransactionCanceledException":
                 raise
-            if "TransactionConflict" not in cancellation_reasons(error):
+            if not _worth_retrying(error):
                 raise
             if attempt == _TRANSACTION_ATTEMPTS - 1:
                 raise _unavailable() from error
