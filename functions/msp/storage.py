@@ -108,13 +108,20 @@ def _unavailable() -> ServiceUnavailable:
     return ServiceUnavailable("The service is busy; retry in a moment.", headers={"Retry-After": "2"})
 
 
+def _passing(error: ClientError) -> bool:
+    """Throttling, or a server-side error (5xx) that botocore's retries did not outlast."""
+    status = error.response.get("ResponseMetadata", {}).get("HTTPStatusCode") or 0
+    return error.response.get("Error", {}).get("Code") in _THROTTLING_CODES or status >= 500
+
+
 @contextmanager
 def aws_errors() -> Iterator[None]:
-    """Throttling and outages become a retryable 503; anything else propagates."""
+    """Throttling and outages (5xx, unreachable endpoint, timeouts) become a retryable 503; anything else
+    propagates."""
     try:
         yield
     except ClientError as error:
-        if error.response.get("Error", {}).get("Code") in _THROTTLING_CODES:
+        if _passing(error):
             raise _unavailable() from error
         raise
     except BotoCoreError as error:
