@@ -500,20 +500,24 @@ class DocumentBucket:
             )
 
     def read_head(self, key: str, length: int) -> tuple[bytes, int]:
-        """The first bytes of an object and its total size."""
-        with aws_errors():
-            response = s3_client().get_object(Bucket=self.bucket, Key=key, Range=f"bytes=0-{length - 1}")
-        head = response["Body"].read()
+        """The first bytes of an object and its total size; NotFound when there is no such object."""
+        try:
+            with aws_errors():
+                response = s3_client().get_object(Bucket=self.bucket, Key=key, Range=f"bytes=0-{length - 1}")
+                head = response["Body"].read()
+        except ClientError as error:
+            if is_missing_object(error):
+                raise NotFound("No such object.") from error
+            raise
         content_range = response.get("ContentRange", "")
         total = int(content_range.rsplit("/", 1)[1]) if "/" in content_range else response["ContentLength"]
         return head, total
 
-    def move(self, source_key: str, target_key: str) -> None:
+    def copy(self, source_key: str, target_key: str) -> None:
         with aws_errors():
             s3_client().copy_object(
                 Bucket=self.bucket, Key=target_key, CopySource={"Bucket": self.bucket, "Key": source_key}
             )
-            s3_client().delete_object(Bucket=self.bucket, Key=source_key)
 
     def delete(self, key: str) -> None:
         with aws_errors():
