@@ -124,6 +124,9 @@ class Faults:
         self.rules.clear()
         self.attempts.clear()
 
+    def clear_attempts(self) -> None:
+        self.attempts.clear()
+
     def _before_send(self, request, event_name: str, **kwargs: Any) -> AWSResponse | None:
         operation = event_name.rsplit(".", 1)[-1]
         self.attempts[operation] += 1
