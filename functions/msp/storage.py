@@ -64,6 +64,8 @@ _THROTTLING_CODES = frozenset(
         "ServiceUnavailable",
         "InternalError",
         "InternalServerError",
+        "RequestTimeout",
+        "RequestTimeoutException",
     }
 )
 _TRANSACTION_ATTEMPTS = 6

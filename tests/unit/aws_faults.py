@@ -90,6 +90,15 @@ def s3_error(code: str, status: int) -> Failure:
     return answer
 
 
+def bare_status(status: int) -> Failure:
+    """An error status without a body, as S3 answers a HEAD or a proxy answers in front of it."""
+
+    def answer(request) -> AWSResponse:
+        return AWSResponse(request.url, status, {}, _Body(b""))
+
+    return answer
+
+
 def unreachable(request) -> AWSResponse:
     """The endpoint refuses connections."""
     raise EndpointConnectionError(endpoint_url=request.url)

@@ -17,6 +17,7 @@ from tests.unit.aws_faults import (
     BUCKET,
     TABLES,
     World,
+    bare_status,
     dynamodb_error,
     moto_world,
     psychologist,
@@ -104,6 +105,8 @@ def test_a_presign_that_cannot_be_signed_is_503_and_stores_no_document_entry(wor
 OUTAGES = {
     "GetObject 503 SlowDown": ("GetObject", s3_error("SlowDown", 503)),
     "GetObject 500 InternalError": ("GetObject", s3_error("InternalError", 500)),
+    "GetObject 503 without a body": ("GetObject", bare_status(503)),
+    "GetObject 400 RequestTimeout": ("GetObject", s3_error("RequestTimeout", 400)),
     "GetObject unreachable": ("GetObject", unreachable),
     "CopyObject 503 SlowDown": ("CopyObject", s3_error("SlowDown", 503)),
     "CopyObject unreachable": ("CopyObject", unreachable),
