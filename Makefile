@@ -13,7 +13,7 @@ BACKEND ?= dynamodb-local
 PORT ?= 3000
 ROLE ?= psychologist
 
-.PHONY: help venv tools browser run test lint token reset bench clean lock
+.PHONY: help venv tools browser run test lint token reset bench load clean lock
 
 help:
 	@echo "make run    local API + admin page on http://127.0.0.1:$(PORT) with demo data (BACKEND=moto without Java)"
@@ -21,6 +21,7 @@ help:
 	@echo "make token  ROLE=psychologist|reviewer|admin [DEPARTMENTS=75,92] [SUB=...]: a dev JWT"
 	@echo "make reset  wipe local data (.local/)"
 	@echo "make bench  benchmarks (not part of make test)"
+	@echo "make load   bounded load on a local stack (127.0.0.1), then invariants [LOAD_SECONDS=60] (not part of make test)"
 
 $(VENV)/.installed: requirements-dev.lock
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || \
@@ -83,6 +84,12 @@ reset:
 
 bench: venv $(NPM_TOOLS)
 	$(BIN)/python -m pytest tests/perf -p no:randomly -s $(PYTEST_ARGS)
+
+# Bounded load test on its own local stack (127.0.0.1 only): the 80/10/5/5 mix at the rate the machine sustains,
+# then invariants read in the tables; exits non-zero on an unexpected answer or a broken invariant.
+LOAD_SECONDS ?= 60
+load: venv $(NPM_TOOLS)
+	$(BIN)/python -m tests.load.run --duration $(LOAD_SECONDS) $(LOAD_ARGS)
 
 # Regenerate the pinned dependency sets after editing pyproject.toml.
 lock: venv
