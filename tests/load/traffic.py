@@ -177,9 +177,9 @@ class Shared:
         readers: list[str],
         deciders: list[str],
         drafts: list[Draft],
-        hot_patients: int = 15,
+        hot_patients: int = 5,
         cold_patients: int = 5000,
-        hot_share: float = 0.35,
+        hot_share: float = 0.3,
         seed: int = 2026,
     ):
         rng = random.Random(seed)
