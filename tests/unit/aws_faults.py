@@ -235,6 +235,11 @@ def moto_world(monkeypatch) -> Iterator[World]:
     """The template's tables, the documents bucket and the decision bus on moto; the storage module's clients
     (and the idempotency layer's) watched by one Faults; sleeps recorded, not waited. Needs `moto_env`."""
     monkeypatch.setenv("PATIENT_KEY_DEV_SECRET", PATIENT_KEY_DOCUMENT)
+    # The functions' plain settings (Powertools' service name and log level): a handler module imported here
+    # first keeps its logger for the whole test session, so it must be the logger the functions have.
+    for name, value in load_template().functions["CreateCandidatureFunction"].environment.items():
+        if name.startswith("POWERTOOLS_") and isinstance(value, str):
+            monkeypatch.setenv(name, value)
     # A fresh default session (credentials resolved again), reading service models from a shared loader:
     # loading them again for every test would cost more than the test.
     session = botocore.session.get_session()
