@@ -259,12 +259,8 @@ def moto_world(monkeypatch) -> Iterator[World]:
         from msp import idempotency, storage
 
         faults = Faults()
-        for watched in (
-            storage.dynamodb_client(),
-            storage.s3_client(),
-            storage.events_client(),
-            idempotency._persistence().client,
-        ):
+        assert idempotency._persistence().client is storage.dynamodb_client()
+        for watched in (storage.dynamodb_client(), storage.s3_client(), storage.events_client()):
             faults.watch(watched)
         yield World(faults, pauses)
 
