@@ -22,6 +22,7 @@ import sys
 import threading
 import time
 import uuid
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -35,6 +36,7 @@ from tests.load import invariants
 from tests.load.stack import StackProcess
 from tests.load.traffic import (
     ACTIONS,
+    EXPECTED_REFUSALS,
     READS,
     Draft,
     Http,
@@ -223,6 +225,13 @@ def print_report(phase: Phase, rows: list[dict[str, Any]], checks: list[invarian
         )
     print(f"{'all routes':<52} {phase.tally.requests:>8} {phase.rps:>7.1f}")
     unexpected = phase.tally.unexpected()
+    by_status: Counter = Counter()
+    for (_, status, _), count in phase.tally.answers.items():
+        if not 200 <= status < 300:
+            by_status[status] += count
+    expected = sum(count for key, count in phase.tally.answers.items() if key in EXPECTED_REFUSALS)
+    refused = ", ".join(f"{status} ×{count}" for status, count in sorted(by_status.items())) or "none"
+    print(f"\nNon-2xx answers by status: {refused} ({expected} of them expected refusals)")
     print("\nUnexpected answers: " + (", ".join(f"{r} {s} {c} ×{n}" for (r, s, c), n in unexpected.items()) or "none"))
     for crash in phase.crashes:
         print(f"User crashed: {crash}")
@@ -314,6 +323,7 @@ def _measure(args: argparse.Namespace, ready: dict[str, Any], shares: dict[str, 
         pooled += missing
 
     ramp = Phase(0, 0.0, Tally())  # what the ramp's answers add to the verdict
+    ramp_steps: list[dict[str, Any]] = []
     users = args.users
     if users == 0:
         top_up(rps=300, seconds=args.ramp_step * len(RAMP))
@@ -322,6 +332,7 @@ def _measure(args: argparse.Namespace, ready: dict[str, Any], shares: dict[str, 
             phase = run_phase(base_url, shared, shares, count, args.ramp_step, budget, args.seed + step)
             p95 = percentile([v for values in phase.tally.latencies.values() for v in values], 0.95)
             print(f"ramp: {count:>3} users  {phase.rps:7.1f} req/s  p95 {p95:7.1f} ms", flush=True)
+            ramp_steps.append({"users": count, "rps": round(phase.rps, 1), "p95_ms": round(p95, 1)})
             ramp.tally.add(phase.tally)
             ramp.crashes.extend(phase.crashes)
             if phase.crashes or phase.tally.unexpected():
@@ -357,6 +368,7 @@ def _measure(args: argparse.Namespace, ready: dict[str, Any], shares: dict[str, 
         "users": phase.users,
         "rps": round(phase.rps, 1),
         "routes": rows,
+        "ramp": ramp_steps,
         "unexpected": [
             {"route": r, "status": s, "code": c, "count": n} for (r, s, c), n in phase.tally.unexpected().items()
         ],
