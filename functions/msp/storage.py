@@ -53,8 +53,8 @@ log = logging.getLogger(__name__)
 # leave the doubt): the backoff waits up to 1 s, then up to 2 s, so a call that stays throttled answers 503 within
 # about 3 s, well inside the API functions' 10 s timeout. A function that times out gets a bare 500 from
 # API Gateway, without our error shape or Retry-After.
-SERVICE_CONFIG = Config(retries={"mode": "standard", "total_max_attempts": 3}, connect_timeout=2, read_timeout=5)
-_BOTO_CONFIG = SERVICE_CONFIG.merge(Config(signature_version="s3v4"))
+_SERVICE_CONFIG = Config(retries={"mode": "standard", "total_max_attempts": 3}, connect_timeout=2, read_timeout=5)
+_BOTO_CONFIG = _SERVICE_CONFIG.merge(Config(signature_version="s3v4"))
 _THROTTLING_CODES = frozenset(
     {
         "ProvisionedThroughputExceededException",
@@ -1057,7 +1057,7 @@ PATIENT_KEY_MAX_AGE = 300  # seconds a warm function keeps the secret before rea
 def _secrets_provider():
     from aws_lambda_powertools.utilities.parameters import SecretsProvider
 
-    return SecretsProvider(boto_config=SERVICE_CONFIG)
+    return SecretsProvider(boto_config=_SERVICE_CONFIG)
 
 
 @lru_cache(maxsize=4)
