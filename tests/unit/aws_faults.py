@@ -233,7 +233,8 @@ class World:
 @contextmanager
 def moto_world(monkeypatch) -> Iterator[World]:
     """The template's tables, the documents bucket and the decision bus on moto; the storage module's clients
-    (and the idempotency layer's) watched by one Faults; sleeps recorded, not waited. Needs `moto_env`."""
+    (the idempotency layer uses its DynamoDB client) watched by one Faults; sleeps recorded, not waited.
+    Needs `moto_env`."""
     monkeypatch.setenv("PATIENT_KEY_DEV_SECRET", PATIENT_KEY_DOCUMENT)
     # The functions' plain settings (Powertools' service name and log level): a handler module imported here
     # first keeps its logger for the whole test session, so it must be the logger the functions have.
