@@ -33,7 +33,7 @@ if str(FUNCTIONS_DIR) not in sys.path:
     sys.path.insert(0, str(FUNCTIONS_DIR))
 
 from tests.load import invariants
-from tests.load.stack import StackProcess
+from tests.load.stack import StackFailed, StackProcess
 from tests.load.traffic import (
     ACTIONS,
     EXPECTED_REFUSALS,
@@ -275,7 +275,11 @@ def main(argv: list[str] | None = None) -> int:
     workdir = ROOT / ".local" / "load" / time.strftime("%Y%m%dT%H%M%S")
     stack = StackProcess(workdir)
     print(f"Starting the local stack on 127.0.0.1 ({workdir}) ...", flush=True)
-    ready = stack.start()
+    try:
+        ready = stack.start()
+    except StackFailed as error:
+        print(error)
+        return 2
     try:
         return _measure(args, ready, shares, read, workdir)
     finally:
