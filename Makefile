@@ -13,7 +13,7 @@ BACKEND ?= dynamodb-local
 PORT ?= 3000
 ROLE ?= psychologist
 
-.PHONY: help venv tools browser run test lint token reset bench clean lock tally
+.PHONY: help venv tools browser run test lint token reset bench load clean lock tally openapi fuzz
 
 help:
 	@echo "make run    local API + admin page on http://127.0.0.1:$(PORT) with demo data (BACKEND=moto without Java)"
@@ -22,6 +22,7 @@ help:
 	@echo "make reset  wipe local data (.local/)"
 	@echo "make bench  benchmarks (not part of make test)"
 	@echo "make tally  YEAR=2026 [REPAIR=1] [FINAL=1] [RUN_ID=...] [SYNTHETIC=5000]: the tally job on the local data"
+	@echo "make load   bounded load on a local stack (127.0.0.1), then invariants [LOAD_SECONDS=60] (not part of make test)"
 
 $(VENV)/.installed: requirements-dev.lock
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || \
@@ -100,6 +101,12 @@ openapi: venv
 # A longer contract fuzzing run than the one make test does.
 fuzz: venv $(NPM_TOOLS)
 	FUZZ_EXAMPLES=$${FUZZ_EXAMPLES:-400} $(BIN)/python -m pytest tests/api/test_contract_fuzz.py -q
+
+# Bounded load test on its own local stack (127.0.0.1 only): the 80/10/5/5 mix at the rate the machine sustains,
+# then invariants read in the tables; exits non-zero on an unexpected answer or a broken invariant.
+LOAD_SECONDS ?= 60
+load: venv $(NPM_TOOLS)
+	$(BIN)/python -m tests.load.run --duration $(LOAD_SECONDS) $(LOAD_ARGS)
 
 # Regenerate the pinned dependency sets after editing pyproject.toml.
 lock: venv

@@ -36,9 +36,18 @@ def stored_document_key(candidature_id: str, document_id: str) -> str:
     return f"{DOCUMENT_PREFIX}{candidature_id}/{document_id}"
 
 
+def _is_id(text: str) -> bool:
+    """Ids are UUIDs in their canonical form (str(uuid.uuid4()))."""
+    try:
+        return str(uuid.UUID(text)) == text
+    except ValueError:
+        return False
+
+
 def parse_upload_key(key: str) -> tuple[str, str] | None:
+    """(candidature id, document id) of an upload key, or None for any other key."""
     parts = key.split("/")
-    if len(parts) != 3 or f"{parts[0]}/" != UPLOAD_PREFIX or not all(parts[1:]):
+    if len(parts) != 3 or f"{parts[0]}/" != UPLOAD_PREFIX or not all(_is_id(part) for part in parts[1:]):
         return None
     return parts[1], parts[2]
 
@@ -149,7 +158,12 @@ def request_document_upload(
 
 
 def verify_uploaded_document(store: CandidatureStore, bucket: DocumentBucket, key: str) -> DocumentStatus | None:
-    """Check one uploaded object and record the verdict; None when the object belongs to nothing."""
+    """Check one uploaded object and record the verdict; None when the object belongs to nothing.
+
+    Safe to run again on the same key, as S3 redelivers and Lambda retries a run that failed: a verified file is
+    copied to documents/ before the verdict is recorded, and the upload is deleted only after, so a run stopped
+    at any step leaves the document pending with its upload in place, and the next run finishes the job.
+    """
     parsed = parse_upload_key(key)
     if parsed is None:
         return None
@@ -160,17 +174,23 @@ def verify_uploaded_document(store: CandidatureStore, bucket: DocumentBucket, ke
         bucket.delete(key)
         return None
     document = next((d for d in candidature.documents if d.document_id == document_id), None)
-    if document is None or document.status != DocumentStatus.PENDING:
-        return document.status if document else None
-    head, size = bucket.read_head(key, SNIFF_BYTES)
+    if document is None:
+        return None
+    if document.status != DocumentStatus.PENDING:
+        bucket.delete(key)  # a run stopped between the verdict and this delete left the upload behind
+        return document.status
+    try:
+        head, size = bucket.read_head(key, SNIFF_BYTES)
+    except NotFound:
+        return None  # gone (expired by the bucket's lifecycle): the document stays pending until uploaded again
     reason = verdict_for(head, size, document.content_type, document.declared_size)
     if reason is None:
-        bucket.move(key, stored_document_key(candidature_id, document_id))
+        bucket.copy(key, stored_document_key(candidature_id, document_id))
         verdict = document.model_copy(update={"status": DocumentStatus.VERIFIED, "size": size})
     else:
-        bucket.delete(key)
         verdict = document.model_copy(update={"status": DocumentStatus.REJECTED, "reason": reason, "size": size})
     store.record_document_verdict(candidature_id, verdict)
+    bucket.delete(key)
     return verdict.status
 
 

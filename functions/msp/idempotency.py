@@ -22,6 +22,7 @@ from aws_lambda_powertools.utilities.idempotency.exceptions import (
 from msp.auth import Caller
 from msp.config import settings
 from msp.errors import BadRequest, Conflict, ServiceUnavailable, Unprocessable
+from msp.storage import dynamodb_client
 
 _KEY = re.compile(r"^[A-Za-z0-9_\-:.]{8,128}$")
 _CONFIG = IdempotencyConfig(
@@ -38,7 +39,9 @@ _CONFIGURING = threading.Lock()
 @cache
 def _persistence() -> DynamoDBPersistenceLayer:
     with _CONFIGURING:
-        layer = DynamoDBPersistenceLayer(table_name=settings().idempotency_table)
+        # The storage module's DynamoDB client: retried like every storage call, and no second boto3 session
+        # (Powertools would create one, loading the endpoint and service models again on a cold start).
+        layer = DynamoDBPersistenceLayer(table_name=settings().idempotency_table, boto3_client=dynamodb_client())
         # Powertools configures the layer on its first use and flags it configured before it has set the key
         # expression: configured here, once, it cannot compute another key for a concurrent first request.
         layer.configure(_CONFIG, function_name=f"{__name__}.once_per_key")

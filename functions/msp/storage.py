@@ -53,12 +53,12 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-_BOTO_CONFIG = Config(
-    retries={"mode": "standard", "max_attempts": 4},
-    connect_timeout=2,
-    read_timeout=5,
-    signature_version="s3v4",
-)
+# Standard retries, 3 attempts in all (botocore's `max_attempts` counts retries; `total_max_attempts` does not
+# leave the doubt): the backoff waits up to 1 s, then up to 2 s, so a call that stays throttled answers 503 within
+# about 3 s, well inside the API functions' 10 s timeout. A function that times out gets a bare 500 from
+# API Gateway, without our error shape or Retry-After.
+_SERVICE_CONFIG = Config(retries={"mode": "standard", "total_max_attempts": 3}, connect_timeout=2, read_timeout=5)
+_BOTO_CONFIG = _SERVICE_CONFIG.merge(Config(signature_version="s3v4"))
 _THROTTLING_CODES = frozenset(
     {
         "ProvisionedThroughputExceededException",
@@ -68,10 +68,13 @@ _THROTTLING_CODES = frozenset(
         "ServiceUnavailable",
         "InternalError",
         "InternalServerError",
+        "RequestTimeout",
+        "RequestTimeoutException",
     }
 )
-_SECRETS_CONFIG = Config(retries={"mode": "standard", "max_attempts": 4}, connect_timeout=2, read_timeout=5)
 _TRANSACTION_ATTEMPTS = 6
+# Cancellation reasons of a transaction that may pass on a new attempt.
+_PASSING_CANCELLATIONS = frozenset({"TransactionConflict", "ThrottlingError", "ProvisionedThroughputExceeded"})
 
 _serializer = TypeSerializer()
 _deserializer = TypeDeserializer()
@@ -125,13 +128,20 @@ def _unavailable() -> ServiceUnavailable:
     return ServiceUnavailable("The service is busy; retry in a moment.", headers={"Retry-After": "2"})
 
 
+def _passing(error: ClientError) -> bool:
+    """Throttling, or a server-side error (5xx) that botocore's retries did not outlast."""
+    status = error.response.get("ResponseMetadata", {}).get("HTTPStatusCode") or 0
+    return error.response.get("Error", {}).get("Code") in _THROTTLING_CODES or status >= 500
+
+
 @contextmanager
 def aws_errors() -> Iterator[None]:
-    """Throttling and outages become a retryable 503; anything else propagates."""
+    """Throttling and outages (5xx, unreachable endpoint, timeouts) become a retryable 503; anything else
+    propagates."""
     try:
         yield
     except ClientError as error:
-        if error.response.get("Error", {}).get("Code") in _THROTTLING_CODES:
+        if _passing(error):
             raise _unavailable() from error
         raise
     except BotoCoreError as error:
@@ -153,11 +163,21 @@ def _check_failed(reason: dict[str, Any]) -> bool:
     return reason.get("Code") == "ConditionalCheckFailed"
 
 
-def transact_write(items: list[dict[str, Any]]) -> None:
-    """One TransactWriteItems; conflicts with a concurrent transaction are retried with jitter.
+def _worth_retrying(error: ClientError) -> bool:
+    """A transaction cancelled for a passing reason: another transaction touched one of our items
+    (TransactionConflict), or DynamoDB throttled one of them, which it reports as a cancellation reason
+    rather than as a throttling error. A failed condition is an answer, never retried."""
+    reasons = cancellation_reasons(error)
+    if "ConditionalCheckFailed" in reasons and "TransactionConflict" not in reasons:
+        return False
+    return any(reason in _PASSING_CANCELLATIONS for reason in reasons)
 
-    botocore does not retry TransactionCanceledException, whose reason TransactionConflict
-    means another transaction touched one of our items: the write is safe to try again.
+
+def transact_write(items: list[dict[str, Any]]) -> None:
+    """One TransactWriteItems; cancellations for a passing reason are retried with jitter, then 503.
+
+    botocore does not retry TransactionCanceledException; the write is safe to try again when its
+    reasons are only conflicts or throttling (see _worth_retrying).
     """
     for attempt in range(_TRANSACTION_ATTEMPTS):
         try:
@@ -167,7 +187,7 @@ def transact_write(items: list[dict[str, Any]]) -> None:
         except ClientError as error:
             if error.response["Error"]["Code"] != "TransactionCanceledException":
                 raise
-            if "TransactionConflict" not in cancellation_reasons(error):
+            if not _worth_retrying(error):
                 raise
             if attempt == _TRANSACTION_ATTEMPTS - 1:
                 raise _unavailable() from error
@@ -500,20 +520,24 @@ class DocumentBucket:
             )
 
     def read_head(self, key: str, length: int) -> tuple[bytes, int]:
-        """The first bytes of an object and its total size."""
-        with aws_errors():
-            response = s3_client().get_object(Bucket=self.bucket, Key=key, Range=f"bytes=0-{length - 1}")
-        head = response["Body"].read()
+        """The first bytes of an object and its total size; NotFound when there is no such object."""
+        try:
+            with aws_errors():
+                response = s3_client().get_object(Bucket=self.bucket, Key=key, Range=f"bytes=0-{length - 1}")
+                head = response["Body"].read()
+        except ClientError as error:
+            if is_missing_object(error):
+                raise NotFound("No such object.") from error
+            raise
         content_range = response.get("ContentRange", "")
         total = int(content_range.rsplit("/", 1)[1]) if "/" in content_range else response["ContentLength"]
         return head, total
 
-    def move(self, source_key: str, target_key: str) -> None:
+    def copy(self, source_key: str, target_key: str) -> None:
         with aws_errors():
             s3_client().copy_object(
                 Bucket=self.bucket, Key=target_key, CopySource={"Bucket": self.bucket, "Key": source_key}
             )
-            s3_client().delete_object(Bucket=self.bucket, Key=source_key)
 
     def delete(self, key: str) -> None:
         with aws_errors():
@@ -1348,7 +1372,7 @@ PATIENT_KEY_MAX_AGE = 300  # seconds a warm function keeps the secret before rea
 def _secrets_provider():
     from aws_lambda_powertools.utilities.parameters import SecretsProvider
 
-    return SecretsProvider(boto_config=_SECRETS_CONFIG)
+    return SecretsProvider(boto_config=_SERVICE_CONFIG)
 
 
 @lru_cache(maxsize=4)

@@ -38,7 +38,7 @@ class RequestCounter:
     def __init__(self, *clients):
         self.made: Counter = Counter()
         self.active = False
-        for client in clients:
+        for client in {id(client): client for client in clients}.values():  # idempotency may share storage's
             client.meta.events.register("before-parameter-build.dynamodb.*", self._count)
 
     def _count(self, params, model, **_):
