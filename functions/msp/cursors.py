@@ -1,4 +1,4 @@
-"""Opaque, tamper-evident pagination cursors.
+"""Opaque, tamper-evident pagination cursors (directory search and review queue).
 
 A cursor carries a position and an HMAC over that position and the request it belongs to, so a
 forged position or a cursor replayed on another request is refused rather than silently followed.
@@ -46,8 +46,9 @@ def seal(position: dict[str, Any], *, context: str, secret: bytes) -> str:
 def open_sealed(cursor: str, *, context: str, secret: bytes) -> dict[str, Any]:
     """The position a cursor carries; BadRequest when it was altered or belongs to another request."""
     refused = BadRequest(
-        "The cursor is invalid or belongs to another search: repeat the search without a cursor.",
+        "The cursor is invalid or belongs to another request: ask for the first page again.",
         code="invalid_cursor",
+        details=[{"field": "cursor", "message": "use the next_cursor of the previous page, unchanged"}],
     )
     try:
         encoded_payload, encoded_mac = cursor.split(".")

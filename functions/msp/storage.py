@@ -28,7 +28,7 @@ from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
-from msp import queue_cursor
+from msp import cursors
 from msp.clock import now_iso
 from msp.config import settings
 from msp.errors import BadRequest, Conflict, Forbidden, NotFound, PreconditionFailed, ServiceUnavailable, Unprocessable
@@ -588,8 +588,7 @@ class ReviewQueueStore:
     """
 
     def __init__(self, table: str, cursor_secret: str):
-        if len(cursor_secret.encode()) < queue_cursor.MIN_SECRET_BYTES:
-            raise ValueError("CURSOR_SECRET must be set (at least 16 bytes) to sign queue cursors")
+        cursors.require_secret(cursor_secret.encode())
         self.table = table
         self.secret = cursor_secret.encode()
 
@@ -622,7 +621,7 @@ class ReviewQueueStore:
         context = f"review-queue|{status.value}|{'*' if departments is None else ','.join(sorted(departments))}"
         after = None
         if cursor:
-            position = queue_cursor.open_sealed(cursor, context=context, secret=self.secret)
+            position = cursors.open_sealed(cursor, context=context, secret=self.secret)
             after = position.get("after")
             if not isinstance(after, str):
                 raise BadRequest("The cursor is invalid: ask for the first page again.", code="invalid_cursor")
@@ -637,7 +636,7 @@ class ReviewQueueStore:
         merged = list(heapq.merge(*runs, key=lambda pair: pair[0]))[:wanted]
         next_cursor = None
         if len(merged) > limit:
-            next_cursor = queue_cursor.seal({"after": merged[limit - 1][0]}, context=context, secret=self.secret)
+            next_cursor = cursors.seal({"after": merged[limit - 1][0]}, context=context, secret=self.secret)
         return QueuePage(results=[entry for _, entry in merged[:limit]], next_cursor=next_cursor)
 
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 import pytest
 
 from msp.auth import Caller, Role
+from msp.cursors import open_sealed, seal
 from msp.errors import Conflict, Forbidden, NotFound, PreconditionFailed
 from msp.models import AuditEvent, Candidature, CandidatureFields, DecisionEvent, EmailMessage, QueuePage, Status
 from msp.notifications import decision_email, notify_decision
-from msp.queue_cursor import open_sealed, seal
 from msp.review import QueueQuery, TransitionRequest, read_candidature, review_queue, transition_candidature
 from msp.workflow import Action
 
