@@ -10,9 +10,11 @@ from __future__ import annotations
 import heapq
 import json
 import logging
+import math
 import random
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager, suppress
 from decimal import Decimal
 from email.message import EmailMessage as MimeMessage
@@ -45,7 +47,8 @@ from msp.models import (
 from msp.sessions import PatientKeyring, SessionRecord, quota_exhausted
 
 if TYPE_CHECKING:
-    from msp.directory import ListedPractice
+    from msp.cellkeys import KeyRange
+    from msp.directory import ListedPractice, PublicProfile
 
 log = logging.getLogger(__name__)
 
@@ -215,8 +218,9 @@ def _audit_put(event: AuditEvent) -> dict[str, Any]:
 # ---------------------------------------------------------------- convention and directory listing
 #
 # Accepting a candidature writes, in the same transaction as the candidature and its audit event,
-# the psychologist's convention item (sessions check it) and one directory item per practice;
-# leaving `accepted` marks the convention deconventioned and deletes the directory items.
+# the psychologist's convention item (sessions check it), one directory item per practice, the public
+# profile and the density counters (ADD); leaving `accepted` marks the convention deconventioned, deletes
+# the directory items and the profile, and counts the practices back out.
 
 
 def _convention_write(candidature: Candidature, status: str) -> dict[str, Any]:
@@ -257,22 +261,48 @@ def directory_item(practice: ListedPractice) -> dict[str, Any]:
     return {"pk": practice.partition, "sk": practice.sort_key} | data
 
 
-def _listing_items(candidature: Candidature) -> list[dict[str, Any]]:
-    from msp.directory import listing_items_for  # H3 and the search code load only where a listing changes
+def _profile_key(psychologist_id: str) -> dict[str, Any]:
+    return {"pk": {"S": f"{PROFILE_PREFIX}{psychologist_id}"}, "sk": {"S": "PROFILE"}}
 
-    return [directory_item(practice) for practice in listing_items_for(candidature.id, candidature.fields)]
+
+def _listing_writes(candidature: Candidature, *, listed: bool) -> list[dict[str, Any]]:
+    """Directory writes of an acceptance (listed) or of leaving `accepted`: one item per practice, the
+    public profile, and the density counters moved by as many practices (one Update, ADD)."""
+    from msp import directory  # H3 and the search code load only where a listing changes
+
+    table = settings().directory_table
+    practices = directory.listing_items_for(candidature.id, candidature.fields)
+    changes = directory.density_changes(practices, 1 if listed else -1)
+    names = {f"#c{n}": cell for n, cell in enumerate(sorted(changes))}
+    counters = {
+        "Update": {
+            "TableName": table,
+            "Key": DENSITY_KEY,
+            "UpdateExpression": "ADD " + ", ".join(f"{name} :c{name[2:]}" for name in names),
+            "ExpressionAttributeNames": names,
+            "ExpressionAttributeValues": {f":c{name[2:]}": {"N": str(changes[cell])} for name, cell in names.items()},
+        }
+    }
+    if listed:
+        profile = directory.profile_for(candidature.id, candidature.fields)
+        writes = [{"Put": {"TableName": table, "Item": to_item(directory_item(p))}} for p in practices]
+        item = _profile_key(candidature.id) | to_item(profile.model_dump(mode="json"))
+        writes.append({"Put": {"TableName": table, "Item": item}})
+    else:
+        writes = [
+            {"Delete": {"TableName": table, "Key": {"pk": {"S": p.partition}, "sk": {"S": p.sort_key}}}}
+            for p in practices
+        ]
+        writes.append({"Delete": {"TableName": table, "Key": _profile_key(candidature.id)}})
+    return [*writes, counters]
 
 
 def _listing_puts(candidature: Candidature) -> list[dict[str, Any]]:
-    table = settings().directory_table
-    return [{"Put": {"TableName": table, "Item": to_item(item)}} for item in _listing_items(candidature)]
+    return _listing_writes(candidature, listed=True)
 
 
 def _listing_deletes(candidature: Candidature) -> list[dict[str, Any]]:
-    return [
-        {"Delete": {"TableName": settings().directory_table, "Key": {"pk": {"S": item["pk"]}, "sk": {"S": item["sk"]}}}}
-        for item in _listing_items(candidature)
-    ]
+    return _listing_writes(candidature, listed=False)
 
 
 class CandidatureStore:
@@ -673,6 +703,173 @@ class OutboxMailer:
         temporary = path.with_suffix(".tmp")
         temporary.write_bytes(mime.as_bytes())
         temporary.replace(path)
+
+
+# ---------------------------------------------------------------- directory: public search and profiles
+#
+# DirectoryTable holds public data only (the public routes read nothing else):
+#   practice  pk=<coarse H3 cell>      sk=<fine cell hex>#<practice id>  what a search shows or filters on
+#   profile   pk=PSYCHOLOGIST#<id>     sk=PROFILE                         the public profile
+#   counters  pk=DENSITY               sk=RES5                            one number per res-5 cell (the hint)
+# All three change together, in the review transaction that accepts or deconventions.
+
+PROFILE_PREFIX = "PSYCHOLOGIST#"
+DENSITY_KEY = {"pk": {"S": "DENSITY"}, "sk": {"S": "RES5"}}
+DENSITY_MAX_AGE = 300  # seconds a warm function keeps the counters before reading them again
+_LISTING_ATTRIBUTES = (
+    "sk",
+    "psychologist_id",
+    "practice_id",
+    "name",
+    "name_tokens",
+    "address",
+    "postcode",
+    "city",
+    "department",
+    "lat",
+    "lon",
+    "phone",
+    "email",
+    "website",
+    "languages",
+    "publics",
+    "teleconsultation",
+)
+_LISTING_PROJECTION = ", ".join(f"#a{n}" for n in range(len(_LISTING_ATTRIBUTES)))
+_LISTING_NAMES = {f"#a{n}": name for n, name in enumerate(_LISTING_ATTRIBUTES)}
+# A search step sends a handful of Queries (4 at most by default, more where it crosses partitions).
+_QUERY_WORKERS = 8
+
+
+@cache
+def _query_pool() -> ThreadPoolExecutor:
+    return ThreadPoolExecutor(max_workers=_QUERY_WORKERS, thread_name_prefix="directory-query")
+
+
+def _strings(attribute: dict[str, Any] | None) -> list[str]:
+    return [value["S"] for value in attribute["L"]] if attribute else []
+
+
+def _practice_from_item(partition: str, item: dict[str, Any]) -> ListedPractice:
+    """A stored practice, read straight from the wire format: a search reads dozens per request, and
+    TypeDeserializer (Decimals) plus validation would cost more than the Query itself. Items are
+    written only by this module (directory_item), so their shape is known."""
+    from msp.directory import ListedPractice
+
+    def text(name: str) -> str | None:
+        attribute = item.get(name)
+        return attribute["S"] if attribute else None
+
+    return ListedPractice.model_construct(
+        partition=partition,
+        sort_key=item["sk"]["S"],
+        psychologist_id=item["psychologist_id"]["S"],
+        practice_id=item["practice_id"]["S"],
+        name=item["name"]["S"],
+        name_tokens=_strings(item.get("name_tokens")),
+        address=item["address"]["S"],
+        postcode=item["postcode"]["S"],
+        city=item["city"]["S"],
+        department=item["department"]["S"],
+        lat=float(item["lat"]["N"]),
+        lon=float(item["lon"]["N"]),
+        phone=text("phone"),
+        email=text("email"),
+        website=text("website"),
+        languages=_strings(item.get("languages")),
+        publics=_strings(item.get("publics")),
+        teleconsultation=item["teleconsultation"]["BOOL"],
+    )
+
+
+class DirectoryStore:
+    """The directory behind the search port (one Query per sort-key range, a step's ranges at once), the
+    density hint (one GetItem per warm function every few minutes) and the public profiles."""
+
+    def __init__(self, table: str):
+        self.table = table
+        self._counts: dict[str, int] | None = None
+        self._counts_read_at = -math.inf
+
+    def query_range(self, partition: str, low: str, high: str) -> list[ListedPractice]:
+        arguments: dict[str, Any] = {
+            "TableName": self.table,
+            "KeyConditionExpression": "pk = :pk AND sk BETWEEN :low AND :high",
+            "ExpressionAttributeValues": {":pk": {"S": partition}, ":low": {"S": low}, ":high": {"S": high}},
+            "ProjectionExpression": _LISTING_PROJECTION,
+            "ExpressionAttributeNames": _LISTING_NAMES,
+        }
+        practices: list[ListedPractice] = []
+        while True:
+            with aws_errors():
+                page = dynamodb_client().query(**arguments)
+            practices.extend(_practice_from_item(partition, item) for item in page["Items"])
+            if "LastEvaluatedKey" not in page:
+                return practices
+            arguments["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
+    def query_ranges(self, ranges: Sequence[KeyRange]) -> list[ListedPractice]:
+        """Every range's items, the Queries running concurrently (boto3 clients are thread-safe)."""
+        if len(ranges) == 1:
+            return self.query_range(*ranges[0])
+        futures = [_query_pool().submit(self.query_range, *key_range) for key_range in ranges]
+        return [practice for future in futures for practice in future.result()]
+
+    def density_counts(self) -> dict[str, int]:
+        """Listed practices per density cell, as last read (at most DENSITY_MAX_AGE seconds ago)."""
+        now = time.monotonic()
+        if self._counts is None or now - self._counts_read_at > DENSITY_MAX_AGE:
+            try:
+                with aws_errors():
+                    item = dynamodb_client().get_item(TableName=self.table, Key=DENSITY_KEY).get("Item", {})
+            except (ClientError, ServiceUnavailable):
+                # Only a hint: a search without it is as exact, it just reads a step or two more.
+                log.warning("directory density counters unreadable; searching without the hint", exc_info=True)
+                return self._counts or {}
+            self._counts = {name: int(value["N"]) for name, value in item.items() if "N" in value}
+            self._counts_read_at = now
+        return self._counts
+
+    def density_per_km2(self, lat: float, lon: float) -> float | None:
+        from msp.directory import density_from_counts
+
+        return density_from_counts(self.density_counts(), lat, lon)
+
+    def profile(self, psychologist_id: str) -> PublicProfile | None:
+        from msp.directory import PublicProfile
+
+        with aws_errors():
+            item = dynamodb_client().get_item(TableName=self.table, Key=_profile_key(psychologist_id)).get("Item")
+        return PublicProfile.model_validate(_without_keys(from_item(item))) if item else None
+
+    def recount_density(self) -> dict[str, int]:
+        """Rebuild the counters from the stored practices (a repair, or after a bulk load that bypassed the
+        review transaction); a Scan, never used by a route."""
+        import h3
+
+        from msp.cellkeys import fine_cell_of
+        from msp.directory import DENSITY_RESOLUTION
+
+        counts: dict[str, int] = {}
+        arguments: dict[str, Any] = {
+            "TableName": self.table,
+            "ProjectionExpression": "sk",
+            "FilterExpression": "attribute_exists(lat)",
+        }
+        while True:
+            with aws_errors():
+                page = dynamodb_client().scan(**arguments)
+            for item in page["Items"]:
+                cell = h3.cell_to_parent(fine_cell_of(item["sk"]["S"]), DENSITY_RESOLUTION)
+                counts[cell] = counts.get(cell, 0) + 1
+            if "LastEvaluatedKey" not in page:
+                break
+            arguments["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+        item = DENSITY_KEY | {cell: {"N": str(count)} for cell, count in counts.items()}
+        with aws_errors():
+            dynamodb_client().put_item(TableName=self.table, Item=item)
+        self._counts = None
+        return counts
 
 
 # ---------------------------------------------------------------- psychologists' conventions
@@ -1086,6 +1283,11 @@ def mailer() -> SesMailer | OutboxMailer:
     if settings().mail_outbox_dir:
         return OutboxMailer(settings().mail_from, Path(settings().mail_outbox_dir))
     return SesMailer(settings().mail_from)
+
+
+@cache
+def directory_store() -> DirectoryStore:
+    return DirectoryStore(settings().directory_table)
 
 
 @cache
