@@ -786,8 +786,9 @@ class DirectoryStore:
     """The directory behind the search port (one Query per sort-key range, a step's ranges at once), the
     density hint (one GetItem per warm function every few minutes) and the public profiles."""
 
-    def __init__(self, table: str):
+    def __init__(self, table: str, *, page_size: int | None = None):
         self.table = table
+        self.page_size = page_size  # tests make Queries paginate with a small one
         self._counts: dict[str, int] | None = None
         self._counts_read_at = -math.inf
 
@@ -799,6 +800,8 @@ class DirectoryStore:
             "ProjectionExpression": _LISTING_PROJECTION,
             "ExpressionAttributeNames": _LISTING_NAMES,
         }
+        if self.page_size:
+            arguments["Limit"] = self.page_size
         practices: list[ListedPractice] = []
         while True:
             with aws_errors():
