@@ -261,28 +261,37 @@ def directory_item(practice: ListedPractice) -> dict[str, Any]:
     return {"pk": practice.partition, "sk": practice.sort_key} | data
 
 
+def _density_key(region: str) -> dict[str, Any]:
+    return {"pk": {"S": f"{DENSITY_PREFIX}{region}"}, "sk": {"S": "RES7"}}
+
+
 def _profile_key(psychologist_id: str) -> dict[str, Any]:
     return {"pk": {"S": f"{PROFILE_PREFIX}{psychologist_id}"}, "sk": {"S": "PROFILE"}}
 
 
 def _listing_writes(candidature: Candidature, *, listed: bool) -> list[dict[str, Any]]:
     """Directory writes of an acceptance (listed) or of leaving `accepted`: one item per practice, the
-    public profile, and the density counters moved by as many practices (one Update, ADD)."""
+    public profile, and the density counters moved by as many practices (one Update, ADD, per region)."""
     from msp import directory  # H3 and the search code load only where a listing changes
 
     table = settings().directory_table
     practices = directory.listing_items_for(candidature.id, candidature.fields)
-    changes = directory.density_changes(practices, 1 if listed else -1)
-    names = {f"#c{n}": cell for n, cell in enumerate(sorted(changes))}
-    counters = {
-        "Update": {
-            "TableName": table,
-            "Key": DENSITY_KEY,
-            "UpdateExpression": "ADD " + ", ".join(f"{name} :c{name[2:]}" for name in names),
-            "ExpressionAttributeNames": names,
-            "ExpressionAttributeValues": {f":c{name[2:]}": {"N": str(changes[cell])} for name, cell in names.items()},
-        }
-    }
+    counters = []
+    for region, changes in sorted(directory.density_changes(practices, 1 if listed else -1).items()):
+        names = {f"#c{n}": cell for n, cell in enumerate(sorted(changes))}
+        counters.append(
+            {
+                "Update": {
+                    "TableName": table,
+                    "Key": _density_key(region),
+                    "UpdateExpression": "ADD " + ", ".join(f"{name} :c{name[2:]}" for name in names),
+                    "ExpressionAttributeNames": names,
+                    "ExpressionAttributeValues": {
+                        f":c{name[2:]}": {"N": str(changes[cell])} for name, cell in names.items()
+                    },
+                }
+            }
+        )
     if listed:
         profile = directory.profile_for(candidature.id, candidature.fields)
         writes = [{"Put": {"TableName": table, "Item": to_item(directory_item(p))}} for p in practices]
@@ -294,7 +303,7 @@ def _listing_writes(candidature: Candidature, *, listed: bool) -> list[dict[str,
             for p in practices
         ]
         writes.append({"Delete": {"TableName": table, "Key": _profile_key(candidature.id)}})
-    return [*writes, counters]
+    return [*writes, *counters]
 
 
 def _listing_puts(candidature: Candidature) -> list[dict[str, Any]]:
@@ -710,11 +719,11 @@ class OutboxMailer:
 # DirectoryTable holds public data only (the public routes read nothing else):
 #   practice  pk=<coarse H3 cell>      sk=<fine cell hex>#<practice id>  what a search shows or filters on
 #   profile   pk=PSYCHOLOGIST#<id>     sk=PROFILE                         the public profile
-#   counters  pk=DENSITY               sk=RES5                            one number per res-5 cell (the hint)
+#   counters  pk=DENSITY#<res-3 cell>  sk=RES7                            one number per res-7 cell (the hint)
 # All three change together, in the review transaction that accepts or deconventions.
 
 PROFILE_PREFIX = "PSYCHOLOGIST#"
-DENSITY_KEY = {"pk": {"S": "DENSITY"}, "sk": {"S": "RES5"}}
+DENSITY_PREFIX = "DENSITY#"
 DENSITY_MAX_AGE = 300  # seconds a warm function keeps the counters before reading them again
 _LISTING_ATTRIBUTES = (
     "sk",
@@ -789,8 +798,8 @@ class DirectoryStore:
     def __init__(self, table: str, *, page_size: int | None = None):
         self.table = table
         self.page_size = page_size  # tests make Queries paginate with a small one
-        self._counts: dict[str, int] | None = None
-        self._counts_read_at = -math.inf
+        # region -> (when read, its counters): the density hint's cache in a warm function
+        self._regions: dict[str, tuple[float, dict[str, int]]] = {}
 
     def query_range(self, partition: str, low: str, high: str) -> list[ListedPractice]:
         arguments: dict[str, Any] = {
@@ -818,25 +827,44 @@ class DirectoryStore:
         futures = [_query_pool().submit(self.query_range, *key_range) for key_range in ranges]
         return [practice for future in futures for practice in future.result()]
 
-    def density_counts(self) -> dict[str, int]:
-        """Listed practices per density cell, as last read (at most DENSITY_MAX_AGE seconds ago)."""
+    def density_counts(self, regions: Sequence[str]) -> dict[str, int] | None:
+        """Listed practices per density cell of these regions, as last read (at most DENSITY_MAX_AGE seconds
+        ago): one BatchGetItem for the regions not read yet, or read too long ago. None when unreadable."""
         now = time.monotonic()
-        if self._counts is None or now - self._counts_read_at > DENSITY_MAX_AGE:
+        stale = [region for region in regions if now - self._regions.get(region, (-math.inf, {}))[0] > DENSITY_MAX_AGE]
+        if stale:
             try:
-                with aws_errors():
-                    item = dynamodb_client().get_item(TableName=self.table, Key=DENSITY_KEY).get("Item", {})
+                self._read_regions(stale, now)
             except (ClientError, ServiceUnavailable):
                 # Only a hint: a search without it is as exact, it just reads a step or two more.
-                log.warning("directory density counters unreadable; searching without the hint", exc_info=True)
-                return self._counts or {}
-            self._counts = {name: int(value["N"]) for name, value in item.items() if "N" in value}
-            self._counts_read_at = now
-        return self._counts
+                log.warning("directory density counters unreadable; searching without them", exc_info=True)
+                if any(region not in self._regions for region in regions):
+                    return None
+        counts: dict[str, int] = {}
+        for region in regions:
+            counts.update(self._regions.get(region, (0.0, {}))[1])
+        return counts
+
+    def _read_regions(self, regions: list[str], now: float) -> None:
+        found: dict[str, dict[str, int]] = {region: {} for region in regions}
+        pending: dict[str, Any] = {self.table: {"Keys": [_density_key(region) for region in regions]}}
+        for attempt in range(_BATCH_READ_ATTEMPTS):
+            with aws_errors():
+                response = dynamodb_client().batch_get_item(RequestItems=pending)
+            for item in response.get("Responses", {}).get(self.table, []):
+                region = item["pk"]["S"].removeprefix(DENSITY_PREFIX)
+                found[region] = {name: int(value["N"]) for name, value in item.items() if "N" in value}
+            pending = response.get("UnprocessedKeys") or {}
+            if not pending:
+                break
+            time.sleep(random.uniform(0, 0.02 * 2**attempt))  # noqa: S311 - jitter, not crypto
+        for region, counters in found.items():
+            self._regions[region] = (now, counters)
 
     def density_per_km2(self, lat: float, lon: float) -> float | None:
-        from msp.directory import density_from_counts
+        from msp.directory import density_from_counts, density_regions_around
 
-        return density_from_counts(self.density_counts(), lat, lon)
+        return density_from_counts(self.density_counts(density_regions_around(lat, lon)), lat, lon)
 
     def profile(self, psychologist_id: str) -> PublicProfile | None:
         from msp.directory import PublicProfile
@@ -847,32 +875,46 @@ class DirectoryStore:
 
     def recount_density(self) -> dict[str, int]:
         """Rebuild the counters from the stored practices (a repair, or after a bulk load that bypassed the
-        review transaction); a Scan, never used by a route."""
-        import h3
-
+        review transaction); a Scan, never used by a route. Returns the counters, by density cell."""
         from msp.cellkeys import fine_cell_of
-        from msp.directory import DENSITY_RESOLUTION
+        from msp.directory import density_region
 
         counts: dict[str, int] = {}
-        arguments: dict[str, Any] = {
-            "TableName": self.table,
-            "ProjectionExpression": "sk",
-            "FilterExpression": "attribute_exists(lat)",
-        }
+        stored_regions: list[dict[str, Any]] = []
+        arguments: dict[str, Any] = {"TableName": self.table, "ProjectionExpression": "pk, sk"}
         while True:
             with aws_errors():
                 page = dynamodb_client().scan(**arguments)
             for item in page["Items"]:
-                cell = h3.cell_to_parent(fine_cell_of(item["sk"]["S"]), DENSITY_RESOLUTION)
-                counts[cell] = counts.get(cell, 0) + 1
+                pk = item["pk"]["S"]
+                if pk.startswith(DENSITY_PREFIX):
+                    stored_regions.append(item)
+                elif not pk.startswith(PROFILE_PREFIX):
+                    cell = _density_cell_of(fine_cell_of(item["sk"]["S"]))
+                    counts[cell] = counts.get(cell, 0) + 1
             if "LastEvaluatedKey" not in page:
                 break
             arguments["ExclusiveStartKey"] = page["LastEvaluatedKey"]
-        item = DENSITY_KEY | {cell: {"N": str(count)} for cell, count in counts.items()}
+        regions: dict[str, dict[str, Any]] = {}
+        for cell, count in counts.items():
+            region = density_region(cell)
+            regions.setdefault(region, _density_key(region))[cell] = {"N": str(count)}
         with aws_errors():
-            dynamodb_client().put_item(TableName=self.table, Item=item)
-        self._counts = None
+            for item in regions.values():
+                dynamodb_client().put_item(TableName=self.table, Item=item)
+            for key in stored_regions:
+                if key["pk"]["S"].removeprefix(DENSITY_PREFIX) not in regions:
+                    dynamodb_client().delete_item(TableName=self.table, Key=key)
+        self._regions.clear()
         return counts
+
+
+def _density_cell_of(fine: str) -> str:
+    import h3
+
+    from msp.directory import DENSITY_RESOLUTION
+
+    return h3.cell_to_parent(fine, DENSITY_RESOLUTION)
 
 
 # ---------------------------------------------------------------- psychologists' conventions
