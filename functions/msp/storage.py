@@ -881,7 +881,8 @@ class DirectoryStore:
 
         counts: dict[str, int] = {}
         stored_regions: list[dict[str, Any]] = []
-        arguments: dict[str, Any] = {"TableName": self.table, "ProjectionExpression": "pk, sk"}
+        # Small pages: each stays well within the client's read timeout.
+        arguments: dict[str, Any] = {"TableName": self.table, "ProjectionExpression": "pk, sk", "Limit": 2000}
         while True:
             with aws_errors():
                 page = dynamodb_client().scan(**arguments)
@@ -895,18 +896,23 @@ class DirectoryStore:
             if "LastEvaluatedKey" not in page:
                 break
             arguments["ExclusiveStartKey"] = page["LastEvaluatedKey"]
-        regions: dict[str, dict[str, Any]] = {}
+        regions: dict[str, dict[str, int]] = {}
         for cell, count in counts.items():
-            region = density_region(cell)
-            regions.setdefault(region, _density_key(region))[cell] = {"N": str(count)}
+            regions.setdefault(density_region(cell), {})[cell] = count
+        self.write_density(regions)
         with aws_errors():
-            for item in regions.values():
-                dynamodb_client().put_item(TableName=self.table, Item=item)
             for key in stored_regions:
                 if key["pk"]["S"].removeprefix(DENSITY_PREFIX) not in regions:
                     dynamodb_client().delete_item(TableName=self.table, Key=key)
-        self._regions.clear()
         return counts
+
+    def write_density(self, regions: dict[str, dict[str, int]]) -> None:
+        """Replace the counters of these regions (by region, then density cell), e.g. after a bulk load."""
+        with aws_errors():
+            for region, counters in regions.items():
+                item = _density_key(region) | {cell: {"N": str(count)} for cell, count in counters.items()}
+                dynamodb_client().put_item(TableName=self.table, Item=item)
+        self._regions.clear()
 
 
 def _density_cell_of(fine: str) -> str:
