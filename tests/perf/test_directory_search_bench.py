@@ -152,19 +152,19 @@ def _search_event(route, params: dict) -> dict:
 
 def _scan_search(client, table: str, query: SearchQuery) -> list[tuple[str, float]]:
     """The brute-force alternative: Scan the whole table, keep what is within the radius, sort."""
-    from msp.storage import _LISTING_NAMES, _LISTING_PROJECTION, _practice_from_item
+    from msp.storage import LISTING_NAMES, LISTING_PROJECTION, practice_from_item
 
     arguments = {
         "TableName": table,
-        "ProjectionExpression": _LISTING_PROJECTION + ", pk",
-        "ExpressionAttributeNames": _LISTING_NAMES,
-        "FilterExpression": "attribute_exists(lat)",
+        "ProjectionExpression": LISTING_PROJECTION + ", pk",
+        "ExpressionAttributeNames": LISTING_NAMES,
+        "FilterExpression": "attribute_exists(#listing)",
     }
     scored = []
     while True:
         page = client.scan(**arguments)
         for item in page["Items"]:
-            practice = _practice_from_item(item["pk"]["S"], item)
+            practice = practice_from_item(item["pk"]["S"], item)
             distance = haversine_km(query.lat, query.lon, practice.lat, practice.lon)
             if distance <= query.radius_km and query.admits(practice):
                 scored.append((distance, practice.practice_id))
