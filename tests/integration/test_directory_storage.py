@@ -57,6 +57,17 @@ def _scattered(count: int, seed: int) -> list:
     return practices
 
 
+def test_an_item_holds_exactly_the_listed_fields():
+    from msp.directory import ListedPractice
+    from msp.storage import LISTING_FIELDS, directory_item, practice_from_item, to_item
+
+    assert set(LISTING_FIELDS) | {"partition", "sort_key", "practice_id"} == set(ListedPractice.model_fields)
+    practice = listed("psy-7-2", 48.8566, 2.3522, first_name="Zoé", last_name="D'Arc", languages=("fr", "ar"))
+    item = to_item(directory_item(practice))
+    assert set(item) == {"pk", "sk", "listing"}
+    assert practice_from_item(practice.partition, item) == practice
+
+
 def test_a_range_is_read_across_pages_inclusively_and_in_key_order(directory_table):
     from msp.cellkeys import KeyRange
     from msp.storage import DirectoryStore
