@@ -277,6 +277,29 @@ def test_directory_search_on_a_national_dataset(stack):
         query = SearchQuery(lat=lat, lon=lon, radius_km=30)
         assert reference.nearest(query) == reference.nearest(query, everything=True)
 
+    # --- where the time goes: the same searches without the handler, with a step's Queries one after the
+    # other instead of concurrently, and with no storage at all (the domain's own CPU, in memory)
+    from msp.directory import search_nearest
+    from msp.storage import DirectoryStore
+    from tests.unit.directory_fakes import InMemoryListings
+
+    class InMemoryHinted(InMemoryListings):
+        def density_per_km2(self, lat, lon):
+            return directory_store().density_per_km2(lat, lon)
+
+    variants = {
+        "search_nearest, concurrent Queries": DirectoryStore(table),
+        "search_nearest, Queries in sequence": DirectoryStore(table, concurrent=False),
+        "search_nearest, in-memory port": InMemoryHinted(practices),
+    }
+    variant_ms: dict[str, list[float]] = defaultdict(list)
+    for lat, lon in points[:300]:
+        query = SearchQuery(lat=lat, lon=lon, radius_km=10, limit=LIMIT)
+        for name, port in variants.items():
+            started = time.perf_counter()
+            search_nearest(port, query, cursor_secret=b"bench-cursor-secret-0123456789")
+            variant_ms[name].append((time.perf_counter() - started) * 1000)
+
     # --- Paris centre: what one search reads
     paris = {}
     for radius in RADII:
@@ -341,6 +364,10 @@ def test_directory_search_on_a_national_dataset(stack):
     print(f"agreement with brute force: {agreement:.2%} of {len(every['ms']):,d} searches (goal 100 %)")
     print(f"requests of all the searches, by operation: {dict(operations)} (BatchGetItem: density counters "
           f"of regions not read in the last {storage.DENSITY_MAX_AGE} s)")  # fmt: skip
+
+    print("\n--- where the time goes (300 searches at radius 10 km, p50)")
+    for name, values in variant_ms.items():
+        print(f"  {name:40s} {_p50(values):6.2f} ms")
 
     print("\n--- Paris centre (Hôtel de Ville), limit 20")
     for radius, (ms, requests, items_read, returned) in paris.items():
