@@ -130,9 +130,10 @@ class PublicProfile(BaseModel):
 
     psychologist_id: str
     name: str
-    phone: str | None
-    email: str | None
-    website: str | None
+    # Storage leaves out what is None: absent contact details read back as None.
+    phone: str | None = None
+    email: str | None = None
+    website: str | None = None
     languages: list[str]
     publics: list[str]
     teleconsultation: bool

@@ -59,14 +59,14 @@ def listed(api, stack, unique_fields):
 
     def make(points: list[tuple[float, float]], **overrides) -> tuple[str, dict]:
         tag = uuid.uuid4().hex[:8]
-        fields = unique_fields(
-            practices=[_practice(lat, lon, n) for n, (lat, lon) in enumerate(points, start=1)],
-            email=f"prive.{tag}@example.fr",
-            phone="+33699887766",
-            public_email=f"cabinet.{tag}@example.fr",
-            public_phone="+33142000000",
-            **overrides,
-        )
+        defaults = {
+            "practices": [_practice(lat, lon, n) for n, (lat, lon) in enumerate(points, start=1)],
+            "email": f"prive.{tag}@example.fr",
+            "phone": "+33699887766",
+            "public_email": f"cabinet.{tag}@example.fr",
+            "public_phone": "+33142000000",
+        }
+        fields = unique_fields(**(defaults | overrides))
         token = api.token("psychologist", sub=f"psy-directory-{tag}")
         created = api.create_candidature(token, fields)
         assert created.status_code == 201, created.text
@@ -153,7 +153,8 @@ def test_deconvention_removes_the_psychologist_from_search_and_profile(api, list
 
     assert _ids(_search(api, lat=centre[0], lon=centre[1], radius_km=3)) == [f"{staying}-1"]
     gone = api.call("GET", f"/v1/psychologists/{leaving}")
-    assert gone.status_code == 404 and gone.json()["error"]["code"] == "not_found"
+    assert gone.status_code == 404, gone.text
+    assert gone.json()["error"]["code"] == "not_found"
     assert "public" not in gone.headers.get("cache-control", "")
 
 
@@ -256,3 +257,14 @@ def test_a_candidature_not_accepted_has_no_public_profile(api, make_candidature)
     for status in ("submitted", "in_review", "rejected"):
         candidature = make_candidature(status=status, department="13")
         assert api.call("GET", f"/v1/psychologists/{candidature.id}").status_code == 404
+
+
+def test_a_psychologist_without_public_contact_details_is_listed_without_them(api, listed):
+    centre = (44.85, 3.25)
+    quiet, fields = listed([_near(*centre, 0.1, 0.1)], public_email=None, public_phone=None, website=None)
+    (result,) = _search(api, lat=centre[0], lon=centre[1], radius_km=1).json()["results"]
+    assert (result["psychologist_id"], result["email"], result["phone"], result["website"]) == (quiet, None, None, None)
+    profile = api.call("GET", f"/v1/psychologists/{quiet}")
+    assert profile.status_code == 200, profile.text
+    assert (profile.json()["email"], profile.json()["phone"], profile.json()["website"]) == (None, None, None)
+    _assert_no_private_field(profile.text, fields)
