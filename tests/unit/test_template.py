@@ -195,3 +195,19 @@ def test_no_function_is_given_a_dev_secret():
 def test_session_routes_are_authorized(route, function):
     (found,) = [r for r in TEMPLATE.routes if r.route_key == route]
     assert found.function == function and not found.public
+
+
+def test_only_the_directory_routes_are_public_and_they_only_read_the_directory():
+    public = {route.route_key: route.function for route in TEMPLATE.routes if route.public}
+    assert public == {
+        "GET /v1/psychologists/search": "SearchPsychologistsFunction",
+        "GET /v1/psychologists/{psychologist_id}": "GetPsychologistProfileFunction",
+    }
+    for function in public.values():
+        for statement in _statements(FUNCTIONS[function]):
+            assert statement["Resource"] == {"Fn::GetAtt": ["DirectoryTable", "Arn"]}, function
+            assert set(statement["Action"]) <= {"dynamodb:Query", "dynamodb:GetItem", "dynamodb:BatchGetItem"}
+            if statement["Action"] != ["dynamodb:Query"]:
+                assert "dynamodb:LeadingKeys" in str(statement["Condition"]), "single-item reads are scoped by key"
+    secret = FUNCTIONS["SearchPsychologistsFunction"].environment["SEARCH_CURSOR_SECRET"]
+    assert secret["Fn::Sub"].startswith("{{resolve:secretsmanager:${SearchCursorSecret}")
