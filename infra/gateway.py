@@ -169,7 +169,8 @@ class Gateway:
     def __init__(
         self, template: Template, runtime: LambdaRuntime, issuer: DevIssuer, static_dirs: dict[str, Path] | None = None
     ):
-        self.routes = template.routes
+        # Like API Gateway, the most specific route wins: /v1/psychologists/search before /v1/psychologists/{id}.
+        self.routes = sorted(template.routes, key=lambda route: route.path.count("{"))
         settings = template.http_api.get("DefaultRouteSettings", {})
         self.throttle = TokenBucket(
             settings.get("ThrottlingRateLimit", 10000), settings.get("ThrottlingBurstLimit", 5000)

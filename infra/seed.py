@@ -47,6 +47,9 @@ DEMO_REVIEW = {
     6: ["start_review", ("reject", "Le master de psychologie n'est pas encore obtenu.")],
     7: ["start_review", "accept"],
     9: ["start_review", "accept"],
+    # Listed in Paris and Marseille too, so a search there finds someone.
+    11: ["start_review", "accept"],
+    12: ["start_review", "accept"],
 }
 DEMO_REVIEWER_DEPARTMENTS = "75,92,13"
 

@@ -55,6 +55,11 @@ def sort_key(fine: str, practice_id: str) -> str:
     return f"{sort_key_prefix(h3.str_to_int(fine))}#{practice_id}"
 
 
+def fine_cell_of(sort_key: str) -> str:
+    """The fine cell a sort key was made from (its 16 hex digits)."""
+    return h3.int_to_str(int(sort_key[:16], 16))
+
+
 def index_keys(lat: float, lon: float, practice_id: str) -> tuple[str, str]:
     """(partition key, sort key) of a practice at this point."""
     fine = fine_cell(lat, lon)

@@ -18,6 +18,9 @@ class Settings(BaseModel):
     region: str = Field(alias="AWS_REGION", default="eu-west-3")
     # Only the functions that need them get these (see template.yaml).
     cursor_secret: str = Field(alias="CURSOR_SECRET", default="", description="HMAC key of queue cursors")
+    search_cursor_secret: SecretStr = Field(
+        alias="SEARCH_CURSOR_SECRET", default=SecretStr(""), description="HMAC key of directory search cursors"
+    )
     mail_from: str = Field(alias="MAIL_FROM", default="")
     # Local stack only: write e-mails as files in this folder instead of sending them with SES.
     mail_outbox_dir: str | None = Field(alias="MAIL_OUTBOX_DIR", default=None)

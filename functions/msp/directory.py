@@ -10,16 +10,29 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-from collections.abc import Sequence
+import re
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Annotated, Any, Protocol, runtime_checkable
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator, model_validator
+import h3
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationInfo, field_validator
 
 from msp import cursors, geography
-from msp.cellkeys import FINE_RESOLUTION, KeyRange, Span, bridge_gaps, index_keys, key_range, spans_of, subtract, union
+from msp.cellkeys import (
+    FINE_RESOLUTION,
+    KeyRange,
+    Span,
+    bridge_gaps,
+    fine_cell_of,
+    index_keys,
+    key_range,
+    spans_of,
+    subtract,
+    union,
+)
 from msp.covering import cover_disk
-from msp.errors import BadRequest, Unprocessable
+from msp.errors import BadRequest, NotFound, Unprocessable
 from msp.models import CandidatureFields, Language, Public
 from msp.names import fold, matches_prefix, name_tokens
 from msp.spherical import haversine_km
@@ -99,6 +112,134 @@ def listing_items_for(psychologist_id: str, fields: CandidatureFields) -> list[L
     return items
 
 
+# ---------------------------------------------------------------- public profile
+
+
+class ProfilePractice(BaseModel):
+    practice_id: str
+    address: str
+    postcode: str
+    city: str
+    department: str
+    lat: float
+    lon: float
+
+
+class PublicProfile(BaseModel):
+    """What anyone may read about a listed psychologist: the listing's fields, grouped by psychologist."""
+
+    psychologist_id: str
+    name: str
+    # Storage leaves out what is None: absent contact details read back as None.
+    phone: str | None = None
+    email: str | None = None
+    website: str | None = None
+    languages: list[str]
+    publics: list[str]
+    teleconsultation: bool
+    practices: list[ProfilePractice]
+
+
+def profile_for(psychologist_id: str, fields: CandidatureFields) -> PublicProfile:
+    """The public profile listed with the practices (same fields, so the two never disagree)."""
+    practices = listing_items_for(psychologist_id, fields)
+    first = practices[0]
+    return PublicProfile(
+        psychologist_id=psychologist_id,
+        name=first.name,
+        phone=first.phone,
+        email=first.email,
+        website=first.website,
+        languages=first.languages,
+        publics=first.publics,
+        teleconsultation=first.teleconsultation,
+        practices=[
+            ProfilePractice.model_validate(p.model_dump(include=set(ProfilePractice.model_fields))) for p in practices
+        ],
+    )
+
+
+@runtime_checkable
+class ProfilePort(Protocol):
+    def profile(self, psychologist_id: str) -> PublicProfile | None:
+        """The listed psychologist's profile; None when not listed (never accepted, or deconventioned)."""
+        ...
+
+
+_PSYCHOLOGIST_ID = re.compile(r"^[A-Za-z0-9-]{1,64}$")
+
+
+def public_profile(port: ProfilePort, psychologist_id: str) -> PublicProfile:
+    """A listed psychologist's public profile; 404 for anyone else, whatever the reason."""
+    profile = port.profile(psychologist_id) if _PSYCHOLOGIST_ID.match(psychologist_id) else None
+    if profile is None:
+        raise NotFound("No listed psychologist with this id.")
+    return profile
+
+
+# ---------------------------------------------------------------- density hint
+#
+# Storage counts the practices listed in each cell at DENSITY_RESOLUTION (~5 km², ~1.4 km edge), in one
+# small item per DENSITY_REGION_RESOLUTION cell (~12,400 km²; at most 2,401 counters each), so a search
+# reads the counters of the few regions around its point once and keeps them warm. Measured on the
+# benchmark's national dataset: resolution 5 counters (one national item) guess a town-centre density
+# about half too low (the point is where people are, denser than the town's average), and the first
+# step then reads twice what it needs; resolution 7 sees the town centre itself.
+
+DENSITY_RESOLUTION = 7
+DENSITY_REGION_RESOLUTION = 3
+# The hint aims at the density around the point at the scale of a default page (limit 20, plus one).
+_HINT_TARGET = 21
+# 12 rings of resolution 7 reach ~29 km: always within the region of the point and its neighbours.
+_HINT_MAX_RING = 12
+
+
+def density_cell(practice: ListedPractice) -> str:
+    """The density counter a practice counts in: an ancestor of its fine cell, like its partition."""
+    return h3.cell_to_parent(fine_cell_of(practice.sort_key), DENSITY_RESOLUTION)
+
+
+def density_region(cell: str) -> str:
+    """The region whose counters item holds this density cell's counter."""
+    return h3.cell_to_parent(cell, DENSITY_REGION_RESOLUTION)
+
+
+def density_regions_around(lat: float, lon: float) -> list[str]:
+    """The regions whose counters a hint at this point may read: its own and its neighbours."""
+    return sorted(h3.grid_disk(h3.latlng_to_cell(lat, lon, DENSITY_REGION_RESOLUTION), 1))
+
+
+def density_changes(practices: Sequence[ListedPractice], sign: int) -> dict[str, dict[str, int]]:
+    """Counter increments (sign 1) or decrements (sign -1) when these practices are listed or unlisted,
+    by region then density cell."""
+    changes: dict[str, dict[str, int]] = {}
+    for practice in practices:
+        cell = density_cell(practice)
+        region = changes.setdefault(density_region(cell), {})
+        region[cell] = region.get(cell, 0) + sign
+    return changes
+
+
+def density_from_counts(counts: Mapping[str, int] | None, lat: float, lon: float) -> float | None:
+    """Practices per km² in the smallest disk of density cells around the point holding a page of them.
+
+    Growing the disk ring by ring until it holds a page measures the density at the scale the first
+    step will read: a town centre where it is one, the countryside around a village. None when the
+    counters are unknown; nothing listed around gives the density of one practice in the widest disk.
+    """
+    if counts is None:
+        return None
+    centre = h3.latlng_to_cell(lat, lon, DENSITY_RESOLUTION)
+    cell_km2 = h3.average_hexagon_area(DENSITY_RESOLUTION, "km^2")
+    total = 0
+    for ring in range(_HINT_MAX_RING + 1):
+        total += sum(max(counts.get(cell, 0), 0) for cell in h3.grid_ring(centre, ring))
+        if total >= _HINT_TARGET:
+            break
+    cells = 1 + 3 * ring * (ring + 1)
+    return max(total, 1) / (cells * cell_km2)
+
+
 class SearchQuery(BaseModel):
     """A search as sent in the query string.
 
@@ -130,11 +271,14 @@ class SearchQuery(BaseModel):
             raise ValueError("give at least one letter of a first or last name")
         return name
 
-    @model_validator(mode="after")
-    def _in_france(self) -> SearchQuery:
-        if geography.area_of_point(self.lat, self.lon) is None:
+    @field_validator("lon")
+    @classmethod
+    def _in_france(cls, lon: float, info: ValidationInfo) -> float:
+        # On lon (validated after lat), so a 422 names a query parameter rather than the whole query.
+        lat = info.data.get("lat")
+        if lat is not None and geography.area_of_point(lat, lon) is None:
             raise ValueError("lat/lon must lie in metropolitan France, Corsica or an overseas department")
-        return self
+        return lon
 
     def admits(self, practice: ListedPractice) -> bool:
         """Whether a practice passes the filters (distance aside)."""

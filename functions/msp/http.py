@@ -32,6 +32,10 @@ SECURITY_HEADERS = {
     "Strict-Transport-Security": "max-age=63072000; includeSubDomains",
 }
 
+# Public answers (no token, same for everyone) may be kept by the CDN and browsers for a minute:
+# a deconventioned psychologist leaves cached answers within that minute.
+PUBLIC_CACHE_HEADERS = {"Cache-Control": "public, max-age=60"}
+
 
 def json_response(status: int, body: Any, headers: dict[str, str] | None = None) -> Response:
     return Response(

@@ -14,6 +14,7 @@ from typing import Any
 from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 
+from msp.directory import PublicProfile, SearchPage, SearchQuery
 from msp.models import AuditEvent, CandidatureFields, DocumentUploadRequest, DownloadTicket, QueuePage
 from msp.review import QueueQuery, TransitionRequest
 from msp.sessions import DeclaredSession, QuotaQuery, QuotaStatus, SessionDeclaration
@@ -244,6 +245,25 @@ OPERATIONS: tuple[Operation, ...] = (
         (401, 403, 404, 422, 503),
         query=StatsQuery,
     ),
+    Operation(
+        "GET",
+        "/v1/psychologists/search",
+        "Listed practices nearest a point, exact order by distance",
+        (),
+        200,
+        _ref(SearchPage),
+        (400, 422),
+        query=SearchQuery,
+    ),
+    Operation(
+        "GET",
+        "/v1/psychologists/{psychologist_id}",
+        "Public profile of a listed psychologist",
+        (),
+        200,
+        _ref(PublicProfile),
+        (404,),
+    ),
     Operation("GET", "/v1/openapi.json", "This document", (), 200, {"type": "object"}, ()),
 )
 
@@ -261,7 +281,16 @@ def _without_closed_objects(schema: Any) -> Any:
 
 def _components() -> dict[str, Any]:
     requests = {op.body for op in OPERATIONS if op.body} | {op.query for op in OPERATIONS if op.query}
-    responses = {AuditEvent, DownloadTicket, QueuePage, DeclaredSession, QuotaStatus, Statistics}
+    responses = {
+        AuditEvent,
+        DownloadTicket,
+        QueuePage,
+        DeclaredSession,
+        QuotaStatus,
+        Statistics,
+        SearchPage,
+        PublicProfile,
+    }
     _, request_schemas = models_json_schema(
         [(m, "validation") for m in sorted(requests, key=lambda m: m.__name__)], ref_template=REF
     )

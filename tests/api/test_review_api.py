@@ -19,10 +19,15 @@ def _transition(api, token, candidature_id, action, version, reason=None):
 
 
 def _directory_items(stack, psychologist_id):
+    """The psychologist's items in the directory: practices, then the public profile (pk PSYCHOLOGIST#)."""
     client = boto3.client("dynamodb", region_name="eu-west-3")
     table = stack.names.table("DirectoryTable")
     items = client.scan(TableName=table)["Items"]  # test inspection only; the API never scans
-    return [i for i in items if i["psychologist_id"]["S"] == psychologist_id]
+    from msp.storage import practice_from_item
+
+    practices = [i for i in items if "listing" in i]
+    mine = [i for i in practices if practice_from_item(i["pk"]["S"], i).psychologist_id == psychologist_id]
+    return mine + [i for i in items if i["pk"]["S"] == f"PSYCHOLOGIST#{psychologist_id}"]
 
 
 def _convention(owner_sub):
@@ -97,14 +102,16 @@ def test_full_review_with_info_request_acceptance_and_deconvention(api, stack, m
         "updated_at": accepted.json()["updated_at"],
     }
     listed = _directory_items(stack, cid)
-    assert len(listed) == 1
+    assert len(listed) == 2  # the practice and the public profile
+    assert listed[1]["pk"]["S"] == f"PSYCHOLOGIST#{cid}"
     from msp.directory import listing_items_for
 
     (expected,) = listing_items_for(cid, candidature.fields)
     assert (listed[0]["pk"]["S"], listed[0]["sk"]["S"]) == (expected.partition, expected.sort_key)
-    assert listed[0]["name"]["S"] == f"{candidature.fields.first_name} {candidature.fields.last_name}"
-    assert listed[0]["practice_id"]["S"] == f"{cid}-1" and listed[0]["sk"]["S"].endswith(f"#{cid}-1")
-    assert listed[0]["city"]["S"] == candidature.fields.practices[0].city
+    from msp.storage import practice_from_item
+
+    assert practice_from_item(listed[0]["pk"]["S"], listed[0]) == expected
+    assert listed[0]["sk"]["S"].endswith(f"#{cid}-1")
 
     ended = _transition(api, reviewer, cid, "deconvention", version + 2, reason="Cessation d'activité déclarée.")
     assert ended.status_code == 200 and ended.json()["status"] == "deconventioned"

@@ -217,6 +217,17 @@ EXPECTED: dict[str, Case] = {
         state=None,
         expect={role: 200 for role in ROLES},
     ),
+    "GET /v1/psychologists/search": Case(
+        state=None,
+        query=lambda: {"lat": "48.8566", "lon": "2.3522", "radius_km": "5"},
+        expect=dict.fromkeys(ROLES, 200),
+    ),
+    # Public: anyone reads a listed psychologist's profile, theirs or not.
+    "GET /v1/psychologists/{psychologist_id}": Case(
+        state="accepted",
+        setup=lambda api, candidature: {"psychologist_id": candidature.id},
+        expect=dict.fromkeys(ROLES, 200),
+    ),
     "GET /v1/review/candidatures": Case(
         state=None,
         expect={

@@ -243,3 +243,20 @@ def test_tally_checkpoints_expire_with_the_bucket_lifecycle():
 def test_the_stats_route_is_authorized():
     (found,) = [r for r in TEMPLATE.routes if r.route_key == "GET /v1/stats"]
     assert found.function == "GetStatsFunction" and not found.public
+
+
+def test_only_the_directory_routes_are_public_and_they_only_read_the_directory():
+    public = {route.route_key: route.function for route in TEMPLATE.routes if route.public}
+    assert public == {
+        "GET /v1/psychologists/search": "SearchPsychologistsFunction",
+        "GET /v1/psychologists/{psychologist_id}": "GetPsychologistProfileFunction",
+        "GET /v1/openapi.json": "GetOpenApiFunction",
+    }
+    for function in public.values():
+        for statement in _statements(FUNCTIONS[function]):
+            assert statement["Resource"] == {"Fn::GetAtt": ["DirectoryTable", "Arn"]}, function
+            assert set(statement["Action"]) <= {"dynamodb:Query", "dynamodb:GetItem", "dynamodb:BatchGetItem"}
+            if statement["Action"] != ["dynamodb:Query"]:
+                assert "dynamodb:LeadingKeys" in str(statement["Condition"]), "single-item reads are scoped by key"
+    secret = FUNCTIONS["SearchPsychologistsFunction"].environment["SEARCH_CURSOR_SECRET"]
+    assert secret["Fn::Sub"].startswith("{{resolve:secretsmanager:${SearchCursorSecret}")

@@ -1,0 +1,393 @@
+"""`make bench`: the directory search on a synthetic national directory of 100,000 practices (DynamoDB Local).
+
+Practices are spread in proportion to population (tests/perf/national_directory.py) and loaded with
+parallel BatchWriteItem; the density counters are rebuilt from the table, as the review transaction would
+have kept them. Then 1,000 points drawn by population are searched at radius 5, 10 and 30 km, limit 20,
+through the search handler (in-process, as API Gateway would call it), and every answer is checked
+against an exhaustive haversine scan of the dataset. Reported against the goals of issue 6:
+
+- search p50 latency <= 3x the p50 of one GetItem on the same table (same client, interleaved);
+- DynamoDB requests per search <= 8 at p95 (botocore event hook on the storage client);
+- items read <= 5x results returned at p50;
+- >= 100x faster than a brute-force Scan search of the same table;
+- agreement with brute force: 100 % (asserted).
+
+Also reported: the largest partition (items, bytes), what a Paris-centre search reads, and the same
+statistics at other coarse resolutions (for the README's choice of resolutions). Not part of `make test`.
+"""
+
+from __future__ import annotations
+
+import bisect
+import json
+import math
+import random
+import statistics
+import threading
+import time
+from collections import Counter, defaultdict
+from concurrent.futures import ThreadPoolExecutor
+from urllib.parse import urlencode
+
+import boto3
+import h3
+import pytest
+from botocore.config import Config
+
+from infra.components import REGION
+from infra.gateway import build_event
+from msp.cellkeys import COARSE_RESOLUTION, FINE_RESOLUTION
+from msp.covering import cover_disk
+from msp.directory import DENSITY_RESOLUTION, SearchQuery, density_changes
+from msp.spherical import haversine_km
+from tests.perf import national_directory
+
+PRACTICES = 100_000
+POINTS = 1_000
+RADII = (5, 10, 30)
+LIMIT = 20
+SCANS = 3
+WRITERS = 8
+PARIS_CENTRE = (48.8566, 2.3522)  # Hôtel de Ville
+
+pytestmark = pytest.mark.integration
+
+
+def _percentile(values: list[float], fraction: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, max(0, math.ceil(fraction * len(ordered)) - 1))]
+
+
+def _p50(values):
+    return statistics.median(values)
+
+
+class DynamoDBMeter:
+    """Requests sent and items returned by Query, on one client, from any thread."""
+
+    def __init__(self, client):
+        self._lock = threading.Lock()
+        self.requests: Counter = Counter()
+        self.items = 0
+        client.meta.events.register("before-call.dynamodb.*", self._request)
+        client.meta.events.register("after-call.dynamodb.Query", self._queried)
+
+    def _request(self, model, **_):
+        with self._lock:
+            self.requests[model.name] += 1
+
+    def _queried(self, parsed, **_):
+        with self._lock:
+            self.items += parsed.get("Count", 0)
+
+    def reset(self):
+        with self._lock:
+            self.requests.clear()
+            self.items = 0
+
+
+class ReferenceIndex:
+    """Exhaustive haversine over every practice that can be within the radius: the dataset bucketed by
+    0.1° of latitude, each bucket sorted by longitude, so only a bounding box (widened by a margin) is
+    scanned. Checked against a full linear scan on a sample of queries."""
+
+    def __init__(self, practices):
+        self.practices = practices
+        self.buckets: dict[int, tuple[list[float], list]] = {}
+        grouped = defaultdict(list)
+        for practice in practices:
+            grouped[math.floor(practice.lat * 10)].append(practice)
+        for key, members in grouped.items():
+            members.sort(key=lambda p: p.lon)
+            self.buckets[key] = ([p.lon for p in members], members)
+
+    def candidates(self, lat: float, lon: float, radius_km: float):
+        dlat = radius_km / 111.0 + 0.01
+        dlon = radius_km / (111.0 * math.cos(math.radians(min(abs(lat) + dlat, 89)))) + 0.01
+        for key in range(math.floor((lat - dlat) * 10), math.floor((lat + dlat) * 10) + 1):
+            if key in self.buckets:
+                lons, members = self.buckets[key]
+                yield from members[bisect.bisect_left(lons, lon - dlon) : bisect.bisect_right(lons, lon + dlon)]
+
+    def nearest(self, query: SearchQuery, everything: bool = False) -> list[tuple[str, float]]:
+        pool = self.practices if everything else self.candidates(query.lat, query.lon, query.radius_km)
+        scored = sorted(
+            (distance, p.practice_id)
+            for p in pool
+            if (distance := haversine_km(query.lat, query.lon, p.lat, p.lon)) <= query.radius_km and query.admits(p)
+        )
+        return [(practice_id, distance) for distance, practice_id in scored]
+
+
+def _load(client, table: str, items: list[dict]) -> float:
+    """Parallel BatchWriteItem (25 items each, unprocessed ones retried); seconds taken."""
+    batches = [items[start : start + 25] for start in range(0, len(items), 25)]
+    done = [0]
+    lock = threading.Lock()
+    started = time.perf_counter()
+
+    def write(batch):
+        pending = {table: [{"PutRequest": {"Item": item}} for item in batch]}
+        attempt = 0
+        while pending:
+            pending = client.batch_write_item(RequestItems=pending).get("UnprocessedItems") or {}
+            if pending:
+                attempt += 1
+                time.sleep(min(0.05 * 2**attempt, 1))
+        with lock:
+            done[0] += len(batch)
+            if done[0] % 10_000 < len(batch) or done[0] == len(items):
+                rate = done[0] / (time.perf_counter() - started)
+                print(f"  loaded {done[0]:7,d} / {len(items):,d} practices ({rate:,.0f} items/s)", flush=True)
+
+    with ThreadPoolExecutor(max_workers=WRITERS) as pool:
+        list(pool.map(write, batches))
+    return time.perf_counter() - started
+
+
+def _search_event(route, params: dict) -> dict:
+    raw = urlencode({k: v for k, v in params.items() if v is not None})
+    return build_event(route, "GET", route.path, raw, [("accept", "application/json")], b"", {}, None, "127.0.0.1")
+
+
+def _scan_search(client, table: str, query: SearchQuery) -> list[tuple[str, float]]:
+    """The brute-force alternative: Scan the whole table, keep what is within the radius, sort."""
+    from msp.storage import LISTING_NAMES, LISTING_PROJECTION, practice_from_item
+
+    arguments = {
+        "TableName": table,
+        "ProjectionExpression": LISTING_PROJECTION + ", pk",
+        "ExpressionAttributeNames": LISTING_NAMES,
+        "FilterExpression": "attribute_exists(#listing)",
+    }
+    scored = []
+    while True:
+        page = client.scan(**arguments)
+        for item in page["Items"]:
+            practice = practice_from_item(item["pk"]["S"], item)
+            distance = haversine_km(query.lat, query.lon, practice.lat, practice.lon)
+            if distance <= query.radius_km and query.admits(practice):
+                scored.append((distance, practice.practice_id))
+        if "LastEvaluatedKey" not in page:
+            break
+        arguments["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+    return [(practice_id, distance) for distance, practice_id in sorted(scored)[:LIMIT]]
+
+
+def _partition_stats(practices, items_by_id: dict[str, int], resolution: int) -> tuple[str, int, int, int]:
+    """(largest partition, its items, its bytes, number of partitions) with coarse cells at `resolution`."""
+    counts: Counter = Counter()
+    sizes: Counter = Counter()
+    for practice in practices:
+        fine = h3.latlng_to_cell(practice.lat, practice.lon, FINE_RESOLUTION)
+        partition = h3.cell_to_parent(fine, resolution)
+        counts[partition] += 1
+        sizes[partition] += items_by_id[practice.practice_id]
+    largest, items = counts.most_common(1)[0]
+    return largest, items, sizes[largest], len(counts)
+
+
+def _partitions_touched(lat: float, lon: float, radius_km: float, resolution: int) -> int:
+    covering = cover_disk(lat, lon, radius_km)
+    return len({h3.cell_to_parent(cell, resolution) for cell in covering.cells})
+
+
+def test_directory_search_on_a_national_dataset(stack):
+    from msp import storage
+    from msp.storage import directory_item, directory_store, dynamodb_client, to_item
+
+    client = dynamodb_client()
+    table = stack.names.table("DirectoryTable")
+    (route,) = [r for r in stack.template.routes if r.route_key == "GET /v1/psychologists/search"]
+    bench_started = time.perf_counter()
+
+    print(f"\n--- directory search benchmark: {PRACTICES:,d} practices, {POINTS:,d} points x radius {RADII} km")
+    generated = time.perf_counter()
+    practices = national_directory.practices(PRACTICES)
+    items = [to_item(directory_item(p)) for p in practices]
+    sizes = {p.practice_id: national_directory.item_size(item) for p, item in zip(practices, items, strict=True)}
+    print(f"generated in {time.perf_counter() - generated:.1f} s; loading into DynamoDB Local ({WRITERS} writers)")
+    seconds = _load(client, table, items)
+    print(f"loaded in {seconds:.1f} s ({PRACTICES / seconds:,.0f} items/s)")
+    # The counters the review transactions would have kept for these practices (a bulk load bypasses them).
+    regions = density_changes(practices, 1)
+    directory_store().write_density(regions)
+    region_sizes = sorted(
+        national_directory.item_size({"pk": {"S": f"DENSITY#{region}"}, "sk": {"S": "RES7"}} | to_item(counters))
+        for region, counters in regions.items()
+    )
+    print(
+        f"density counters: {sum(len(c) for c in regions.values()):,d} res-{DENSITY_RESOLUTION} cells in "
+        f"{len(regions)} region items, largest {region_sizes[-1]:,d} bytes"
+    )
+    reference = ReferenceIndex(practices)
+    around = reference.candidates(*PARIS_CENTRE, 3)
+    paris_density = sum(1 for p in around if haversine_km(*PARIS_CENTRE, p.lat, p.lon) <= 3)
+    print(f"Paris centre density: {paris_density / (math.pi * 9):.1f} practices/km² within 3 km of the Hôtel de Ville")
+
+    # --- searches through the handler, interleaved with GetItems on the same table and client
+    points = national_directory.query_points(POINTS)
+    rng = random.Random(11)
+    keys = [{"pk": {"S": p.partition}, "sk": {"S": p.sort_key}} for p in rng.sample(practices, 200)]
+    meter = DynamoDBMeter(client)
+
+    def invoke(params: dict) -> dict:
+        return stack.runtime.invoke("SearchPsychologistsFunction", _search_event(route, params))
+
+    for lat, lon in points[:50]:  # warm up: imports, counters, clients, DynamoDB Local's JIT
+        invoke({"lat": lat, "lon": lon, "radius_km": 10, "limit": LIMIT})
+        client.get_item(TableName=table, Key=rng.choice(keys))
+
+    results: dict[int, dict[str, list]] = {radius: defaultdict(list) for radius in RADII}
+    operations: Counter = Counter()
+    get_item_ms: list[float] = []
+    mismatches = []
+    for index, (lat, lon) in enumerate(points):
+        for radius in RADII:
+            params = {"lat": lat, "lon": lon, "radius_km": radius, "limit": LIMIT}
+            meter.reset()
+            started = time.perf_counter()
+            response = invoke(params)
+            elapsed = (time.perf_counter() - started) * 1000
+            requests, items_read = sum(meter.requests.values()), meter.items
+            operations.update(meter.requests)
+            assert response["statusCode"] == 200, response
+            page = json.loads(response["body"])
+            got = [(r["practice_id"], r["distance_km"]) for r in page["results"]]
+            expected = reference.nearest(SearchQuery(lat=lat, lon=lon, radius_km=radius))
+            want = [(practice_id, round(distance, 3)) for practice_id, distance in expected[:LIMIT]]
+            more = len(expected) > LIMIT
+            if got != want or (page["next_cursor"] is not None) != more:
+                mismatches.append((lat, lon, radius, got[:3], want[:3]))
+            stats = results[radius]
+            stats["ms"].append(elapsed)
+            stats["requests"].append(requests)
+            stats["items"].append(items_read)
+            stats["results"].append(len(got))
+            if got:
+                stats["items_per_result"].append(items_read / len(got))
+            started = time.perf_counter()
+            client.get_item(TableName=table, Key=keys[(index * 3 + radius) % len(keys)])
+            get_item_ms.append((time.perf_counter() - started) * 1000)
+        if (index + 1) % 250 == 0:
+            print(f"  {index + 1:5d} / {POINTS} points searched", flush=True)
+
+    # the reference itself, checked against a plain scan of every practice on a sample
+    for lat, lon in points[:15]:
+        query = SearchQuery(lat=lat, lon=lon, radius_km=30)
+        assert reference.nearest(query) == reference.nearest(query, everything=True)
+
+    # --- where the time goes: the same searches without the handler, with a step's Queries one after the
+    # other instead of concurrently, and with no storage at all (the domain's own CPU, in memory)
+    from msp.directory import search_nearest
+    from msp.storage import DirectoryStore
+    from tests.unit.directory_fakes import InMemoryListings
+
+    class InMemoryHinted(InMemoryListings):
+        def density_per_km2(self, lat, lon):
+            return directory_store().density_per_km2(lat, lon)
+
+    variants = {
+        "search_nearest, concurrent Queries": DirectoryStore(table),
+        "search_nearest, Queries in sequence": DirectoryStore(table, concurrent=False),
+        "search_nearest, in-memory port": InMemoryHinted(practices),
+    }
+    variant_ms: dict[str, list[float]] = defaultdict(list)
+    for lat, lon in points[:300]:
+        query = SearchQuery(lat=lat, lon=lon, radius_km=10, limit=LIMIT)
+        for name, port in variants.items():
+            started = time.perf_counter()
+            search_nearest(port, query, cursor_secret=b"bench-cursor-secret-0123456789")
+            variant_ms[name].append((time.perf_counter() - started) * 1000)
+
+    # --- Paris centre: what one search reads
+    paris = {}
+    for radius in RADII:
+        meter.reset()
+        started = time.perf_counter()
+        response = invoke({"lat": PARIS_CENTRE[0], "lon": PARIS_CENTRE[1], "radius_km": radius, "limit": LIMIT})
+        paris[radius] = (
+            (time.perf_counter() - started) * 1000,
+            dict(meter.requests),
+            meter.items,
+            len(json.loads(response["body"])["results"]),
+        )
+
+    # --- report
+    every = {key: [v for radius in RADII for v in results[radius][key]] for key in results[RADII[0]]}
+    get_p50 = _p50(get_item_ms)
+    print(f"\n--- {POINTS * len(RADII):,d} searches (limit {LIMIT}) through the handler, in-process")
+    print(f"{'radius':>8} {'p50 ms':>8} {'p95 ms':>8} {'req p50':>8} {'req p95':>8} {'req max':>8} "
+          f"{'items p50':>9} {'items/result p50':>16} {'results p50':>11}")  # fmt: skip
+    for radius in RADII:
+        stats = results[radius]
+        print(
+            f"{radius:>6} km {_p50(stats['ms']):8.2f} {_percentile(stats['ms'], 0.95):8.2f} "
+            f"{_p50(stats['requests']):8.0f} {_percentile(stats['requests'], 0.95):8.0f} {max(stats['requests']):8d} "
+            f"{_p50(stats['items']):9.0f} {_p50(stats['items_per_result']):16.2f} {_p50(stats['results']):11.0f}"
+        )
+    search_p50, search_p95 = _p50(every["ms"]), _percentile(every["ms"], 0.95)
+    requests_p50, requests_p95 = _p50(every["requests"]), _percentile(every["requests"], 0.95)
+    ratio_p50 = _p50(every["items_per_result"])
+    empty = sum(1 for n in every["results"] if n == 0)
+    agreement = 1 - len(mismatches) / len(every["ms"])
+
+    def verdict(ok: bool) -> str:
+        return "met" if ok else "NOT met"
+
+    print(f"{'all':>9} {search_p50:8.2f} {search_p95:8.2f} {requests_p50:8.0f} {requests_p95:8.0f} "
+          f"{max(every['requests']):8d} {_p50(every['items']):9.0f} {ratio_p50:16.2f}")  # fmt: skip
+    print(f"({empty} searches found nothing within their radius; items per result counts the others)")
+    print("\n--- against the goals")
+    print(f"search latency p50 {search_p50:.2f} ms, p95 {search_p95:.2f} ms; one GetItem p50 {get_p50:.2f} ms: "
+          f"{search_p50 / get_p50:.2f}x (goal <= 3x: {verdict(search_p50 <= 3 * get_p50)})")  # fmt: skip
+    print(f"DynamoDB requests per search p50 {requests_p50:.0f}, p95 {requests_p95:.0f} "
+          f"(goal <= 8 at p95: {verdict(requests_p95 <= 8)})")  # fmt: skip
+    print(f"items read per result returned p50 {ratio_p50:.2f} (goal <= 5: {verdict(ratio_p50 <= 5)})")
+    # --- brute-force Scan of the same table, a few times
+    print(f"(running {SCANS} brute-force Scans of the table ...)", flush=True)
+    scan_client = boto3.client(
+        "dynamodb", region_name=REGION, config=Config(read_timeout=300, retries={"max_attempts": 1})
+    )
+    scan_ms = []
+    for lat, lon in points[:SCANS]:
+        query = SearchQuery(lat=lat, lon=lon, radius_km=10, limit=LIMIT)
+        started = time.perf_counter()
+        found = _scan_search(scan_client, table, query)
+        scan_ms.append((time.perf_counter() - started) * 1000)
+        assert found == [(pid, d) for pid, d in reference.nearest(query)[:LIMIT]]
+
+    scan_p50 = _p50(scan_ms)
+    print(f"brute-force Scan search: p50 {scan_p50:.0f} ms over {SCANS} Scans "
+          f"({min(scan_ms):.0f}-{max(scan_ms):.0f} ms), {scan_p50 / search_p50:.0f}x the search p50 "
+          f"(goal >= 100x: {verdict(scan_p50 >= 100 * search_p50)})")  # fmt: skip
+    print(f"agreement with brute force: {agreement:.2%} of {len(every['ms']):,d} searches (goal 100 %)")
+    print(f"requests of all the searches, by operation: {dict(operations)} (BatchGetItem: density counters "
+          f"of regions not read in the last {storage.DENSITY_MAX_AGE} s)")  # fmt: skip
+
+    print("\n--- where the time goes (300 searches at radius 10 km, p50)")
+    for name, values in variant_ms.items():
+        print(f"  {name:40s} {_p50(values):6.2f} ms")
+
+    print("\n--- Paris centre (Hôtel de Ville), limit 20")
+    for radius, (ms, requests, items_read, returned) in paris.items():
+        print(f"  radius {radius:2d} km: {ms:6.2f} ms, requests {requests}, {items_read} items, {returned} results")
+
+    print("\n--- partitions (coarse cells) of the dataset; a 30 km search's partitions at the Paris centre")
+    for resolution in (3, 4, 5):
+        largest, count, size, partitions = _partition_stats(practices, sizes, resolution)
+        touched = _partitions_touched(*PARIS_CENTRE, 30, resolution)
+        marker = "  <- COARSE_RESOLUTION" if resolution == COARSE_RESOLUTION else ""
+        print(
+            f"  res {resolution}: {partitions:4d} partitions, largest {largest} with {count:6,d} items, "
+            f"{size / 1e6:5.2f} MB; cells of a 30 km covering in {touched} partitions{marker}"
+        )
+    fine_counts = Counter(p.sort_key[:16] for p in practices)
+    print(
+        f"  fine cells (res {FINE_RESOLUTION}) holding a practice: {len(fine_counts):,d}, "
+        f"at most {max(fine_counts.values())} practices in one; "
+        f"items {min(sizes.values())}-{max(sizes.values())} bytes, mean {statistics.mean(sizes.values()):.0f}"
+    )
+    print(f"benchmark took {time.perf_counter() - bench_started:.0f} s")
+
+    assert not mismatches, f"{len(mismatches)} searches disagree with brute force, e.g. {mismatches[:3]}"
