@@ -11,6 +11,7 @@
 
 from __future__ import annotations
 
+import json
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from typing import Any
@@ -149,7 +150,11 @@ def audit_checks(items: list[dict[str, Any]], decisions: dict[str, list[tuple[in
 
 def listing_check(app_items: list[dict[str, Any]], directory_items: list[dict[str, Any]]) -> Check:
     candidatures, _, conventions = _by_candidature(app_items)
-    listed = Counter(item["psychologist_id"] for item in directory_items)
+    from msp.storage import LISTING_FIELDS
+
+    owner = LISTING_FIELDS.index("psychologist_id")
+    # Practice items carry the public fields as a JSON array; profiles and density counters are not practices.
+    listed = Counter(json.loads(item["listing"])[owner] for item in directory_items if "listing" in item)
     check = Check("accepted candidatures hold their convention and list each practice; others list nothing")
     for candidature_id, candidature in candidatures.items():
         status = candidature["status"]

@@ -167,7 +167,8 @@ def test_audit_and_listing_checks_pass_on_what_transitions_write(world):
     app, directory = _scan("AppTable"), _scan("DirectoryTable")
     checks = [*invariants.audit_checks(app, decisions), invariants.listing_check(app, directory)]
     assert [check.problems for check in checks] == [[], [], []]
-    assert len(directory) == 1
+    # practice items only: profiles and density counters share the table
+    assert len([item for item in directory if "listing" in item]) == 1
 
 
 def test_audit_checks_catch_a_transition_without_its_event_and_an_event_too_many(world):
