@@ -7,6 +7,7 @@ import pytest
 from infra.api_client import ApiClient
 from infra.local_stack import LocalStack
 from infra.seed import demo_fields
+from tests.conftest import clear_storage_clients
 
 
 @pytest.fixture(scope="module")
@@ -14,26 +15,15 @@ def moto_stack(tmp_path_factory, stack):
     # The session stack's environment is restored afterwards: the moto stack rewrites the endpoints.
     import os
 
-    from msp import config, storage
-
     saved = dict(os.environ)
-    caches = (
-        storage.dynamodb_client,
-        storage.s3_client,
-        storage.candidature_store,
-        storage.document_bucket,
-        config.settings,
-    )
-    for cache in caches:
-        cache.cache_clear()
+    clear_storage_clients()
     local = LocalStack(tmp_path_factory.mktemp("moto"), backend="moto", port=0, prefix="msp-moto")
     local.start()
     yield local
     local.stop()
     os.environ.clear()
     os.environ.update(saved)
-    for cache in caches:
-        cache.cache_clear()
+    clear_storage_clients()
 
 
 def test_candidature_flow_on_moto(moto_stack):
