@@ -13,7 +13,7 @@ BACKEND ?= dynamodb-local
 PORT ?= 3000
 ROLE ?= psychologist
 
-.PHONY: help venv tools browser run test lint token reset bench load clean lock tally openapi fuzz
+.PHONY: help venv tools browser run test lint token reset bench load clean lock tally openapi fuzz audit
 
 help:
 	@echo "make run    local API + admin page on http://127.0.0.1:$(PORT) with demo data (BACKEND=moto without Java)"
@@ -23,6 +23,7 @@ help:
 	@echo "make bench  benchmarks (not part of make test)"
 	@echo "make tally  YEAR=2026 [REPAIR=1] [FINAL=1] [RUN_ID=...] [SYNTHETIC=5000]: the tally job on the local data"
 	@echo "make load   bounded load on a local stack (127.0.0.1), then invariants [LOAD_SECONDS=60] (not part of make test)"
+	@echo "make audit  the pinned dependencies against known vulnerabilities (offline snapshot, then pip-audit online)"
 
 $(VENV)/.installed: requirements-dev.lock
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || \
@@ -114,6 +115,12 @@ lock: venv
 		-o requirements-dev.lock pyproject.toml
 	$(BIN)/pip-compile --quiet --strip-extras --no-emit-index-url --no-emit-find-links \
 		-o functions/requirements.txt pyproject.toml
+
+# The pins against the committed advisory snapshot (as make test does), then against the live services.
+audit: venv
+	$(BIN)/python -m infra.dependency_audit check
+	$(BIN)/pip-audit --strict --disable-pip --no-deps -r functions/requirements.txt -r requirements-dev.lock || \
+		{ echo "pip-audit did not finish (it needs the PyPI JSON API or OSV over the network); the offline check above did."; exit 1; }
 
 clean: reset
 	rm -rf $(VENV) .tools .pytest_cache .ruff_cache
