@@ -187,11 +187,13 @@ class SeaweedS3(Component):
         self.endpoint = f"http://{LOOPBACK}:{self.ports['s3']}"
 
     def start(self) -> SeaweedS3:
-        data = self.workdir / "data"
+        data, logs = self.workdir / "data", self.workdir / "logs"
         data.mkdir(parents=True, exist_ok=True)
+        logs.mkdir(exist_ok=True)
         self._spawn(
             [
                 weed_executable(),
+                f"-logdir={logs}",  # its log files stay with its data, not in /tmp
                 "mini",
                 f"-dir={data}",
                 f"-ip={LOOPBACK}",
