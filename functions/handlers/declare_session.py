@@ -5,9 +5,8 @@ from aws_lambda_powertools.logging import correlation_paths
 
 from msp.clock import programme_today
 from msp.declarations import declare_session
-from msp.http import caller_of, create_app, header, json_response, parse_body
-from msp.idempotency import once_per_key
-from msp.sessions import SessionDeclaration, idempotency_fingerprint, session_id_for
+from msp.http import caller_of, create_app, idempotency_key, json_response, parse_body
+from msp.sessions import SessionDeclaration, session_id_for
 from msp.storage import patient_keyring, session_store
 
 logger = Logger()
@@ -18,26 +17,12 @@ app = create_app()
 def declare():
     caller = caller_of(app)
     declaration = parse_body(app, SessionDeclaration)
-    keyring = patient_keyring()
-    patient = keyring.patient_key(declaration.patient.nir, declaration.date.year)
-    key = header(app, "Idempotency-Key")
-
-    def compute() -> dict:
-        # Runs once the key is checked. The session id follows from the key, so should this run again after a
-        # crash left the idempotency record unfinished, it finds its session instead of counting a second one.
-        session_id = session_id_for(caller.sub, key)
-        answer = declare_session(session_store(), keyring, caller, declaration, programme_today(), session_id)
-        return answer.model_dump(mode="json")
-
-    answer = once_per_key(
-        "declare_session",
-        caller,
-        key,
-        payload=idempotency_fingerprint(declaration, patient),
-        compute=compute,
-        lambda_context=app.lambda_context,
-    )
-    return json_response(201, answer)
+    # No separate idempotency record: the session id follows from (caller, key), and the session item written
+    # in the declaration's transaction is the record. A retry (after a lost answer, a crash or a 503) finds it
+    # and gets the answer stored with it; another body under the same key gets 422 idempotency_key_reused.
+    session_id = session_id_for(caller.sub, idempotency_key(app))
+    answer = declare_session(session_store(), patient_keyring(), caller, declaration, programme_today(), session_id)
+    return json_response(201, answer.model_dump(mode="json"))
 
 
 # The body holds a NIR: never log the event, whatever POWERTOOLS_LOGGER_LOG_EVENT says.

@@ -31,13 +31,16 @@ def declare_session(
 ) -> DeclaredSession:
     """Check the declaration, count it against the patient's year and store it: 201, 403, 409 or 422.
 
-    `session_id` (see sessions.session_id_for) makes a declaration run twice under one id count once.
+    `session_id` (see sessions.session_id_for) makes the declaration exactly-once: the stored session is its
+    idempotency record. Sent again under the same id, the answer is the one recorded with the session (not
+    recounted: the ordinal, quota and amounts of the first time); another body under that id is a 422.
     """
     caller.require(Role.PSYCHOLOGIST)
     checked = check_declaration(declaration, today)
+    patient = keyring.patient_key(declaration.patient.nir, checked.year)
     session = SessionRecord(
         session_id=session_id or str(uuid.uuid4()),
-        patient_key=keyring.patient_key(declaration.patient.nir, checked.year),
+        patient_key=patient,
         psychologist_sub=caller.sub,
         date=declaration.date,
         year=checked.year,
@@ -47,11 +50,9 @@ def declare_session(
         quota=checked.rule.sessions_per_year,
         rule_valid_from=checked.rule.valid_from,
         created_at=now_iso(),
+        request_digest=keyring.declaration_digest(declaration, patient, checked.year),
     )
-    used = store.record_declaration(session)
-    return DeclaredSession(
-        session_id=session.session_id, year=session.year, used=used, quota=session.quota, amounts=session.amounts
-    )
+    return store.record_declaration(session)
 
 
 def cancel_session(store: SessionStore, caller: Caller, session_id: str, today: dt.date) -> None:

@@ -18,6 +18,7 @@ from msp.errors import (
     Unprocessable,
     UnsupportedMediaType,
 )
+from msp.idempotency_keys import checked_key
 
 MAX_BODY_BYTES = 64 * 1024
 Model = TypeVar("Model", bound=BaseModel)
@@ -150,3 +151,8 @@ def if_match_version(app: APIGatewayHttpResolver) -> int:
 
 def header(app: APIGatewayHttpResolver, name: str) -> str | None:
     return app.current_event.headers.get(name.lower())
+
+
+def idempotency_key(app: APIGatewayHttpResolver) -> str:
+    """The request's Idempotency-Key, or 400."""
+    return checked_key(header(app, "Idempotency-Key"))

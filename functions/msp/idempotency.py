@@ -1,8 +1,11 @@
-"""Idempotency-Key handling for create routes, on Powertools' idempotency utility."""
+"""Idempotency-Key handling for the candidature create route, on Powertools' idempotency utility.
+
+A session declaration does not use it: its session item, keyed by the id derived from the key, is its record
+(see storage.SessionStore.record_declaration), written in the same transaction as the count.
+"""
 
 from __future__ import annotations
 
-import re
 import threading
 from collections.abc import Callable
 from functools import cache
@@ -21,10 +24,10 @@ from aws_lambda_powertools.utilities.idempotency.exceptions import (
 
 from msp.auth import Caller
 from msp.config import settings
-from msp.errors import BadRequest, Conflict, ServiceUnavailable, Unprocessable
+from msp.errors import Conflict, ServiceUnavailable, Unprocessable
+from msp.idempotency_keys import checked_key
 from msp.storage import dynamodb_client
 
-_KEY = re.compile(r"^[A-Za-z0-9_\-:.]{8,128}$")
 _CONFIG = IdempotencyConfig(
     event_key_jmespath="[operation, owner, key]",
     payload_validation_jmespath="payload",
@@ -46,19 +49,6 @@ def _persistence() -> DynamoDBPersistenceLayer:
         # expression: configured here, once, it cannot compute another key for a concurrent first request.
         layer.configure(_CONFIG, function_name=f"{__name__}.once_per_key")
         return layer
-
-
-def checked_key(raw: str | None) -> str:
-    if not raw:
-        raise BadRequest(
-            "Send an 'Idempotency-Key' header (e.g. a UUID) so a retry cannot create twice.",
-            code="idempotency_key_required",
-        )
-    if not _KEY.match(raw):
-        raise BadRequest(
-            "'Idempotency-Key' must be 8 to 128 letters, digits or -_:. characters.", code="idempotency_key_invalid"
-        )
-    return raw
 
 
 def once_per_key(

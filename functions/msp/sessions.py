@@ -271,6 +271,17 @@ class PatientKeyring(BaseModel):
         version = self.version_for(year)
         return patient_key(nir, version.secret.get_secret_value().encode(), version.key_id)
 
+    def declaration_digest(self, declaration: SessionDeclaration, patient: str, year: int) -> str:
+        """`<key_id>:<hex HMAC-SHA256>` of what makes two declarations the same request (see
+        idempotency_fingerprint), under the year's key: stored with the session, it tells a replay from
+        another body sent under the same Idempotency-Key, and without the secret says nothing of the body
+        (a bare hash of it would give the birth date back to whoever tries the few dozen candidates)."""
+        version = self.version_for(year)
+        document = json.dumps(idempotency_fingerprint(declaration, patient), sort_keys=True, separators=(",", ":"))
+        message = f"declaration\n{document}".encode()  # never a normalised NIR: the two uses cannot collide
+        digest = hmac.new(version.secret.get_secret_value().encode(), message, hashlib.sha256).hexdigest()
+        return f"{version.key_id}:{digest}"
+
 
 # --- what is stored
 
@@ -291,6 +302,8 @@ class SessionRecord(BaseModel):
     quota: int = Field(ge=1)
     rule_valid_from: dt.date
     created_at: str
+    # PatientKeyring.declaration_digest of the request that declared it (None for sessions loaded in bulk).
+    request_digest: str | None = None
 
     @property
     def key_id(self) -> str:
@@ -310,8 +323,9 @@ def session_id_for(psychologist_sub: str, idempotency_key: str) -> str:
 def idempotency_fingerprint(declaration: SessionDeclaration, key: str) -> dict[str, Any]:
     """What makes two declarations the same request, the patient given by their key.
 
-    Idempotency stores a hash of this; a NIR hashed without a secret is easily found back (there are only
-    so many NIRs for a birth month), so it must not be part of it.
+    The session stores a keyed digest of this (PatientKeyring.declaration_digest); the NIR is not part of
+    it all the same (a NIR hashed without a secret is easily found back: there are only so many NIRs for a
+    birth month).
     """
     body = declaration.model_dump(mode="json", exclude={"patient"})
     body["patient"] = {"patient_key": key, "birth_date": declaration.patient.birth_date.isoformat()}

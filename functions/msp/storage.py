@@ -46,7 +46,7 @@ from msp.models import (
     Status,
 )
 from msp.reports import latest_key, report_prefix
-from msp.sessions import PatientKeyring, SessionRecord, quota_exhausted
+from msp.sessions import DeclaredSession, PatientKeyring, SessionRecord, quota_exhausted
 from msp.tally import CHANGED_SINCE_READ, REPAIRED, CounterRow, Row, SessionRow
 
 if TYPE_CHECKING:
@@ -1037,21 +1037,35 @@ def year_shard(patient_key: str, year: int) -> str:
     return f"{year}#{int(digest[:8], 16) % TALLY_SHARDS:02d}"
 
 
-def _recorded_ordinal(stored: dict[str, Any], session: SessionRecord) -> int:
-    """The answer already given for this session id; another declaration under the same id is refused."""
-    same = (
-        stored.get("psychologist_sub") == session.psychologist_sub
-        and stored.get("patient_key") == session.patient_key
+def _same_request(stored: dict[str, Any], session: SessionRecord) -> bool:
+    if stored.get("psychologist_sub") != session.psychologist_sub:
+        return False
+    if "request_digest" in stored and session.request_digest is not None:
+        return stored["request_digest"] == session.request_digest
+    # A session stored without the digest: its fields are all there is to compare.
+    return (
+        stored.get("patient_key") == session.patient_key
         and stored.get("date") == session.date.isoformat()
         and stored.get("first_session") == session.first_session
         and stored.get("tiers_payant_reason") == session.tiers_payant_reason
     )
-    if not same or "ordinal" not in stored:
+
+
+def _recorded_answer(stored: dict[str, Any], session: SessionRecord) -> DeclaredSession:
+    """The answer given when this session was declared, from the session item alone (not the counter as it is
+    now, nor today's policy); another declaration under the same session id is refused."""
+    if not _same_request(stored, session) or "ordinal" not in stored:
         raise Unprocessable(
             "This Idempotency-Key was already used with a different body: use a new key.",
             code="idempotency_key_reused",
         )
-    return int(stored["ordinal"])
+    return DeclaredSession(
+        session_id=stored["session_id"],
+        year=int(stored["year"]),
+        used=int(stored["ordinal"]),
+        quota=int(stored["quota"]),
+        amounts={name: stored[name] for name in ("price", "amo", "amc", "patient_advance")},
+    )
 
 
 def _session_item(session: SessionRecord, department: str | None, ordinal: int) -> dict[str, Any]:
@@ -1069,6 +1083,7 @@ def _session_item(session: SessionRecord, department: str | None, ordinal: int) 
             "tiers_payant_reason": session.tiers_payant_reason,
             "quota": session.quota,
             "ordinal": ordinal,  # the patient's count for the year with this session: the declaration's answer
+            "request_digest": session.request_digest,  # tells a replay from another body under the same id
             "rule_valid_from": session.rule_valid_from.isoformat(),
             "created_at": session.created_at,
             "year_shard": year_shard(session.patient_key, session.year),
@@ -1174,22 +1189,26 @@ class SessionStore:
             }
         }
 
-    def record_declaration(self, session: SessionRecord) -> int:
-        """Count the session against the patient's year and store it; the sessions used, this one included.
+    def record_declaration(self, session: SessionRecord) -> DeclaredSession:
+        """Count the session against the patient's year and store it; the answer: the sessions used, this one
+        included, against the quota, and what the session costs.
 
         One consistent read (convention, counter, and this session id in case it is already stored), then one
         transaction: the convention still accepted, the counter moved from what was read to one more under
         the quota, the session put. When another declaration or a cancellation moved the counter in between,
         the transaction's refusal carries the new count (ALL_OLD) and the next attempt uses it, without
-        reading again. A session id already stored means this declaration was already recorded (a retry
-        after a crash): its answer is given again and nothing is counted twice.
+        reading again. The session item is the declaration's idempotency record: a session id already stored
+        (found by the read, or by the Put's refusal when the same request raced this one) means this
+        declaration was already recorded, by an earlier call that crashed or whose answer was lost: the
+        answer recorded with it is given again and nothing is counted twice. A cancelled session leaves its
+        record (see cancel), so its Idempotency-Key still answers the same and never declares it again.
         """
         convention, used, existing = self._state(
             session.psychologist_sub, session.patient_key, session.year, session.session_id
         )
         for _ in range(_DECLARATION_ATTEMPTS):
             if existing is not None:
-                return _recorded_ordinal(existing, session)
+                return _recorded_answer(existing, session)
             department = _require_accepted(convention).get("department")
             if used >= session.quota:
                 raise quota_exhausted(session.year, used, session.quota)
@@ -1219,7 +1238,13 @@ class SessionStore:
                 if _check_failed(counter_reason):
                     used = int(from_item(counter_reason.get("Item", {})).get("used", 0))
                 continue
-            return used + 1
+            return DeclaredSession(
+                session_id=session.session_id,
+                year=session.year,
+                used=used + 1,
+                quota=session.quota,
+                amounts=session.amounts,
+            )
         raise _unavailable()
 
     def sessions_used(self, psychologist_sub: str, patient_key: str, year: int) -> int:
@@ -1229,7 +1254,11 @@ class SessionStore:
         return used
 
     def cancel(self, session_id: str, psychologist_sub: str, current_year: int) -> None:
-        """Delete a session of the current year declared by this psychologist, and count it back, atomically."""
+        """Cancel a session of the current year declared by this psychologist, and count it back, atomically.
+
+        The session item stays as the record of its declaration's Idempotency-Key (a replay answers what it
+        answered, and does not declare it again), stripped of the patient key and of the ByYear keys: it no
+        longer counts, the tally no longer sees it and it no longer links to the patient."""
         with aws_errors():
             found = (
                 dynamodb_client()
@@ -1237,8 +1266,8 @@ class SessionStore:
                 .get("Item")
             )
         session = from_item(found) if found else None
-        # Someone else's session answers exactly like a missing one.
-        if session is None or session.get("psychologist_sub") != psychologist_sub:
+        # Someone else's session, or one already cancelled, answers exactly like a missing one.
+        if session is None or session.get("psychologist_sub") != psychologist_sub or "cancelled_at" in session:
             raise NotFound("No session with this id.")
         year = int(session["year"])
         if year != current_year:
@@ -1246,6 +1275,7 @@ class SessionStore:
                 f"Only sessions of {current_year} can be cancelled; this one counts in {year}.",
                 code="session_not_cancellable",
             )
+        now = now_iso()
         items = [
             {
                 "ConditionCheck": {
@@ -1257,11 +1287,17 @@ class SessionStore:
                 }
             },
             {
-                "Delete": {
+                "Update": {
                     "TableName": self.sessions_table,
                     "Key": _session_key(session_id),
-                    "ConditionExpression": "attribute_exists(pk) AND psychologist_sub = :psychologist",
-                    "ExpressionAttributeValues": {":psychologist": {"S": psychologist_sub}},
+                    "UpdateExpression": (
+                        "SET cancelled_at = :now REMOVE patient_key, key_id, department, year_shard, tally_sk"
+                    ),
+                    "ConditionExpression": (
+                        "attribute_exists(pk) AND psychologist_sub = :psychologist "
+                        "AND attribute_not_exists(cancelled_at)"
+                    ),
+                    "ExpressionAttributeValues": {":psychologist": {"S": psychologist_sub}, ":now": {"S": now}},
                 }
             },
             {
@@ -1271,7 +1307,7 @@ class SessionStore:
                     "UpdateExpression": "SET #used = #used - :one, updated_at = :now",
                     "ConditionExpression": "#used > :zero",
                     "ExpressionAttributeNames": {"#used": "used"},
-                    "ExpressionAttributeValues": to_item({":one": 1, ":zero": 0, ":now": now_iso()}),
+                    "ExpressionAttributeValues": to_item({":one": 1, ":zero": 0, ":now": now}),
                 }
             },
         ]

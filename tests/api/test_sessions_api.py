@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import uuid
 
 import pytest
@@ -180,24 +181,66 @@ def test_a_replay_with_the_same_key_returns_the_first_answer_and_counts_once(api
     assert quota(api, token, patient).json()["used"] == 1
 
 
-def test_a_declaration_whose_idempotency_record_was_lost_still_counts_once(api, stack, conventioned, new_patient):
-    """As when the function dies after its transaction, before Powertools marks the record completed."""
+def test_a_replay_after_other_declarations_answers_what_it_answered_then(api, conventioned, new_patient):
+    _, token = conventioned()
+    patient, key = new_patient(), str(uuid.uuid4())
+    answered = api.declare_session(token, body(patient, tiers_payant_reason="css"), key)
+    assert answered.status_code == 201, answered.text
+    declared(api, token, body(patient))
+    declared(api, token, body(patient))
+    replay = api.declare_session(token, body(patient, tiers_payant_reason="css"), key)
+    assert replay.status_code == 201
+    assert replay.text == answered.text, "the replay is not the same JSON"
+    first = replay.json()
+    assert (first["used"], first["remaining"]) == (1, 11)
+    assert first["amounts"] == FULL_PRICE | {"patient_advance": "0.00"}
+    assert quota(api, token, patient).json()["used"] == 3
+
+
+def test_a_declaration_writes_no_idempotency_record_its_session_is_the_record(api, stack, conventioned, new_patient):
     import boto3
 
     _, token = conventioned()
+    first = declared(api, token, body(new_patient()), str(uuid.uuid4()))
+    client = boto3.client("dynamodb", region_name="eu-west-3")
+    records = client.scan(TableName=stack.names.table("IdempotencyTable"), ConsistentRead=True)["Items"]
+    assert not [item for item in records if first["session_id"] in json.dumps(item)]
+
+
+def test_a_declaration_whose_answer_was_lost_after_its_write_counts_once_on_retry(
+    api, conventioned, new_patient, monkeypatch
+):
+    """The function fails once its transaction is written, before it answers (as a crash or a timeout would):
+    the retry under the same key finds the session and answers what the lost answer would have said."""
+    from msp import storage
+
+    _, token = conventioned()
+    patient, key = new_patient(), str(uuid.uuid4())
+    declared(api, token, body(patient))
+    real = storage.transact_write
+
+    def write_then_fail(items):
+        real(items)
+        raise RuntimeError("the function stopped before answering")
+
+    monkeypatch.setattr(storage, "transact_write", write_then_fail)
+    assert api.declare_session(token, body(patient), key).status_code == 500
+    monkeypatch.setattr(storage, "transact_write", real)
+    assert quota(api, token, patient).json()["used"] == 2
+    retried = declared(api, token, body(patient), key)
+    assert (retried["used"], retried["remaining"]) == (2, 10)
+    assert declared(api, token, body(patient), key) == retried
+    assert quota(api, token, patient).json()["used"] == 2
+
+
+def test_a_cancelled_sessions_key_replays_its_answer_and_declares_nothing(api, conventioned, new_patient):
+    _, token = conventioned()
     patient, key = new_patient(), str(uuid.uuid4())
     first = declared(api, token, body(patient), key)
-    client = boto3.client("dynamodb", region_name="eu-west-3")
-    table = stack.names.table("IdempotencyTable")
-    records = [
-        item
-        for item in client.scan(TableName=table)["Items"]
-        if first["session_id"] in item.get("data", {}).get("S", "")
-    ]
-    assert len(records) == 1
-    client.delete_item(TableName=table, Key={"id": records[0]["id"]})
+    assert api.call("DELETE", f"/v1/sessions/{first['session_id']}", token=token).status_code == 204
     assert declared(api, token, body(patient), key) == first
-    assert quota(api, token, patient).json()["used"] == 1
+    assert quota(api, token, patient).json()["used"] == 0
+    assert api.call("DELETE", f"/v1/sessions/{first['session_id']}", token=token).status_code == 404
 
 
 def test_the_same_key_with_another_body_is_refused(api, conventioned, new_patient):

@@ -11,7 +11,6 @@ from __future__ import annotations
 import threading
 import uuid
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 
 import boto3
 import pytest
@@ -72,38 +71,22 @@ def _counter(stack, patient_key: str, year: int) -> int:
     return int(item["used"]["N"])
 
 
-@dataclass
-class _Context:
-    def get_remaining_time_in_millis(self) -> int:
-        return 10_000
-
-
 def _declare(caller, body: dict, key: str) -> tuple[int, dict]:
     """What handlers/declare_session.py does once the body is parsed: the declaration under its key."""
     from msp.clock import programme_today
     from msp.declarations import declare_session
     from msp.errors import DomainError
-    from msp.idempotency import once_per_key
-    from msp.sessions import SessionDeclaration, idempotency_fingerprint, session_id_for
+    from msp.sessions import SessionDeclaration, session_id_for
     from msp.storage import patient_keyring, session_store
 
     declaration = SessionDeclaration.model_validate(body)
-    keyring = patient_keyring()
-    fingerprint = idempotency_fingerprint(declaration, keyring.patient_key(declaration.patient.nir, 2023))
     try:
-        answer = once_per_key(
-            "declare_session",
-            caller,
-            key,
-            fingerprint,
-            lambda: declare_session(
-                session_store(), keyring, caller, declaration, programme_today(), session_id_for(caller.sub, key)
-            ).model_dump(mode="json"),
-            _Context(),
+        answer = declare_session(
+            session_store(), patient_keyring(), caller, declaration, programme_today(), session_id_for(caller.sub, key)
         )
     except DomainError as error:
         return error.status, {"error": {"code": error.code, "details": error.details}}
-    return 201, answer
+    return 201, answer.model_dump(mode="json")
 
 
 def _race(calls: list[tuple]) -> list[tuple[int, dict]]:
@@ -163,6 +146,28 @@ def test_40_racing_declarations_by_4_psychologists_fill_a_quota_of_8_exactly(sta
             assert replay == answer
     assert _counter(stack, patient_key, 2023) == QUOTA_2023
     assert len(_session_items(stack, patient_key)) == QUOTA_2023
+
+
+def test_one_declaration_sent_8_times_at_once_under_one_key_counts_once_and_answers_alike(stack, new_patient):
+    """No separate idempotency record to hold the key while the first call runs: the calls race into the
+    transaction, one puts the session, the others are refused by it and answer from it."""
+    from msp.auth import Caller, Role
+    from msp.storage import patient_keyring
+    from tests.conftest import set_convention
+
+    patient = new_patient()
+    body = {"patient": patient, "date": "2023-03-01", "first_session": False, "tiers_payant_reason": None}
+    caller = Caller(sub=f"psy-{uuid.uuid4().hex[:10]}", roles=frozenset({Role.PSYCHOLOGIST}))
+    set_convention(caller.sub, "accepted", "75")
+    key = str(uuid.uuid4())
+
+    outcomes = _race([(caller, body, key)] * 8)
+
+    assert [status for status, _ in outcomes] == [201] * 8, outcomes
+    assert all(answer == outcomes[0][1] for _, answer in outcomes) and outcomes[0][1]["used"] == 1
+    patient_key = patient_keyring().patient_key(patient["nir"], 2023)
+    assert _counter(stack, patient_key, 2023) == 1
+    assert len(_session_items(stack, patient_key)) == 1
 
 
 def test_40_concurrent_http_declarations_fill_a_quota_of_8_exactly(api, stack, conventioned, new_patient):

@@ -52,7 +52,7 @@ def session_checks(items: list[dict[str, Any]], declared: Counter | None = None)
     for item in items:
         if item["pk"].startswith("PATIENT#"):
             counters[(item["patient_key"], int(item["year"]))] = int(item.get("used", 0))
-        elif item["pk"].startswith("SESSION#"):
+        elif item["pk"].startswith("SESSION#") and "cancelled_at" not in item:  # a cancelled one no longer counts
             sessions[(item["patient_key"], int(item["year"]))].append(item)
 
     quota = Check("no counter above its quota")

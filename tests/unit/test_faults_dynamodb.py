@@ -154,8 +154,8 @@ def _declared(state: dict[str, Any]) -> dict[str, set[str]]:
     patient = PatientKeyring.from_secret(PATIENT_KEY_DOCUMENT).patient_key(state["nir"], year)
     session_id = session_id_for(state["sub"], state["key"])
     return {
+        # The session item is the declaration's idempotency record: nothing in IdempotencyTable.
         TABLES["SessionsTable"]: {f"PATIENT#{patient} YEAR#{year}", f"SESSION#{session_id} SESSION"},
-        TABLES["IdempotencyTable"]: {"*"},
     }
 
 
@@ -350,7 +350,7 @@ def test_a_throttled_idempotency_table_is_503_and_nothing_is_created(world):
 
 
 def test_a_declaration_retried_after_a_503_counts_once(world):
-    """The 503 released the Idempotency-Key: the retry runs, and runs once, whatever happens next."""
+    """A 503 wrote nothing, so the retry runs, and runs once, whatever happens next."""
     state = DECLARE.prepare(world)
     before = world.snapshot()
     world.faults.clear()  # count the attempts of the request only

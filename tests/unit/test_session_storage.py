@@ -14,7 +14,7 @@ from moto import mock_aws
 
 from infra.provision import table_definition
 from infra.template import load_template
-from msp.errors import Conflict, Forbidden, ServiceUnavailable, Unprocessable
+from msp.errors import Conflict, Forbidden, NotFound, ServiceUnavailable, Unprocessable
 from msp.policy import Amounts
 from msp.sessions import PatientKeyring, SessionRecord
 from tests.conftest import nir_for
@@ -79,10 +79,10 @@ def test_a_declaration_is_one_read_and_one_transaction(tables):
     convention(tables)
     store = tables.session_store()
     made = requests_made(tables.dynamodb_client())
-    assert store.record_declaration(session(1)) == 1
+    assert store.record_declaration(session(1)).used == 1
     assert made == {"BatchGetItem": 1, "TransactWriteItems": 1}
     made.clear()
-    assert store.record_declaration(session(2)) == 2
+    assert store.record_declaration(session(2)).used == 2
     assert made == {"BatchGetItem": 1, "TransactWriteItems": 1}
 
 
@@ -144,15 +144,77 @@ def test_quota_and_convention_refusals_need_no_transaction(tables):
 def test_a_declaration_run_again_under_its_session_id_counts_once(tables):
     convention(tables)
     store = tables.session_store()
-    assert store.record_declaration(session(1, quota=1)) == 1
+    assert store.record_declaration(session(1, quota=1)).used == 1
     made = requests_made(tables.dynamodb_client())
-    assert store.record_declaration(session(1, quota=1)) == 1  # not a 409: it is the same session
+    assert store.record_declaration(session(1, quota=1)).used == 1  # not a 409: it is the same session
     assert made == {"BatchGetItem": 1}
     assert store.sessions_used("psy-1", PATIENT_KEY, 2026) == 1
     other_body = session(1, quota=1).model_copy(update={"date": dt.date(2026, 11, 19)})
     with pytest.raises(Unprocessable) as refused:
         store.record_declaration(other_body)
     assert refused.value.code == "idempotency_key_reused"
+
+
+def signed(number: int, digest: str = "k1:" + "a" * 64, **changes) -> SessionRecord:
+    """A session as the handler records it: with the digest of the request that declared it."""
+    return session(number).model_copy(update={"request_digest": digest, **changes})
+
+
+def test_a_replay_answers_from_the_session_item_not_from_the_counter_or_todays_policy(tables):
+    convention(tables)
+    store = tables.session_store()
+    first = store.record_declaration(signed(1))
+    assert store.record_declaration(signed(2)).used == 2
+    assert store.record_declaration(signed(3)).used == 3
+    # Replayed after other declarations, and as if the policy had changed meanwhile (other amounts, quota).
+    cheaper = AMOUNTS.model_copy(update={"price": Decimal("30.00"), "patient_advance": Decimal("30.00")})
+    made = requests_made(tables.dynamodb_client())
+    replay = store.record_declaration(signed(1, amounts=cheaper, quota=8, created_at="2026-11-21T09:00:00Z"))
+    assert made == {"BatchGetItem": 1}, "a replay writes nothing"
+    assert replay == first
+    assert replay.model_dump(mode="json") == {
+        "session_id": session(1).session_id,
+        "year": 2026,
+        "used": 1,
+        "quota": 12,
+        "remaining": 11,
+        "amounts": {"price": "50.00", "amo": "30.00", "amc": "20.00", "patient_advance": "50.00"},
+    }
+    assert store.sessions_used("psy-1", PATIENT_KEY, 2026) == 3
+
+
+def test_another_body_under_the_same_session_id_is_refused_by_its_digest(tables):
+    convention(tables)
+    store = tables.session_store()
+    store.record_declaration(signed(1))
+    # Same stored fields, another request (here, another birth date: only the digest tells them apart).
+    with pytest.raises(Unprocessable) as refused:
+        store.record_declaration(signed(1, digest="k1:" + "b" * 64))
+    assert refused.value.code == "idempotency_key_reused"
+    with pytest.raises(Unprocessable):
+        store.record_declaration(signed(1, psychologist_sub="psy-2"))
+    assert store.sessions_used("psy-1", PATIENT_KEY, 2026) == 1
+
+
+def test_a_crash_after_the_transaction_is_answered_the_same_on_retry(tables, monkeypatch):
+    """The function dies once its transaction is written, before it answers: the client's retry under the same
+    key finds the session and gets the answer the lost one would have given, nothing counted twice."""
+    convention(tables)
+    store = tables.session_store()
+    real = tables.transact_write
+
+    def write_then_crash(items):
+        real(items)
+        raise SystemExit("the function was stopped")
+
+    monkeypatch.setattr(tables, "transact_write", write_then_crash)
+    with pytest.raises(SystemExit):
+        store.record_declaration(signed(1))
+    monkeypatch.setattr(tables, "transact_write", real)
+    retried = store.record_declaration(signed(1))
+    assert (retried.used, retried.remaining, retried.session_id) == (1, 11, session(1).session_id)
+    assert store.record_declaration(signed(1)) == retried
+    assert store.sessions_used("psy-1", PATIENT_KEY, 2026) == 1
 
 
 def test_cancelling_is_one_read_and_one_transaction(tables):
@@ -163,6 +225,26 @@ def test_cancelling_is_one_read_and_one_transaction(tables):
     store.cancel(session(1).session_id, "psy-1", 2026)
     assert made == {"GetItem": 1, "TransactWriteItems": 1}
     assert store.sessions_used("psy-1", PATIENT_KEY, 2026) == 0
+
+
+def test_a_cancelled_session_stays_as_its_keys_record_unlinked_from_the_patient_and_out_of_the_year(tables):
+    convention(tables)
+    store = tables.session_store()
+    first = store.record_declaration(signed(1))
+    store.record_declaration(signed(2))
+    store.cancel(session(1).session_id, "psy-1", 2026)
+    item = tables.dynamodb_client().get_item(
+        TableName="msp-unit-sessions", Key={"pk": {"S": f"SESSION#{session(1).session_id}"}, "sk": {"S": "SESSION"}}
+    )["Item"]
+    assert "cancelled_at" in item
+    assert not {"patient_key", "key_id", "department", "year_shard", "tally_sk"} & item.keys()
+    assert [i["tally_sk"].rsplit("#", 1)[-1] for i in store.year_items(2026)] == ["COUNTER", session(2).session_id]
+    # The declaration sent again under its key answers what it answered and declares nothing.
+    assert store.record_declaration(signed(1)) == first
+    assert store.sessions_used("psy-1", PATIENT_KEY, 2026) == 1
+    with pytest.raises(NotFound):
+        store.cancel(session(1).session_id, "psy-1", 2026)
+    assert store.sessions_used("psy-1", PATIENT_KEY, 2026) == 1
 
 
 # --- races, with botocore's Stubber standing for DynamoDB
@@ -204,7 +286,7 @@ def test_a_transaction_conflict_is_retried_with_jittered_backoff(stubbed):
             modeled_fields=_cancelled("None", "TransactionConflict", "None"),
         )
     stubber.add_response("transact_write_items", {}, {"TransactItems": ANY})
-    assert storage.session_store().record_declaration(session(1)) == 4
+    assert storage.session_store().record_declaration(session(1)).used == 4
     assert len(pauses) == 2 and all(0 <= pause <= 0.04 for pause in pauses)
 
 
@@ -230,7 +312,7 @@ def test_a_counter_moved_meanwhile_is_retried_from_the_refusals_count_without_re
         modeled_fields=_cancelled("None", "ConditionalCheckFailed", "None", counter=5),
     )
     stubber.add_response("transact_write_items", {})
-    assert storage.session_store().record_declaration(session(1)) == 6
+    assert storage.session_store().record_declaration(session(1)).used == 6
 
 
 def test_a_counter_that_reached_the_quota_meanwhile_is_a_409(stubbed):
@@ -255,6 +337,19 @@ def test_a_deconvention_landing_between_read_and_write_is_a_403(stubbed):
     stubber.add_client_error("transact_write_items", "TransactionCanceledException", modeled_fields=reasons)
     with pytest.raises(Forbidden):
         storage.session_store().record_declaration(session(1))
+
+
+def test_the_same_request_racing_itself_gets_the_winners_answer_from_the_refusal(stubbed):
+    """Two calls under one key read no session; the first transaction wins. The second's Put is refused with the
+    stored session (ALL_OLD), which answers it: no second read, no second count."""
+    storage, stubber, _ = stubbed
+    stubber.add_response("batch_get_item", _state(used=3))
+    stored = storage._session_item(signed(1), "75", ordinal=4)
+    reasons = _cancelled("None", "ConditionalCheckFailed", "ConditionalCheckFailed", counter=4)
+    reasons["CancellationReasons"][2]["Item"] = stored
+    stubber.add_client_error("transact_write_items", "TransactionCanceledException", modeled_fields=reasons)
+    answer = storage.session_store().record_declaration(signed(1))
+    assert (answer.used, answer.quota, answer.remaining) == (4, 12, 8)
 
 
 def test_throttling_is_a_503_with_retry_after(stubbed):

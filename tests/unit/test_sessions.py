@@ -434,6 +434,27 @@ def test_the_same_patient_typed_differently_has_the_same_fingerprint():
     )
 
 
+def test_the_declaration_digest_is_keyed_tells_bodies_apart_and_holds_no_nir():
+    keyring = PatientKeyring.from_secret(GENERATED)
+    key = keyring.patient_key(NIR, 2026)
+    digest = keyring.declaration_digest(declaration(), key, 2026)
+    key_id, _, hex_digest = digest.partition(":")
+    assert key_id == keyring.version_for(2026).key_id and len(hex_digest) == 64
+    spaced = declaration(patient={"nir": "2 90 05 75 056 123 84", "birth_date": "1990-05-14"})
+    assert keyring.declaration_digest(spaced, keyring.patient_key(spaced.patient.nir, 2026), 2026) == digest
+    others = [
+        declaration(patient={"nir": NIR, "birth_date": "1990-05-15"}),  # the birth date is part of the body
+        declaration(date="2026-11-19"),
+        declaration(tiers_payant_reason="css"),
+        declaration(first_session=True),
+    ]
+    assert len({digest} | {keyring.declaration_digest(other, key, 2026) for other in others}) == 5
+    # Keyed: without the secret, the few candidate birth dates cannot be tried against it.
+    plain = json.dumps(idempotency_fingerprint(declaration(), key), sort_keys=True, separators=(",", ":"))
+    assert hex_digest != hashlib.sha256(plain.encode()).hexdigest()
+    assert NIR[:13] not in digest
+
+
 # --- the programme's date
 
 

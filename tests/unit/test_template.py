@@ -163,6 +163,39 @@ def test_sessions_table_keys_counters_and_sessions_and_indexes_them_by_year():
     assert TEMPLATE.resources["SessionsTable"]["DeletionPolicy"] == "Retain"
 
 
+def test_only_the_functions_using_powertools_idempotency_may_touch_its_table():
+    def grants(function) -> bool:
+        return any(
+            statement["Resource"] == {"Fn::GetAtt": ["IdempotencyTable", "Arn"]} for statement in _statements(function)
+        )
+
+    users = set()
+    for name, function in FUNCTIONS.items():
+        source = (FUNCTIONS_DIR / (function.module.replace(".", "/") + ".py")).read_text(encoding="utf-8")
+        if "msp.idempotency" in source:
+            users.add(name)
+        assert grants(function) == (name in users), name
+    assert users == {"CreateCandidatureFunction"}, "a declaration's record is its session item, not IdempotencyTable"
+
+
+def test_the_session_functions_write_only_what_a_declaration_or_cancellation_writes():
+    def actions(name: str, table: str) -> set[str]:
+        return {
+            action
+            for statement in _statements(FUNCTIONS[name])
+            if statement["Resource"] == {"Fn::GetAtt": [table, "Arn"]}
+            for action in statement["Action"]
+        }
+
+    assert actions("DeclareSessionFunction", "SessionsTable") == {
+        "dynamodb:BatchGetItem",
+        "dynamodb:UpdateItem",
+        "dynamodb:PutItem",
+    }
+    # A cancelled session is updated into its declaration's record, never deleted.
+    assert actions("CancelSessionFunction", "SessionsTable") == {"dynamodb:GetItem", "dynamodb:UpdateItem"}
+
+
 def test_the_patient_key_secret_is_generated_retained_and_read_only_where_needed():
     secret = TEMPLATE.resources["PatientKeySecret"]
     assert secret["DeletionPolicy"] == "Retain"
