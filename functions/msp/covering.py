@@ -7,12 +7,13 @@ to that distance.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import h3
 
 from msp.cellkeys import COARSE_RESOLUTION, FINE_RESOLUTION
-from msp.spherical import distance_to_cell_boundary_km, unit_vector
+from msp.spherical import distance_to_cell_boundary_km, haversine_km, unit_vector
 
 # H3 children do not tile their parent exactly: their union overhangs the parent's polygon.
 # One level overhangs by at most 0.1262 parent edges (a constant of the aperture-7 layout);
@@ -74,7 +75,12 @@ def cover_disk(lat: float, lon: float, radius_km: float, resolution: int | None 
             if neighbour in seen:
                 continue
             seen.add(neighbour)
-            reach = distance_to_cell_boundary_km(point, neighbour) - overhang
+            # A neighbour's polygon does not hold the point, so its boundary is nearer than its centre (by
+            # at least its inradius, far beyond float error): a centre within reach decides, cheaply.
+            if haversine_km(lat, lon, *h3.cell_to_latlng(neighbour)) - overhang < radius_km:
+                reach = -math.inf
+            else:
+                reach = distance_to_cell_boundary_km(point, neighbour) - overhang
             if reach < radius_km:
                 cells.add(neighbour)
                 pending.append(neighbour)
