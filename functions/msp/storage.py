@@ -14,7 +14,7 @@ import math
 import random
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager, suppress
 from decimal import Decimal
@@ -857,7 +857,7 @@ class DirectoryStore:
         first = self.query_range(*ranges[0])
         return first + [practice for future in futures for practice in future.result()]
 
-    def density_counts(self, regions: Sequence[str]) -> dict[str, int] | None:
+    def density_counts(self, regions: Sequence[str]) -> Mapping[str, int] | None:
         """Listed practices per density cell of these regions, as last read (at most DENSITY_MAX_AGE seconds
         ago): one BatchGetItem for the regions not read yet, or read too long ago. None when unreadable."""
         now = time.monotonic()
@@ -870,10 +870,7 @@ class DirectoryStore:
                 log.warning("directory density counters unreadable; searching without them", exc_info=True)
                 if any(region not in self._regions for region in regions):
                     return None
-        counts: dict[str, int] = {}
-        for region in regions:
-            counts.update(self._regions.get(region, (0.0, {}))[1])
-        return counts
+        return _RegionCounters({region: self._regions.get(region, (0.0, {}))[1] for region in regions})
 
     def _read_regions(self, regions: list[str], now: float) -> None:
         found: dict[str, dict[str, int]] = {region: {} for region in regions}
@@ -943,6 +940,27 @@ class DirectoryStore:
                 item = _density_key(region) | {cell: {"N": str(count)} for cell, count in counters.items()}
                 dynamodb_client().put_item(TableName=self.table, Item=item)
         self._regions.clear()
+
+
+class _RegionCounters(Mapping[str, int]):
+    """The counters of a few regions seen as one mapping, by density cell, without copying them: a hint
+    looks up a few dozen cells, where merging the regions' dicts would copy thousands."""
+
+    def __init__(self, regions: dict[str, dict[str, int]]):
+        self._regions = regions
+
+    def __getitem__(self, cell: str) -> int:
+        import h3
+
+        from msp.directory import DENSITY_REGION_RESOLUTION
+
+        return self._regions[h3.cell_to_parent(cell, DENSITY_REGION_RESOLUTION)][cell]
+
+    def __iter__(self) -> Iterator[str]:
+        return (cell for counters in self._regions.values() for cell in counters)
+
+    def __len__(self) -> int:
+        return sum(len(counters) for counters in self._regions.values())
 
 
 def _density_cell_of(fine: str) -> str:
