@@ -357,8 +357,8 @@ class SearchTuning:
     # Holds about 20 practices in central Paris (~30-45 practices per km²); scaled with the limit.
     first_radius_km: float = 0.5
     # Requests per step: neighbouring ranges are joined (reading what lies between) down to this...
-    ranges_per_step: int = 4
-    # ...fewer after the first step, which is rarer and reads sparser places.
+    ranges_per_step: int = 3
+    # ...or this after the first step, which is rarer and reads sparser places.
     ranges_per_later_step: int = 3
     # ...but never across a gap larger than this fraction of the step's covering.
     max_gap_ratio: float = 1.0
