@@ -7,12 +7,13 @@ to that distance.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import h3
 
 from msp.cellkeys import COARSE_RESOLUTION, FINE_RESOLUTION
-from msp.spherical import distance_to_cell_boundary_km, unit_vector
+from msp.spherical import cell_circumradius_km, distance_to_cell_boundary_km, haversine_km, unit_vector
 
 # H3 children do not tile their parent exactly: their union overhangs the parent's polygon.
 # One level overhangs by at most 0.1262 parent edges (a constant of the aperture-7 layout);
@@ -22,12 +23,16 @@ from msp.spherical import distance_to_cell_boundary_km, unit_vector
 OVERHANG_PER_EDGE = 0.21
 # Longest hexagon edge anywhere over the average edge at the same resolution (1.102 measured).
 MAX_EDGE_OVER_AVERAGE = 1.15
-# Cover with cells of about a quarter of the radius: a few dozen cells, which `bridge_gaps`
-# turns into a few ranges, reading about 2-3 times the disk's area.
-EDGE_PER_RADIUS = 0.25
+# Cover with cells of about a sixth of the radius: the covering hugs the disk, so `bridge_gaps`
+# can join its runs into 3 ranges for what 4 cost with quarter-radius cells (make bench: 3.5
+# requests per search on average instead of 4.2, 4.55 items read per result instead of 4.30).
+EDGE_PER_RADIUS = 0.15
 # Float error of the point-to-arc distance: up to ~1e-7 km on the shortest edges (the cross
 # product of two close vertices cancels). A centimetre of slack dwarfs it.
 _SLACK_KM = 1e-5
+# The haversine of a centre and the point-to-arc distance of a polygon differ by float error (well under
+# a millimetre): a lower bound made of the one, compared with the other, gives that much away.
+_BOUND_SLACK_KM = 1e-6
 
 
 def overhang_km(resolution: int) -> float:
@@ -69,15 +74,33 @@ def cover_disk(lat: float, lon: float, radius_km: float, resolution: int | None 
     seen = {start}
     frontier_km = float("inf")
     pending = [start]
+    out: list[tuple[float, str]] = []  # (lower bound of reach, cell) of cells surely left out
     while pending:
         for neighbour in h3.grid_disk(pending.pop(), 1):
             if neighbour in seen:
                 continue
             seen.add(neighbour)
-            reach = distance_to_cell_boundary_km(point, neighbour) - overhang
+            # Measuring a polygon is the costly part, and the centre often decides. A neighbour's polygon
+            # does not hold the point, so its boundary is nearer than its centre (by at least its inradius,
+            # far beyond float error): a centre within reach joins. A polygon is no nearer than its centre
+            # minus its circumradius: a cell out by that bound is left out, and measured only if it may
+            # be the nearest of the frontier (below).
+            centre_km = haversine_km(lat, lon, *h3.cell_to_latlng(neighbour))
+            if centre_km - overhang < radius_km:
+                reach = -math.inf
+            else:
+                bound = centre_km - cell_circumradius_km(neighbour) - overhang - _BOUND_SLACK_KM
+                if bound >= radius_km:
+                    out.append((bound, neighbour))
+                    continue
+                reach = distance_to_cell_boundary_km(point, neighbour) - overhang
             if reach < radius_km:
                 cells.add(neighbour)
                 pending.append(neighbour)
             else:
                 frontier_km = min(frontier_km, reach)
+    for bound, cell in sorted(out):
+        if bound >= frontier_km:
+            break
+        frontier_km = min(frontier_km, distance_to_cell_boundary_km(point, cell) - overhang)
     return Covering(resolution, frozenset(cells), frontier_km - _SLACK_KM)

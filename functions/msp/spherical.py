@@ -7,6 +7,7 @@ can be compared exactly with the haversine distance of a practice.
 from __future__ import annotations
 
 import math
+from functools import lru_cache
 
 import h3
 
@@ -67,3 +68,12 @@ def distance_to_cell_boundary_km(point: Vector, cell: str) -> float:
     vertices = [unit_vector(lat, lon) for lat, lon in h3.cell_to_boundary(cell)]
     closest = min(_angle_to_arc(point, vertices[i], vertices[(i + 1) % len(vertices)]) for i in range(len(vertices)))
     return EARTH_RADIUS_KM * closest
+
+
+@lru_cache(maxsize=16384)
+def cell_circumradius_km(cell: str) -> float:
+    """Great-circle distance from the centre of `cell` to its farthest vertex: no point of the polygon is
+    farther from the centre (a cell is a small convex polygon around its centre). Kept for the cells a
+    warm function meets again: searches come from where people live, the same few thousand cells."""
+    lat, lon = h3.cell_to_latlng(cell)
+    return max(haversine_km(lat, lon, vlat, vlon) for vlat, vlon in h3.cell_to_boundary(cell))

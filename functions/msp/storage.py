@@ -14,7 +14,7 @@ import math
 import random
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager, suppress
 from decimal import Decimal
@@ -321,8 +321,7 @@ def directory_item(practice: ListedPractice) -> dict[str, Any]:
     and byte costs the server to send and botocore to parse (make bench on DynamoDB Local: a search's
     p50 went from 19.8 ms with the fields as attributes to 10.8 ms as one JSON object; see README).
     """
-    data = practice.model_dump(mode="json")
-    listing = [data[name] for name in LISTING_FIELDS]
+    listing = [getattr(practice, name) for name in LISTING_FIELDS]
     return {
         "pk": practice.partition,
         "sk": practice.sort_key,
@@ -811,14 +810,12 @@ def _query_pool() -> ThreadPoolExecutor:
 
 def practice_from_item(partition: str, item: dict[str, Any]) -> ListedPractice:
     """A stored practice, read straight from the wire format. Items are written only by this module
-    (directory_item), so their shape is known: no TypeDeserializer (Decimals), no validation."""
+    (directory_item), so their shape is known: no TypeDeserializer (Decimals), no validation; the
+    listing's values are ListedPractice's fields after its keys, in order (LISTING_FIELDS)."""
     from msp.directory import ListedPractice
 
     sort_key = item["sk"]["S"]
-    fields = dict(zip(LISTING_FIELDS, json.loads(item["listing"]["S"]), strict=True))
-    return ListedPractice.model_construct(
-        partition=partition, sort_key=sort_key, practice_id=sort_key.split("#", 1)[1], **fields
-    )
+    return ListedPractice(partition, sort_key, sort_key.split("#", 1)[1], *json.loads(item["listing"]["S"]))
 
 
 class DirectoryStore:
@@ -860,7 +857,7 @@ class DirectoryStore:
         first = self.query_range(*ranges[0])
         return first + [practice for future in futures for practice in future.result()]
 
-    def density_counts(self, regions: Sequence[str]) -> dict[str, int] | None:
+    def density_counts(self, regions: Sequence[str]) -> Mapping[str, int] | None:
         """Listed practices per density cell of these regions, as last read (at most DENSITY_MAX_AGE seconds
         ago): one BatchGetItem for the regions not read yet, or read too long ago. None when unreadable."""
         now = time.monotonic()
@@ -873,10 +870,7 @@ class DirectoryStore:
                 log.warning("directory density counters unreadable; searching without them", exc_info=True)
                 if any(region not in self._regions for region in regions):
                     return None
-        counts: dict[str, int] = {}
-        for region in regions:
-            counts.update(self._regions.get(region, (0.0, {}))[1])
-        return counts
+        return _RegionCounters({region: self._regions.get(region, (0.0, {}))[1] for region in regions})
 
     def _read_regions(self, regions: list[str], now: float) -> None:
         found: dict[str, dict[str, int]] = {region: {} for region in regions}
@@ -946,6 +940,27 @@ class DirectoryStore:
                 item = _density_key(region) | {cell: {"N": str(count)} for cell, count in counters.items()}
                 dynamodb_client().put_item(TableName=self.table, Item=item)
         self._regions.clear()
+
+
+class _RegionCounters(Mapping[str, int]):
+    """The counters of a few regions seen as one mapping, by density cell, without copying them: a hint
+    looks up a few dozen cells, where merging the regions' dicts would copy thousands."""
+
+    def __init__(self, regions: dict[str, dict[str, int]]):
+        self._regions = regions
+
+    def __getitem__(self, cell: str) -> int:
+        import h3
+
+        from msp.directory import DENSITY_REGION_RESOLUTION
+
+        return self._regions[h3.cell_to_parent(cell, DENSITY_REGION_RESOLUTION)][cell]
+
+    def __iter__(self) -> Iterator[str]:
+        return (cell for counters in self._regions.values() for cell in counters)
+
+    def __len__(self) -> int:
+        return sum(len(counters) for counters in self._regions.values())
 
 
 def _density_cell_of(fine: str) -> str:

@@ -61,7 +61,8 @@ def test_an_item_holds_exactly_the_listed_fields():
     from msp.directory import ListedPractice
     from msp.storage import LISTING_FIELDS, directory_item, practice_from_item, to_item
 
-    assert set(LISTING_FIELDS) | {"partition", "sort_key", "practice_id"} == set(ListedPractice.model_fields)
+    # The listing holds ListedPractice's fields after its keys, in order: storage reads them back by position.
+    assert ("partition", "sort_key", "practice_id", *LISTING_FIELDS) == ListedPractice._fields
     practice = listed("psy-7-2", 48.8566, 2.3522, first_name="Zoé", last_name="D'Arc", languages=("fr", "ar"))
     item = to_item(directory_item(practice))
     assert set(item) == {"pk", "sk", "listing"}

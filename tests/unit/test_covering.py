@@ -10,7 +10,13 @@ from hypothesis import strategies as st
 
 from msp.cellkeys import COARSE_RESOLUTION, FINE_RESOLUTION, fine_cell
 from msp.covering import cover_disk, covering_resolution, overhang_km
-from msp.spherical import EARTH_RADIUS_KM, distance_to_cell_boundary_km, haversine_km, unit_vector
+from msp.spherical import (
+    EARTH_RADIUS_KM,
+    cell_circumradius_km,
+    distance_to_cell_boundary_km,
+    haversine_km,
+    unit_vector,
+)
 
 from .strategies import french_points
 
@@ -75,6 +81,28 @@ def test_distance_to_a_cell_is_the_nearest_point_of_its_polygon(point, resolutio
     assert distance <= nearest_sample + 1e-6
     assert nearest_sample - distance < 0.002 * edge
     assert all(haversine_km(q_lat, q_lon, *p) >= distance - 1e-6 for p in inside)
+
+
+@settings(max_examples=100, deadline=None)
+@given(french_points(), st.integers(COARSE_RESOLUTION, FINE_RESOLUTION), st.floats(0.3, 3))
+def test_a_cell_is_no_nearer_than_its_centre_minus_its_circumradius(point, resolution, away):
+    """The bound the covering leaves cells out by, without measuring their polygon."""
+    lat, lon = point
+    cell = h3.latlng_to_cell(lat, lon, resolution)
+    centre = h3.cell_to_latlng(cell)
+    circumradius = cell_circumradius_km(cell)
+    boundary = h3.cell_to_boundary(cell)
+    samples = [
+        _along_arc(boundary[i], boundary[(i + 1) % len(boundary)], t / 50)
+        for i in range(len(boundary))
+        for t in range(51)
+    ]
+    assert all(haversine_km(*centre, *p) <= circumradius + 1e-9 for p in samples)
+    edge = h3.average_hexagon_edge_length(resolution, "km")
+    q_lat, q_lon = lat + away * 3 * edge / 111.2, lon - away * edge / 111.2
+    if h3.latlng_to_cell(q_lat, q_lon, resolution) != cell:
+        bound = haversine_km(q_lat, q_lon, *centre) - circumradius
+        assert bound <= distance_to_cell_boundary_km(unit_vector(q_lat, q_lon), cell) + 1e-6
 
 
 @settings(max_examples=120, deadline=None)
