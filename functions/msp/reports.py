@@ -33,16 +33,6 @@ from msp.tally import (
     Tally,
 )
 
-REPORTS_PREFIX = "reports"
-
-
-def report_prefix(year: int, run_id: str) -> str:
-    return f"{REPORTS_PREFIX}/{year}/{run_id}/"
-
-
-def latest_key(year: int) -> str:
-    return f"{REPORTS_PREFIX}/{year}/latest.json"
-
 
 def euros(cents: int) -> Decimal:
     return Decimal(cents).scaleb(-2).quantize(Decimal("0.01"))
@@ -340,8 +330,8 @@ def report_files(report: Report) -> dict[str, tuple[bytes, str]]:
     return files
 
 
-def latest_pointer(report: Report) -> dict[str, Any]:
-    prefix = report_prefix(report.year, report.run_id)
+def latest_pointer(report: Report, prefix: str) -> dict[str, Any]:
+    """The year's latest.json once the report's files are written under `prefix`."""
     return {
         "year": report.year,
         "run_id": report.run_id,

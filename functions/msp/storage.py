@@ -18,8 +18,6 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager, suppress
 from decimal import Decimal
-from email.message import EmailMessage as MimeMessage
-from email.policy import SMTPUTF8
 from functools import cache, lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
@@ -45,13 +43,14 @@ from msp.models import (
     QueuePage,
     Status,
 )
-from msp.reports import latest_key, report_prefix
-from msp.sessions import DeclaredSession, PatientKeyring, SessionRecord, quota_exhausted
-from msp.tally import CHANGED_SINCE_READ, REPAIRED, CounterRow, Row, SessionRow
 
+# Only the stores that need them import the session, tally and directory modules (a handler pays at cold start
+# for what it imports); their types are named here for annotations only.
 if TYPE_CHECKING:
     from msp.cellkeys import KeyRange
     from msp.directory import ListedPractice, PublicProfile
+    from msp.sessions import DeclaredSession, PatientKeyring, SessionRecord
+    from msp.tally import Row
 
 log = logging.getLogger(__name__)
 
@@ -772,6 +771,9 @@ class OutboxMailer:
         self.folder = folder
 
     def send(self, message: EmailMessage) -> None:
+        from email.message import EmailMessage as MimeMessage
+        from email.policy import SMTPUTF8
+
         mime = MimeMessage(policy=SMTPUTF8)
         mime["From"] = self.sender
         mime["To"] = message.to
@@ -1069,6 +1071,8 @@ def _same_request(stored: dict[str, Any], session: SessionRecord) -> bool:
 def _recorded_answer(stored: dict[str, Any], session: SessionRecord) -> DeclaredSession:
     """The answer given when this session was declared, from the session item alone (not the counter as it is
     now, nor today's policy); another declaration under the same session id is refused."""
+    from msp.sessions import DeclaredSession
+
     if not _same_request(stored, session) or "ordinal" not in stored:
         raise Unprocessable(
             "This Idempotency-Key was already used with a different body: use a new key.",
@@ -1218,6 +1222,8 @@ class SessionStore:
         answer recorded with it is given again and nothing is counted twice. A cancelled session leaves its
         record (see cancel), so its Idempotency-Key still answers the same and never declares it again.
         """
+        from msp.sessions import DeclaredSession, quota_exhausted
+
         convention, used, existing = self._state(
             session.psychologist_sub, session.patient_key, session.year, session.session_id
         )
@@ -1381,7 +1387,7 @@ class SessionStore:
             with aws_errors():
                 page = client.query(**arguments)
             last_key = page.get("LastEvaluatedKey")
-            yield [_tally_row(item) for item in page.get("Items", [])], last_key
+            yield _tally_rows(page.get("Items", [])), last_key
             if last_key is None:
                 return
             arguments["ExclusiveStartKey"] = last_key
@@ -1403,6 +1409,8 @@ class SessionStore:
         moved: CHANGED_SINCE_READ) and makes it idempotent: run again by a resumed tally, it finds the counter
         already repaired by this run and says so.
         """
+        from msp.tally import CHANGED_SINCE_READ, REPAIRED
+
         key = _counter_key(patient_key, year)
         values = {":counted": sessions, ":now": now, ":run": run_id}
         if seen is None:
@@ -1516,29 +1524,39 @@ def _cents(number: str) -> int:
     return cents
 
 
-def _tally_row(item: dict[str, Any]) -> Row:
-    """A raw ByYear item as the tally's row, without boto3's generic deserialiser (the year is many items)."""
-    tally_sk = item["tally_sk"]["S"].removeprefix(_PATIENT_PREFIX)
-    if tally_sk.endswith(_COUNTER_SUFFIX):
-        return CounterRow(
-            patient_key=tally_sk.removesuffix(_COUNTER_SUFFIX),
-            used=int(item["used"]["N"]) if "used" in item else 0,
-            updated_at=item["updated_at"]["S"] if "updated_at" in item else "",
+def _tally_rows(items: list[dict[str, Any]]) -> list[Row]:
+    """Raw ByYear items as the tally's rows, without boto3's generic deserialiser (the year is many items)."""
+    from msp.tally import CounterRow, SessionRow  # once a page, not once an item
+
+    rows: list[Row] = []
+    for item in items:
+        tally_sk = item["tally_sk"]["S"].removeprefix(_PATIENT_PREFIX)
+        if tally_sk.endswith(_COUNTER_SUFFIX):
+            rows.append(
+                CounterRow(
+                    patient_key=tally_sk.removesuffix(_COUNTER_SUFFIX),
+                    used=int(item["used"]["N"]) if "used" in item else 0,
+                    updated_at=item["updated_at"]["S"] if "updated_at" in item else "",
+                )
+            )
+            continue
+        reason = item.get("tiers_payant_reason")
+        department = item.get("department")
+        rows.append(
+            SessionRow(
+                patient_key=tally_sk[: tally_sk.index(_SESSION_MARK)],
+                psychologist_sub=item["psychologist_sub"]["S"],
+                department=department["S"] if department else "",
+                date=item["date"]["S"],
+                price=_cents(item["price"]["N"]),
+                amo=_cents(item["amo"]["N"]),
+                amc=_cents(item["amc"]["N"]),
+                patient_advance=_cents(item["patient_advance"]["N"]),
+                tiers_payant_reason=reason["S"] if reason else None,
+                rule_valid_from=item["rule_valid_from"]["S"],
+            )
         )
-    reason = item.get("tiers_payant_reason")
-    department = item.get("department")
-    return SessionRow(
-        patient_key=tally_sk[: tally_sk.index(_SESSION_MARK)],
-        psychologist_sub=item["psychologist_sub"]["S"],
-        department=department["S"] if department else "",
-        date=item["date"]["S"],
-        price=_cents(item["price"]["N"]),
-        amo=_cents(item["amo"]["N"]),
-        amc=_cents(item["amc"]["N"]),
-        patient_advance=_cents(item["patient_advance"]["N"]),
-        tiers_payant_reason=reason["S"] if reason else None,
-        rule_valid_from=item["rule_valid_from"]["S"],
-    )
+    return rows
 
 
 def _counter_item(patient_key: str, year: int, used: int, updated_at: str) -> dict[str, Any]:
@@ -1563,7 +1581,16 @@ def _counter_item(patient_key: str, year: int, used: int, updated_at: str) -> di
 # the bucket's lifecycle): each checkpoint is one object holding the shard's counts and the index key they stop
 # at, written whole, so a run resumed from any of them never counts a page twice.
 
+REPORTS_PREFIX = "reports"
 TALLY_WORK_PREFIX = "tally-work"
+
+
+def report_prefix(year: int, run_id: str) -> str:
+    return f"{REPORTS_PREFIX}/{year}/{run_id}/"
+
+
+def latest_key(year: int) -> str:
+    return f"{REPORTS_PREFIX}/{year}/latest.json"
 
 
 def _work_prefix(year: int, run_id: str) -> str:
@@ -1667,6 +1694,8 @@ def _secrets_provider():
 
 @lru_cache(maxsize=4)
 def _keyring(document: str) -> PatientKeyring:
+    from msp.sessions import PatientKeyring
+
     return PatientKeyring.from_secret(document)
 
 

@@ -20,8 +20,8 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_vali
 
 from msp.clock import iso
 from msp.errors import Unprocessable
-from msp.reports import build_report, latest_pointer, report_files, report_prefix
-from msp.storage import TALLY_SHARDS, ReportStore, SessionStore
+from msp.reports import build_report, latest_pointer, report_files
+from msp.storage import TALLY_SHARDS, ReportStore, SessionStore, report_prefix
 from msp.tally import REPAIRED, TOO_RECENT, RunPlan, ShardTally, merge_shards, year_quota
 
 RunId = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")]
@@ -310,11 +310,11 @@ def run_tally(
     repairs = run.repair(merged.drifts, now) if plan.repair else None
     report = build_report(merged, plan, generated_at=iso(now()), repairs=repairs)
     reports.write_report(plan.year, plan.run_id, report_files(report))
-    reports.set_latest(plan.year, latest_pointer(report))
+    prefix = report_prefix(plan.year, plan.run_id)
+    reports.set_latest(plan.year, latest_pointer(report, prefix))
     totals = report.totals.model_dump(mode="json", include={"sessions", "patients", "psychologists", "drifts"})
     if repairs is not None:
         totals["repaired"] = sum(1 for value in repairs.values() if value == REPAIRED)
-    prefix = report_prefix(plan.year, plan.run_id)
     reports.save_run(year, run_id, manifest | {"status": "complete", "report": prefix, "totals": totals})
     if merged.drifts:
         log.warning("tally found counters that disagree with their sessions", extra={"run_id": run_id, **totals})

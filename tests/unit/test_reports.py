@@ -9,6 +9,7 @@ import json
 from decimal import Decimal
 
 from msp.reports import build_report, csv_files, latest_pointer, report_files, summary, to_csv
+from msp.storage import report_prefix
 from msp.tally import REPAIRED, TOO_RECENT, CounterRow, RunPlan, SessionRow, ShardTally
 
 PLAN = RunPlan(
@@ -134,6 +135,7 @@ def test_report_files_summary_and_pointer():
     assert json.loads(files["report.json"][0]) == figures.model_dump(mode="json")
     assert json.loads(files["summary.json"][0]) == summary(figures)
     assert set(summary(figures)) == {"year", "run_id", "as_of", "final", "quota", "generated_at", "departments"}
-    pointer = latest_pointer(figures)
+    pointer = latest_pointer(figures, report_prefix(figures.year, figures.run_id))
+    assert pointer["prefix"] == "reports/2024/final-2025-01-01/"
     assert pointer["summary"] == "reports/2024/final-2025-01-01/summary.json"
     assert pointer["report"] == "reports/2024/final-2025-01-01/report.json"
