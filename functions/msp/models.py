@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+import unicodedata
 from enum import StrEnum
 from typing import Annotated, Literal
 
@@ -11,10 +12,10 @@ from pydantic import (
     AfterValidator,
     BaseModel,
     ConfigDict,
-    EmailStr,
     Field,
     HttpUrl,
     StringConstraints,
+    WithJsonSchema,
     field_validator,
     model_validator,
 )
@@ -39,6 +40,40 @@ def _phone(value: str) -> str:
     return normalised
 
 
+# An address SES can send to (RFC 5321/5322 dot-atom, internationalised letters and digits allowed), checked here
+# rather than with pydantic's EmailStr: email-validator and its Unicode tables cost every cold start ~20 ms.
+_EMAIL_LOCAL = re.compile(r"[\w!#$%&'*+/=?^`{|}~-]+(?:\.[\w!#$%&'*+/=?^`{|}~-]+)*")
+_EMAIL_LABEL = re.compile(r"[^\W_]+(?:-+[^\W_]+)*")
+# IANA special-use names: no mail is ever delivered there (nor to their subdomains).
+_RESERVED_DOMAINS = ("arpa", "invalid", "local", "localhost", "onion", "test")
+
+
+def _email(value: str) -> str:
+    """The address with its domain in lower case (as e-mail treats it); the part before the @ is kept as typed."""
+    local, at, domain = unicodedata.normalize("NFC", value).rpartition("@")
+    if not at or not local or "@" in local:
+        raise ValueError("give one e-mail address with a single @, e.g. nom@exemple.fr")
+    if len(local) > 64 or not _EMAIL_LOCAL.fullmatch(local):
+        raise ValueError(
+            "before the @, use at most 64 letters, digits or !#$%&'*+/=?^_`{|}~- characters, "
+            "with single dots between them"
+        )
+    domain = domain.lower()
+    labels = domain.split(".")
+    if (
+        len(domain) > 253
+        or len(labels) < 2
+        or not domain[-1].isalpha()
+        or not all(len(label) <= 63 and _EMAIL_LABEL.fullmatch(label) for label in labels)
+    ):
+        raise ValueError("after the @, give a domain name such as exemple.fr")
+    if labels[-1] in _RESERVED_DOMAINS:
+        raise ValueError(f"after the @, {domain} is a reserved name that receives no e-mail")
+    if len(local) + 1 + len(domain) > 254:
+        raise ValueError("an e-mail address has at most 254 characters")
+    return f"{local}@{domain}"
+
+
 def _language(value: str) -> str:
     if value not in ISO_639_1:
         raise ValueError(f"'{value}' is not an ISO 639-1 code (two lowercase letters, e.g. fr, en)")
@@ -51,6 +86,7 @@ PersonName = Annotated[
 ]
 Phone = Annotated[str, StringConstraints(max_length=30), AfterValidator(_phone)]
 Language = Annotated[str, AfterValidator(_language)]
+Email = Annotated[str, AfterValidator(_email), WithJsonSchema({"type": "string", "format": "email"})]
 Public = Literal["enfants", "adolescents", "adultes"]
 
 
@@ -116,7 +152,7 @@ class CandidatureFields(Strict):
     civility: Literal["mme", "m"] | None = None
     first_name: PersonName | None = None
     last_name: PersonName | None = None
-    email: EmailStr | None = None
+    email: Email | None = None
     phone: Phone | None = None
     identifier: Identifier | None = None
     diploma: Diploma | None = None
@@ -126,7 +162,7 @@ class CandidatureFields(Strict):
     publics: list[Public] | None = Field(default=None, min_length=1, max_length=3)
     teleconsultation: bool | None = None
     website: HttpUrl | None = None
-    public_email: EmailStr | None = None
+    public_email: Email | None = None
     public_phone: Phone | None = None
 
     @field_validator("languages", "publics")

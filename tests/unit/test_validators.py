@@ -162,6 +162,65 @@ def test_unknown_fields_publics_and_emails_are_refused_by_path():
     assert _errors(CandidatureFields, fields | {"last_name": "Martin42"})[0].startswith("last_name")
 
 
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        ("nom@exemple.fr", "nom@exemple.fr"),
+        ("Jean.Dupont@Cabinet-Psy.FR", "Jean.Dupont@cabinet-psy.fr"),  # the domain only is case-insensitive
+        ("  prise.rdv+site@cabinet.co.uk ", "prise.rdv+site@cabinet.co.uk"),
+        ("o'brien_{x}~=?^`|#$%&*/!@mail2.example.com", "o'brien_{x}~=?^`|#$%&*/!@mail2.example.com"),
+        ("josé@école.fr", "josé@école.fr"),
+        ("jose\u0301@e\u0301cole.fr", "josé@école.fr"),  # combining accents as one character (NFC)
+        ("a@b.c", "a@b.c"),
+        ("x" * 64 + "@exemple.fr", "x" * 64 + "@exemple.fr"),
+    ],
+)
+def test_email_addresses_are_accepted_with_their_domain_in_lower_case(raw, expected):
+    fields = CandidatureFields.model_validate({"email": raw, "public_email": raw})
+    assert fields.email == fields.public_email == expected
+
+
+@pytest.mark.parametrize(
+    ("raw", "fragment"),
+    [
+        ("nom.exemple.fr", "single @"),
+        ("@exemple.fr", "single @"),
+        ("nom@", "domain name"),
+        ("nom@@exemple.fr", "single @"),
+        ("Jean Dupont <nom@exemple.fr>", "before the @"),
+        ("jean dupont@exemple.fr", "before the @"),
+        ("jean..dupont@exemple.fr", "single dots"),
+        (".nom@exemple.fr", "single dots"),
+        ("nom.@exemple.fr", "single dots"),
+        ('"nom"@exemple.fr', "before the @"),
+        ("x" * 65 + "@exemple.fr", "at most 64"),
+        ("nom@exemple", "domain name"),
+        ("nom@exemple..fr", "domain name"),
+        ("nom@-exemple.fr", "domain name"),
+        ("nom@exemple-.fr", "domain name"),
+        ("nom@mon_cabinet.fr", "domain name"),
+        ("nom@exemple.fr.", "domain name"),
+        ("nom@10.0.0.1", "domain name"),
+        ("nom@[10.0.0.1]", "domain name"),
+        ("nom@" + "x" * 64 + ".fr", "domain name"),
+        ("nom@localhost", "domain name"),
+        ("nom@cabinet.local", "cabinet.local is a reserved name"),
+        ("nom@mail.Example.TEST", "mail.example.test is a reserved name"),
+        ("x" * 64 + "@" + ".".join(["y" * 60] * 4) + ".fr", "at most 254"),
+    ],
+)
+def test_malformed_email_addresses_are_refused_by_path_with_what_to_fix(raw, fragment):
+    for field in ("email", "public_email"):
+        problems = _errors(CandidatureFields, {field: raw})
+        assert len(problems) == 1 and problems[0].startswith(f"{field}: ") and fragment in problems[0], problems
+
+
+def test_email_fields_are_documented_as_email_strings():
+    properties = CandidatureFields.model_json_schema()["properties"]
+    for field in ("email", "public_email"):
+        assert {"type": "string", "format": "email"} in properties[field]["anyOf"]
+
+
 def test_a_complete_candidature_misses_nothing_and_an_empty_draft_misses_every_required_field():
     assert CandidatureFields.model_validate(demo_fields(1)).missing_for_submission() == []
     missing = CandidatureFields().missing_for_submission()
