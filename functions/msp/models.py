@@ -257,7 +257,7 @@ class Candidature(BaseModel):
     submitted_at: str | None = None
     status_reason: str | None = None
     fields: CandidatureFields
-    documents: list[Document] = Field(default_factory=list)
+    documents: list[Document] = []
 
     @property
     def department(self) -> str | None:
