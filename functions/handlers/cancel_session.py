@@ -6,7 +6,8 @@ from aws_lambda_powertools.logging import correlation_paths
 
 from msp.clock import programme_today
 from msp.declarations import cancel_session
-from msp.http import SECURITY_HEADERS, caller_of, create_app, require_empty_body
+from msp.headers import SECURITY_HEADERS
+from msp.http import caller_of, create_app, require_empty_body
 from msp.storage import session_store
 
 logger = Logger()

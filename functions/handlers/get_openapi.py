@@ -2,7 +2,7 @@
 
 from pathlib import Path
 
-from msp.http import SECURITY_HEADERS
+from msp.headers import SECURITY_HEADERS
 
 DOCUMENT = (Path(__file__).resolve().parent.parent / "openapi.json").read_text(encoding="utf-8")
 HEADERS = SECURITY_HEADERS | {"Content-Type": "application/json", "Cache-Control": "public, max-age=300"}

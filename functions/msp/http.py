@@ -18,20 +18,13 @@ from msp.errors import (
     Unprocessable,
     UnsupportedMediaType,
 )
+from msp.headers import SECURITY_HEADERS
 from msp.idempotency_keys import checked_key
 
 MAX_BODY_BYTES = 64 * 1024
 Model = TypeVar("Model", bound=BaseModel)
 
 logger = Logger()
-
-SECURITY_HEADERS = {
-    "Cache-Control": "no-store",
-    "X-Content-Type-Options": "nosniff",
-    "Referrer-Policy": "no-referrer",
-    "Content-Security-Policy": "default-src 'none'; frame-ancestors 'none'",
-    "Strict-Transport-Security": "max-age=63072000; includeSubDomains",
-}
 
 # Public answers (no token, same for everyone) may be kept by the CDN and browsers for a minute:
 # a deconventioned psychologist leaves cached answers within that minute.
