@@ -4,21 +4,17 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
+from typing import TYPE_CHECKING
 
 from msp.auth import Caller, Role
 from msp.clock import now_iso
 from msp.errors import NotFound
-from msp.sessions import (
-    DeclaredSession,
-    PatientKeyring,
-    QuotaQuery,
-    QuotaStatus,
-    SessionDeclaration,
-    SessionRecord,
-    check_declaration,
-    check_quota_query,
-)
 from msp.storage import SessionStore
+
+# The session rules (their models and the policy) load in the functions that apply them: the cancelling
+# route needs none of them, and the other two routes' handlers import them anyway.
+if TYPE_CHECKING:
+    from msp.sessions import DeclaredSession, PatientKeyring, QuotaQuery, QuotaStatus, SessionDeclaration
 
 
 def declare_session(
@@ -35,6 +31,8 @@ def declare_session(
     idempotency record. Sent again under the same id, the answer is the one recorded with the session (not
     recounted: the ordinal, quota and amounts of the first time); another body under that id is a 422.
     """
+    from msp.sessions import SessionRecord, check_declaration
+
     caller.require(Role.PSYCHOLOGIST)
     checked = check_declaration(declaration, today)
     patient = keyring.patient_key(declaration.patient.nir, checked.year)
@@ -69,6 +67,8 @@ def patient_quota(
     store: SessionStore, keyring: PatientKeyring, caller: Caller, query: QuotaQuery, today: dt.date
 ) -> QuotaStatus:
     """Sessions used and left for a patient in a year, so a psychologist can check before a session."""
+    from msp.sessions import QuotaStatus, check_quota_query
+
     caller.require(Role.PSYCHOLOGIST)
     year, rule = check_quota_query(query, today)
     used = store.sessions_used(caller.sub, keyring.patient_key(query.nir, year), year)
