@@ -1,6 +1,7 @@
 """Cold import time of every handler, each in a fresh process, against a bare boto3 client.
 
-Run by `make bench`. Interleaves the runs so machine noise hits all of them alike; reports medians.
+Run by `make bench`. Interleaves the runs so machine noise hits all of them alike; reports medians, slowest first,
+with each one's spread and the machine's load, since a busy machine stretches the ratios.
 """
 
 from __future__ import annotations
@@ -45,11 +46,15 @@ def test_cold_import_of_each_handler_against_boto3_baseline():
         for name, function in functions.items():
             samples[name].append(_timed(f"import {function.module}"))
     baseline = statistics.median(samples["baseline"])
-    print(f"\ncold import, median of {ROUNDS} fresh processes (baseline: boto3 + client = {baseline * 1000:.0f} ms)")
-    ratios = {}
-    for name in functions:
-        median = statistics.median(samples[name])
-        ratios[name] = median / baseline
-        print(f"  {name:40s} {median * 1000:7.0f} ms  {ratios[name]:.2f}x")
+    ratios = {name: statistics.median(samples[name]) / baseline for name in functions}
+    print(f"\ncold import, median of {ROUNDS} fresh processes, against `{BASELINE}`")
+    print(f"  load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs at the end", end="")
+    print("; project sources compiled at every import (PYTHONDONTWRITEBYTECODE)" if sys.dont_write_bytecode else "")
+    print(f"  {'':40s} {'median':>7s}  {'min-max':>11s}  ratio")
+    for name in ["baseline", *sorted(ratios, key=ratios.get, reverse=True)]:
+        runs = samples[name]
+        spread = f"{min(runs) * 1000:.0f}-{max(runs) * 1000:.0f} ms"
+        ratio = "" if name == "baseline" else f"{ratios[name]:.2f}x"
+        print(f"  {name:40s} {statistics.median(runs) * 1000:4.0f} ms  {spread:>11s}  {ratio}")
     print(f"  slowest: {max(ratios, key=ratios.get)} at {max(ratios.values()):.2f}x (goal <= 1.5x)")
     assert all(r > 0 for r in ratios.values())
