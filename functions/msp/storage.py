@@ -31,24 +31,13 @@ from msp import cursors
 from msp.clock import now_iso
 from msp.config import settings
 from msp.errors import BadRequest, Conflict, Forbidden, NotFound, PreconditionFailed, ServiceUnavailable, Unprocessable
-from msp.models import (
-    QUEUE_STATUSES,
-    AuditEvent,
-    Candidature,
-    DecisionEvent,
-    Document,
-    DocumentStatus,
-    EmailMessage,
-    QueueEntry,
-    QueuePage,
-    Status,
-)
 
-# Only the stores that need them import the session, tally and directory modules (a handler pays at cold start
-# for what it imports); their types are named here for annotations only.
+# Only the stores that need them import the candidature, session, tally and directory modules (a handler pays at
+# cold start for what it imports); their types are named here for annotations only.
 if TYPE_CHECKING:
     from msp.cellkeys import KeyRange
     from msp.directory import ListedPractice, PublicProfile
+    from msp.models import AuditEvent, Candidature, DecisionEvent, Document, EmailMessage, QueueEntry, QueuePage, Status
     from msp.sessions import DeclaredSession, PatientKeyring, SessionRecord
     from msp.tally import Row
 
@@ -215,6 +204,8 @@ def _held_identifier(candidature: Candidature | None) -> tuple[str, str] | None:
 
 def _queue_keys(candidature: Candidature) -> dict[str, str]:
     """Keys of the sparse review-queue indexes; none for drafts and withdrawn candidatures."""
+    from msp.models import QUEUE_STATUSES
+
     if candidature.status not in QUEUE_STATUSES or not candidature.department or not candidature.submitted_at:
         return {}
     return {
@@ -237,6 +228,8 @@ def _without_keys(data: dict[str, Any]) -> dict[str, Any]:
 
 
 def _candidature_from_item(item: dict[str, Any]) -> Candidature:
+    from msp.models import Candidature
+
     data = from_item(item)
     documents = sorted(data.pop("documents", {}).values(), key=lambda d: (d["requested_at"], d["document_id"]))
     return Candidature.model_validate({**data, "documents": documents})
@@ -282,6 +275,8 @@ def _convention_write(candidature: Candidature, status: str) -> dict[str, Any]:
 
 
 def _convention_changes(previous: Candidature | None, candidature: Candidature) -> list[dict[str, Any]]:
+    from msp.models import Status
+
     was = previous is not None and previous.status is Status.ACCEPTED
     now = candidature.status is Status.ACCEPTED
     if now and not was:
@@ -448,6 +443,8 @@ class CandidatureStore:
                     code="version_mismatch",
                 ) from error
             if len(reasons) > convention_at and reasons[convention_at] == "ConditionalCheckFailed":
+                from msp.models import Status
+
                 if candidature.status is Status.ACCEPTED:
                     raise Conflict(
                         "This psychologist already holds a convention from another candidature.",
@@ -462,6 +459,8 @@ class CandidatureStore:
 
     def history(self, candidature_id: str) -> list[AuditEvent]:
         """The audit trail, oldest first (sort keys are zero-padded versions)."""
+        from msp.models import AuditEvent
+
         events: list[AuditEvent] = []
         arguments: dict[str, Any] = {
             "TableName": self.table,
@@ -479,6 +478,8 @@ class CandidatureStore:
             arguments["ExclusiveStartKey"] = page["LastEvaluatedKey"]
 
     def audit_event(self, candidature_id: str, version: int) -> AuditEvent | None:
+        from msp.models import AuditEvent
+
         with aws_errors():
             item = (
                 dynamodb_client()
@@ -535,6 +536,8 @@ class CandidatureStore:
 
     def record_document_verdict(self, candidature_id: str, document: Document) -> bool:
         """Store the check's verdict once; False when it was already recorded (S3 redelivers)."""
+        from msp.models import DocumentStatus
+
         values = to_item(
             {":verdict": document.model_dump(mode="json"), ":pending": DocumentStatus.PENDING.value, ":one": 1}
         )
@@ -627,6 +630,8 @@ NATIONAL_QUEUE_INDEX = "ReviewQueueNational"
 
 
 def _queue_entry(item: dict[str, Any]) -> tuple[str, QueueEntry]:
+    from msp.models import QueueEntry
+
     data = from_item(item)
     fields = data.get("fields") or {}
     practices = fields.get("practices") or []
@@ -686,6 +691,8 @@ class ReviewQueueStore:
 
     def page(self, status: Status, departments: list[str] | None, limit: int, cursor: str | None) -> QueuePage:
         """`departments` None means every department (one partition of the national index)."""
+        from msp.models import QueuePage
+
         context = f"review-queue|{status.value}|{'*' if departments is None else ','.join(sorted(departments))}"
         after = None
         if cursor:
