@@ -77,6 +77,7 @@ class Function:
     policies: list[Any]
     timeout: int
     memory: int
+    runtime: str
     events: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -123,6 +124,7 @@ class Template:
                 policies=props.get("Policies", []),
                 timeout=props.get("Timeout", defaults.get("Timeout", 3)),
                 memory=props.get("MemorySize", defaults.get("MemorySize", 128)),
+                runtime=props.get("Runtime", defaults.get("Runtime", "")),
                 events=props.get("Events", {}),
             )
         return functions
