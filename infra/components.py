@@ -210,6 +210,11 @@ class SeaweedS3(Component):
         wait_for(client.list_buckets, "SeaweedFS S3 server", 90, self.process, self.log_path)
         return self
 
+    def stop(self) -> None:
+        super().stop()
+        # The S3 gateway leaves its local socket behind in /tmp (the path is fixed there), one per port used.
+        Path(f"/tmp/seaweedfs-s3-{self.ports['s3']}.sock").unlink(missing_ok=True)  # noqa: S108
+
 
 class MotoBackend:
     """moto's in-process server, for machines without Java; same endpoints, same code path."""
