@@ -119,58 +119,33 @@ class Stopwatch:
 
 def _bare_transaction(client, stack, sub: str):
     """The declaration's transaction alone, as the handler sends it for a new patient-year."""
-    sessions, app = stack.names.table("SessionsTable"), stack.names.table("AppTable")
 
     def send():
-        item = _session_like_item(0)
-        client.transact_write_items(
-            TransactItems=[
-                {
-                    "ConditionCheck": {
-                        "TableName": app,
-                        "Key": {"pk": {"S": f"PSYCHOLOGIST#{sub}"}, "sk": {"S": "CONVENTION"}},
-                        "ConditionExpression": "#status = :accepted AND department = :department",
-                        "ExpressionAttributeNames": {"#status": "status"},
-                        "ExpressionAttributeValues": {":accepted": {"S": "accepted"}, ":department": {"S": "75"}},
-                    }
-                },
-                {
-                    "Update": {
-                        "TableName": sessions,
-                        "Key": {"pk": {"S": f"PATIENT#{item['patient_key']['S']}"}, "sk": {"S": "YEAR#2026"}},
-                        "UpdateExpression": "SET #used = :next",
-                        "ConditionExpression": "attribute_not_exists(#used) OR (#used = :seen AND #used < :quota)",
-                        "ExpressionAttributeNames": {"#used": "used"},
-                        "ExpressionAttributeValues": {":next": {"N": "1"}, ":seen": {"N": "0"}, ":quota": {"N": "12"}},
-                    }
-                },
-                {"Put": {"TableName": sessions, "Item": item, "ConditionExpression": "attribute_not_exists(pk)"}},
-            ]
-        )
+        client.transact_write_items(TransactItems=_transaction(stack, sub, f"k1:{uuid.uuid4().hex}", seen=0))
 
     return send
 
 
-def _bare_read(client, stack, sub: str):
-    """The declaration's read alone: convention, counter and session id, consistent."""
+def _state_read(stack, sub: str, patient_key: str) -> dict:
+    """The declaration's consistent read of convention, counter and session id (see SessionStore._state)."""
     sessions, app = stack.names.table("SessionsTable"), stack.names.table("AppTable")
+    return {
+        app: {"Keys": [{"pk": {"S": f"PSYCHOLOGIST#{sub}"}, "sk": {"S": "CONVENTION"}}], "ConsistentRead": True},
+        sessions: {
+            "Keys": [
+                {"pk": {"S": f"PATIENT#{patient_key}"}, "sk": {"S": "YEAR#2026"}},
+                {"pk": {"S": f"SESSION#{uuid.uuid4()}"}, "sk": {"S": "SESSION"}},
+            ],
+            "ConsistentRead": True,
+        },
+    }
+
+
+def _bare_read(client, stack, sub: str):
+    """The declaration's read alone."""
 
     def send():
-        client.batch_get_item(
-            RequestItems={
-                app: {
-                    "Keys": [{"pk": {"S": f"PSYCHOLOGIST#{sub}"}, "sk": {"S": "CONVENTION"}}],
-                    "ConsistentRead": True,
-                },
-                sessions: {
-                    "Keys": [
-                        {"pk": {"S": f"PATIENT#k1:{uuid.uuid4().hex}"}, "sk": {"S": "YEAR#2026"}},
-                        {"pk": {"S": f"SESSION#{uuid.uuid4()}"}, "sk": {"S": "SESSION"}},
-                    ],
-                    "ConsistentRead": True,
-                },
-            }
-        )
+        client.batch_get_item(RequestItems=_state_read(stack, sub, f"k1:{uuid.uuid4().hex}"))
 
     return send
 
@@ -213,24 +188,10 @@ def _transaction(stack, sub: str, patient_key: str, seen: int) -> list[dict]:
 
 def _read_then_write(client, stack, sub: str, patient_key: str):
     """What the handler sends: a consistent read of convention, counter and session id, then the transaction."""
-    sessions, app = stack.names.table("SessionsTable"), stack.names.table("AppTable")
+    sessions = stack.names.table("SessionsTable")
 
     def send():
-        read = client.batch_get_item(
-            RequestItems={
-                app: {
-                    "Keys": [{"pk": {"S": f"PSYCHOLOGIST#{sub}"}, "sk": {"S": "CONVENTION"}}],
-                    "ConsistentRead": True,
-                },
-                sessions: {
-                    "Keys": [
-                        {"pk": {"S": f"PATIENT#{patient_key}"}, "sk": {"S": "YEAR#2026"}},
-                        {"pk": {"S": f"SESSION#{uuid.uuid4()}"}, "sk": {"S": "SESSION"}},
-                    ],
-                    "ConsistentRead": True,
-                },
-            }
-        )
+        read = client.batch_get_item(RequestItems=_state_read(stack, sub, patient_key))
         counters = read["Responses"].get(sessions, [])
         seen = int(counters[0]["used"]["N"]) if counters else 0
         client.transact_write_items(TransactItems=_transaction(stack, sub, patient_key, seen))
