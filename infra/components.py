@@ -212,8 +212,14 @@ class SeaweedS3(Component):
 
     def stop(self) -> None:
         super().stop()
-        # The S3 gateway leaves its local socket behind in /tmp (the path is fixed there), one per port used.
-        Path(f"/tmp/seaweedfs-s3-{self.ports['s3']}.sock").unlink(missing_ok=True)  # noqa: S108
+        # Its servers' local sockets are named after their ports in /tmp (fixed there) and outlive a hard stop.
+        sockets = Path("/tmp")  # noqa: S108
+        for port in self.ports.values():
+            for leftover in (
+                *sockets.glob(f"seaweedfs-*-{port}.sock"),
+                *sockets.glob(f"seaweedfs-*-{port + 10000}.sock"),
+            ):
+                leftover.unlink(missing_ok=True)
 
 
 class MotoBackend:
