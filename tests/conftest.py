@@ -16,6 +16,7 @@ import pytest
 from infra.api_client import SAMPLE_PDF, ApiClient
 from infra.local_stack import LocalStack
 from infra.seed import demo_fields, practice_in, rpps_with_key
+from tests.stored_candidatures import store_candidature
 
 _STORAGE_ENV = ("AWS_ENDPOINT_URL_DYNAMODB", "AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL_EVENTBRIDGE", "MAIL_OUTBOX_DIR")
 
@@ -112,49 +113,19 @@ def make_candidature(stack, unique_fields):
     make(status="submitted", department="75", owner_sub=None, files=False, **field overrides)
     """
     from msp.candidatures import stored_document_key
-    from msp.clock import now_iso
-    from msp.models import AuditEvent, Candidature, CandidatureFields, Document, DocumentKind, Status
-    from msp.storage import candidature_store, s3_client
+    from msp.storage import s3_client
 
-    def make(status="submitted", department="75", owner_sub=None, files=False, **overrides) -> Candidature:
-        now = now_iso()
+    def make(status="submitted", department="75", owner_sub=None, files=False, **overrides):
         fields = unique_fields(practices=[practice_in(department)], **overrides)
-        documents = [
-            Document(
-                document_id=str(uuid.uuid4()),
-                kind=kind,
-                content_type="application/pdf",
-                declared_size=len(SAMPLE_PDF),
-                size=len(SAMPLE_PDF),
-                status="verified",
-                requested_at=now,
-            )
-            for kind in DocumentKind
-        ]
-        candidature = Candidature(
-            id=str(uuid.uuid4()),
+        candidature = store_candidature(
+            fields,
             owner_sub=owner_sub or f"psy-{uuid.uuid4().hex[:10]}",
-            status=Status(status),
-            created_at=now,
-            updated_at=now,
-            submitted_at=None if status == "draft" else now,
-            fields=CandidatureFields.model_validate(fields),
-            documents=documents,
+            status=status,
+            document_size=len(SAMPLE_PDF),
         )
-        audit = AuditEvent(
-            candidature_id=candidature.id,
-            version=1,
-            actor="test-fixture",
-            role="fixture",
-            action="fixture",
-            from_status=None,
-            to_status=candidature.status,
-            at=now,
-        )
-        candidature_store().save(candidature, previous=None, audit=audit)
         if files:
             bucket = stack.names.bucket("DocumentsBucket")
-            for document in documents:
+            for document in candidature.documents:
                 key = stored_document_key(candidature.id, document.document_id)
                 s3_client().put_object(Bucket=bucket, Key=key, Body=SAMPLE_PDF, ContentType="application/pdf")
         return candidature

@@ -102,6 +102,16 @@ def _group() -> dict:
     return {"sessions": 0, "patients": set(), "total": Decimal(0), "tp_sessions": 0, "tp_total": Decimal(0), "adv": 0}
 
 
+def _count_in(group: dict, session, price: Decimal) -> None:
+    group["sessions"] += 1
+    group["patients"].add(session.patient)
+    group["total"] += price
+    group["adv"] += 0 if session.tiers_payant_reason else price
+    if session.tiers_payant_reason:
+        group["tp_sessions"] += 1
+        group["tp_total"] += price
+
+
 def truth(year: Year) -> dict:
     plan = year.plan
     by_patient = defaultdict(list)
@@ -122,14 +132,7 @@ def truth(year: Year) -> dict:
             "rules": "2022-04-05" if session.date < CHANGE else "2024-06-15",
         }
         for kind, key in keys.items():
-            group = groups[kind][key]
-            group["sessions"] += 1
-            group["patients"].add(session.patient)
-            group["total"] += price
-            group["adv"] += 0 if session.tiers_payant_reason else price
-            if session.tiers_payant_reason:
-                group["tp_sessions"] += 1
-                group["tp_total"] += price
+            _count_in(groups[kind][key], session, price)
         psychologists_of[department].add(session.psychologist)
         departments_of[session.psychologist].add(department)
 
@@ -151,14 +154,7 @@ def truth(year: Year) -> dict:
     order = lambda department: (department is None, department or "")  # noqa: E731 - unknown department last
     everyone = _group()
     for session in plan.sessions:
-        price = price_of(session.date, session.first_session)
-        everyone["sessions"] += 1
-        everyone["patients"].add(session.patient)
-        everyone["total"] += price
-        everyone["adv"] += 0 if session.tiers_payant_reason else price
-        if session.tiers_payant_reason:
-            everyone["tp_sessions"] += 1
-            everyone["tp_total"] += price
+        _count_in(everyone, session, price_of(session.date, session.first_session))
     near = []
     for patient, sessions in by_patient.items():
         if len(sessions) >= QUOTA - 1:

@@ -21,7 +21,6 @@ import shutil
 import sys
 import threading
 import time
-import uuid
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -46,6 +45,7 @@ from tests.load.traffic import (
     mix,
     percentile,
 )
+from tests.stored_candidatures import store_candidature
 
 MAX_DURATION = 600
 MAX_USERS = 64
@@ -118,48 +118,14 @@ def review_pool(count: int, offset: int) -> list[tuple[str, int, str]]:
     """`count` submitted candidatures with verified documents, in the demo departments, written through the
     storage module with their creation audit event: (id, version, status)."""
     from infra.seed import DEMO_PRACTICES, demo_fields, practice_in, rpps_with_key
-    from msp.clock import now_iso
-    from msp.models import AuditEvent, Candidature, CandidatureFields, Document, DocumentKind, Status
-    from msp.storage import candidature_store
 
     departments = [practice[6] for practice in DEMO_PRACTICES]
     pool = []
     for number in range(offset, offset + count):
-        now = now_iso()
         fields = demo_fields(number % len(DEMO_PRACTICES))
         fields["identifier"] = {"type": "rpps", "value": rpps_with_key(f"2{number:09d}")}
         fields["practices"] = [practice_in(departments[number % len(departments)])]
-        candidature = Candidature(
-            id=str(uuid.uuid4()),
-            owner_sub=f"load-psychologist-{number}",
-            status=Status.SUBMITTED,
-            created_at=now,
-            updated_at=now,
-            submitted_at=now,
-            fields=CandidatureFields.model_validate(fields),
-            documents=[
-                Document(
-                    document_id=str(uuid.uuid4()),
-                    kind=kind,
-                    content_type="application/pdf",
-                    declared_size=1000,
-                    size=1000,
-                    status="verified",
-                    requested_at=now,
-                )
-                for kind in DocumentKind
-            ],
-        )
-        audit = AuditEvent(
-            candidature_id=candidature.id,
-            version=1,
-            actor="load-setup",
-            role="fixture",
-            action="fixture",
-            to_status=Status.SUBMITTED,
-            at=now,
-        )
-        candidature_store().save(candidature, previous=None, audit=audit)
+        candidature = store_candidature(fields, owner_sub=f"load-psychologist-{number}", actor="load-setup")
         pool.append((candidature.id, 1, "submitted"))
     return pool
 

@@ -32,6 +32,7 @@ from infra.lambda_runtime import LambdaContext
 from infra.provision import table_definition
 from infra.seed import demo_fields, rpps_with_key
 from infra.template import load_template
+from tests.stored_candidatures import store_candidature
 
 REGION = "eu-west-3"
 TABLES = {
@@ -287,43 +288,15 @@ def new_fields(**overrides: Any) -> dict[str, Any]:
 def stored_candidature(status: str, owner_sub: str, *, documents: str = "verified", **overrides: Any):
     """A candidature written straight through the storage module, with its three documents and its creation
     audit event (version 1)."""
-    from msp.clock import now_iso
-    from msp.models import AuditEvent, Candidature, CandidatureFields, Document, DocumentKind, Status
-    from msp.storage import candidature_store
-
-    now = now_iso()
-    candidature = Candidature(
-        id=str(uuid.uuid4()),
+    return store_candidature(
+        new_fields(**overrides),
         owner_sub=owner_sub,
-        status=Status(status),
-        created_at=now,
-        updated_at=now,
-        submitted_at=None if status == "draft" else now,
-        fields=CandidatureFields.model_validate(new_fields(**overrides)),
-        documents=[
-            Document(
-                document_id=str(uuid.uuid4()),
-                kind=kind,
-                content_type="application/pdf",
-                declared_size=1000,
-                size=1000,
-                status=documents,
-                requested_at=now,
-            )
-            for kind in DocumentKind
-        ],
-    )
-    audit = AuditEvent(
-        candidature_id=candidature.id,
-        version=1,
+        status=status,
+        document_status=documents,
         actor=owner_sub,
         role="psychologists",
         action="create",
-        to_status=candidature.status,
-        at=now,
     )
-    candidature_store().save(candidature, previous=None, audit=audit)
-    return candidature
 
 
 def conventioned(sub: str, department: str = "75") -> None:
