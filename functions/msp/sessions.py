@@ -149,18 +149,22 @@ def check_declaration(
     return CheckedDeclaration(year=session_date.year, rule=rule, amounts=amounts)
 
 
-def patient_key(nir: str | SecretStr, secret: bytes, key_id: str) -> str:
-    """`<key_id>:<hex HMAC-SHA256 of the normalised NIR>`: the id names the secret, so it can be rotated."""
+def _keyed_digest(message: bytes, secret: bytes, key_id: str) -> str:
+    """`<key_id>:<hex HMAC-SHA256 of the message>`: the id names the secret, so it can be rotated."""
     if not _KEY_ID.match(key_id):
         raise ValueError("a key id is 1 to 32 letters, digits, '-' or '_'")
     if len(secret) < MIN_SECRET_BYTES:
         raise ValueError(f"the patient key secret must be at least {MIN_SECRET_BYTES} bytes")
+    return f"{key_id}:{hmac.new(secret, message, hashlib.sha256).hexdigest()}"
+
+
+def patient_key(nir: str | SecretStr, secret: bytes, key_id: str) -> str:
+    """The keyed digest of the normalised NIR (see _keyed_digest)."""
     raw = nir.get_secret_value() if isinstance(nir, SecretStr) else nir
     normalised = nir_rules.normalise(raw)
     if nir_rules.nir_problem(normalised):
         raise ValueError("only a valid NIR can be turned into a patient key")
-    digest = hmac.new(secret, normalised.encode("ascii"), hashlib.sha256).hexdigest()
-    return f"{key_id}:{digest}"
+    return _keyed_digest(normalised.encode("ascii"), secret, key_id)
 
 
 class QuotaStatus(BaseModel):
@@ -279,8 +283,7 @@ class PatientKeyring(BaseModel):
         version = self.version_for(year)
         document = json.dumps(idempotency_fingerprint(declaration, patient), sort_keys=True, separators=(",", ":"))
         message = f"declaration\n{document}".encode()  # never a normalised NIR: the two uses cannot collide
-        digest = hmac.new(version.secret.get_secret_value().encode(), message, hashlib.sha256).hexdigest()
-        return f"{version.key_id}:{digest}"
+        return _keyed_digest(message, version.secret.get_secret_value().encode(), version.key_id)
 
 
 # --- what is stored
