@@ -53,15 +53,10 @@ class Finding:
     advisory: Advisory
 
 
-def _event_version(event: tuple[str, str]) -> Version:
-    return Version(event[1]) if event[1] != "0" else Version("0")
-
-
 def _in_range(events: tuple[tuple[str, str], ...], target: Version) -> bool:
     """OSV's rule for an ECOSYSTEM range: walk its events in version order; the last one reached decides."""
     affected = False
-    for kind, boundary in sorted(events, key=_event_version):
-        at = _event_version((kind, boundary))
+    for at, kind in sorted(((Version(boundary), kind) for kind, boundary in events), key=lambda event: event[0]):
         if kind == "introduced" and target >= at:
             affected = True
         elif (kind == "fixed" and target >= at) or (kind == "last_affected" and target > at):
