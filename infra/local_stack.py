@@ -15,6 +15,7 @@ from infra.dev_issuer import DevIssuer
 from infra.event_bus import LocalEventBus
 from infra.gateway import Gateway, serve
 from infra.lambda_runtime import LambdaRuntime
+from infra.outbox import LocalSes
 from infra.provision import dev_secrets, provision
 from infra.template import ROOT, LocalNames, load_template
 
@@ -79,11 +80,13 @@ class LocalStack:
         provision(self.template, self.names)
         self.runtime = LambdaRuntime(self.template)
         # Decision events: boto3's PutEvents reaches the local bus, which invokes the rule targets;
-        # e-mails land as files in the outbox instead of SES.
+        # SendEmail reaches the local SES, which writes each message as a file in the outbox.
         self.events = LocalEventBus(self.runtime, self.template.event_rules, self.names.by_logical_id)
         self._exit.callback(self.events.stop)
         self.outbox = self.workdir / "outbox"
-        local_only = {"AWS_ENDPOINT_URL_EVENTBRIDGE": self.events.start(), "MAIL_OUTBOX_DIR": str(self.outbox)}
+        ses = LocalSes(self.outbox)
+        self._exit.callback(ses.stop)
+        local_only = {"AWS_ENDPOINT_URL_EVENTBRIDGE": self.events.start(), "AWS_ENDPOINT_URL_SESV2": ses.start()}
         self.environment |= local_only
         os.environ.update(local_only)
         self.notifier = BucketNotifier(self.runtime, self.template.bucket_triggers, self.names.by_logical_id)

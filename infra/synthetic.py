@@ -16,9 +16,9 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
-from msp import policy
-from msp.nir import control_key
-from msp.sessions import PatientKeyring, SessionRecord
+from msp.sessions import policy
+from msp.sessions.nir import control_key
+from msp.sessions.rules import PatientKeyring, SessionRecord
 
 # Where the synthetic psychologists practise, most in a few big departments, with Corsica and overseas.
 DEPARTMENTS = ["75", "92", "93", "13", "69", "59", "33", "31", "06", "2A", "2B", "971", "974", "01", "44"]
@@ -163,10 +163,13 @@ def load_year(
     workers: int = 8,
     progress: Callable[[int, int], None] | None = None,
 ) -> None:
-    """Store a synthetic year: most sessions by bulk import (BatchWriteItem, counters set alongside), and the
+    """Store a synthetic year (`store`: a SessionYearStore): most sessions by bulk import (BatchWriteItem,
+    counters set alongside), and the
     sessions of `declare_patients` one declaration at a time, through the quota transaction the API uses
     (their psychologists get an accepted convention first)."""
-    from msp.storage import record_convention
+    from msp.sessions.declarations import record_session
+    from msp.storage.conventions import record_convention
+    from msp.storage.sessions import session_store
 
     records = session_records(plan, keyring)
     declared = set(declare_patients)
@@ -190,7 +193,7 @@ def load_year(
 
     def declare(patient_records: list[SessionRecord]) -> None:
         for record in patient_records:
-            store.record_declaration(record)
+            record_session(session_store(), record)
 
     with ThreadPoolExecutor(max_workers=workers) as pool:
         list(pool.map(declare, by_patient.values()))

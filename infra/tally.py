@@ -98,7 +98,8 @@ def _environment(args: argparse.Namespace, exits: ExitStack) -> dict[str, str]:
 def _load_synthetic(year: int, sessions: int) -> None:
     from infra.synthetic import load_year, plan_year
     from msp.clock import programme_today
-    from msp.storage import patient_keyring, session_store
+    from msp.storage.secrets import patient_keyring
+    from msp.storage.session_years import session_year_store
 
     plan = plan_year(year, sessions, until=programme_today())
     started = time.monotonic()
@@ -108,7 +109,7 @@ def _load_synthetic(year: int, sessions: int) -> None:
             print(f"  loaded {written}/{total} items ({written / (time.monotonic() - started):.0f}/s)", flush=True)
 
     print(f"Loading {len(plan.sessions)} synthetic sessions of {year} ...", flush=True)
-    load_year(session_store(), plan, patient_keyring(), progress=progress)
+    load_year(session_year_store(), plan, patient_keyring(), progress=progress)
 
 
 def _copy_report(environment: dict[str, str], prefix: str) -> Path:
@@ -133,7 +134,7 @@ def main(argv: list[str] | None = None) -> int:
         environment = _environment(args, exits)
         os.environ.update(environment)
         from infra.lambda_runtime import LambdaRuntime
-        from msp.tally_job import TallyEvent, TallyOutcome, continuation_event
+        from msp.tally.job import TallyEvent, TallyOutcome, continuation_event
 
         if args.synthetic:
             from msp.clock import programme_today

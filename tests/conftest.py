@@ -16,9 +16,15 @@ import pytest
 from infra.api_client import SAMPLE_PDF, ApiClient
 from infra.local_stack import LocalStack
 from infra.seed import demo_fields, practice_in, rpps_with_key
+from tests.storage_view import clear_storage_caches
 from tests.stored_candidatures import store_candidature
 
-_STORAGE_ENV = ("AWS_ENDPOINT_URL_DYNAMODB", "AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL_EVENTBRIDGE", "MAIL_OUTBOX_DIR")
+_STORAGE_ENV = (
+    "AWS_ENDPOINT_URL_DYNAMODB",
+    "AWS_ENDPOINT_URL_S3",
+    "AWS_ENDPOINT_URL_EVENTBRIDGE",
+    "AWS_ENDPOINT_URL_SESV2",
+)
 
 
 @pytest.fixture(scope="session")
@@ -56,7 +62,7 @@ def psychologist(api):
 
 def nir_for(birth: dt.date, *, sex: str = "2", place: str = "75056", order: str = "123") -> str:
     """A well-formed (invented) NIR for someone born in `birth`'s month."""
-    from msp.nir import control_key
+    from msp.sessions.nir import control_key
 
     first_13 = f"{sex}{birth.year % 100:02d}{birth.month:02d}{place}{order}"
     return f"{first_13}{control_key(first_13):02d}"
@@ -81,7 +87,7 @@ def new_patient():
 def set_convention(sub: str, status: str = "accepted", department: str = "75") -> None:
     """What the review workflow writes when it accepts (or deconventions) a psychologist."""
     from msp.clock import now_iso
-    from msp.storage import record_convention
+    from msp.storage.conventions import record_convention
 
     record_convention(
         psychologist_sub=sub,
@@ -112,8 +118,8 @@ def make_candidature(stack, unique_fields):
 
     make(status="submitted", department="75", owner_sub=None, files=False, **field overrides)
     """
-    from msp.candidatures import stored_document_key
-    from msp.storage import s3_client
+    from msp.candidatures.use_cases import stored_document_key
+    from msp.storage.aws import s3_client
 
     def make(status="submitted", department="75", owner_sub=None, files=False, **overrides):
         fields = unique_fields(practices=[practice_in(department)], **overrides)
@@ -137,29 +143,13 @@ def clear_storage_clients() -> None:
     """Domain clients and settings are cached per process: forget them, so the next call reads the environment."""
     import boto3
 
-    from msp import config, idempotency, storage
+    from msp import config, idempotency
 
     # boto3's default session keeps the credentials it first resolved: moto's fake ones must not outlive
     # the test, nor the local stack's leak into it.
     boto3.DEFAULT_SESSION = None
-    for cached in (
-        storage.dynamodb_client,
-        storage.bulk_dynamodb_client,
-        storage.s3_client,
-        storage.events_client,
-        storage.ses_client,
-        storage.report_store,
-        storage.candidature_store,
-        storage.document_bucket,
-        storage.review_queue_store,
-        storage.decision_publisher,
-        storage.mailer,
-        storage.session_store,
-        storage._secrets_provider,
-        storage._keyring,
-        idempotency._persistence,
-    ):
-        cached.cache_clear()
+    clear_storage_caches()
+    idempotency._persistence.cache_clear()
     config.settings.cache_clear()
 
 

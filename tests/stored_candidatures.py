@@ -19,9 +19,9 @@ def store_candidature(
 ):
     """Save a candidature with one PDF document of each kind and its creation audit event (version 1)."""
     # msp reads its settings from the environment when imported: only once the stack has set it.
+    from msp.candidatures.models import AuditEvent, Candidature, CandidatureFields, Document, DocumentKind, Status
     from msp.clock import now_iso
-    from msp.models import AuditEvent, Candidature, CandidatureFields, Document, DocumentKind, Status
-    from msp.storage import candidature_store
+    from msp.storage.candidatures import candidature_store
 
     now = now_iso()
     candidature = Candidature(

@@ -5,10 +5,10 @@ from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.logging import correlation_paths
 
 from msp.clock import programme_today
-from msp.declarations import cancel_session
 from msp.headers import SECURITY_HEADERS
 from msp.http import caller_of, create_app, require_empty_body
-from msp.storage import session_store
+from msp.sessions.declarations import cancel_session
+from msp.storage.sessions import session_store
 
 logger = Logger()
 app = create_app()

@@ -3,11 +3,11 @@
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.logging import correlation_paths
 
-from msp.candidatures import create_candidature
+from msp.candidatures.models import CandidatureFields
+from msp.candidatures.use_cases import create_candidature
 from msp.http import caller_of, create_app, header, json_response, parse_body
 from msp.idempotency import once_per_key
-from msp.models import CandidatureFields
-from msp.storage import candidature_store
+from msp.storage.candidatures import candidature_store
 
 logger = Logger()
 app = create_app()

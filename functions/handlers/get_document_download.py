@@ -3,9 +3,10 @@
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.logging import correlation_paths
 
+from msp.candidatures.review import document_download
 from msp.http import caller_of, create_app, json_response
-from msp.review import document_download
-from msp.storage import candidature_store, document_bucket
+from msp.storage.candidatures import candidature_store
+from msp.storage.documents import document_bucket
 
 logger = Logger()
 app = create_app()

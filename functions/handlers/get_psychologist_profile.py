@@ -3,9 +3,9 @@
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.logging import correlation_paths
 
-from msp.directory import public_profile
+from msp.directory.listing import public_profile
 from msp.http import PUBLIC_CACHE_HEADERS, create_app, json_response
-from msp.storage import directory_store
+from msp.storage.directory import directory_store
 
 logger = Logger()
 app = create_app()

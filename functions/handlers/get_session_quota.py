@@ -4,10 +4,11 @@ from aws_lambda_powertools import Logger
 from aws_lambda_powertools.logging import correlation_paths
 
 from msp.clock import programme_today
-from msp.declarations import patient_quota
 from msp.http import caller_of, create_app, json_response, parse_query
-from msp.sessions import QuotaQuery
-from msp.storage import patient_keyring, session_store
+from msp.sessions.declarations import patient_quota
+from msp.sessions.rules import QuotaQuery
+from msp.storage.secrets import patient_keyring
+from msp.storage.sessions import session_store
 
 logger = Logger()
 app = create_app()

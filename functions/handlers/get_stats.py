@@ -5,8 +5,8 @@ from aws_lambda_powertools.logging import correlation_paths
 
 from msp.clock import programme_today
 from msp.http import caller_of, create_app, json_response, parse_query
-from msp.statistics import StatsQuery, read_statistics
-from msp.storage import report_store
+from msp.storage.reports import report_store
+from msp.tally.statistics import StatsQuery, read_statistics
 
 logger = Logger()
 app = create_app()

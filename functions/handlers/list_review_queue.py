@@ -3,9 +3,9 @@
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.logging import correlation_paths
 
+from msp.candidatures.review import QueueQuery, review_queue
 from msp.http import caller_of, create_app, json_response, parse_query
-from msp.review import QueueQuery, review_queue
-from msp.storage import review_queue_store
+from msp.storage.review_queue import review_queue_store
 
 logger = Logger()
 app = create_app()

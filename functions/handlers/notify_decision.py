@@ -4,9 +4,10 @@ from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.data_classes import EventBridgeEvent, event_source
 from pydantic import ValidationError
 
-from msp.models import DecisionEvent
-from msp.notifications import notify_decision
-from msp.storage import candidature_store, mailer
+from msp.candidatures.models import DecisionEvent
+from msp.candidatures.notifications import notify_decision
+from msp.storage.candidatures import candidature_store
+from msp.storage.messaging import mailer
 
 logger = Logger()
 

@@ -3,10 +3,10 @@
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.logging import correlation_paths
 
-from msp.candidatures import patch_candidature
+from msp.candidatures.models import CandidatureFields
+from msp.candidatures.use_cases import patch_candidature
 from msp.http import caller_of, create_app, if_match_version, json_response, parse_body
-from msp.models import CandidatureFields
-from msp.storage import candidature_store
+from msp.storage.candidatures import candidature_store
 
 logger = Logger()
 app = create_app()

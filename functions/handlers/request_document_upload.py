@@ -3,10 +3,11 @@
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.logging import correlation_paths
 
-from msp.candidatures import request_document_upload
+from msp.candidatures.models import DocumentUploadRequest
+from msp.candidatures.use_cases import request_document_upload
 from msp.http import caller_of, create_app, json_response, parse_body
-from msp.models import DocumentUploadRequest
-from msp.storage import candidature_store, document_bucket
+from msp.storage.candidatures import candidature_store
+from msp.storage.documents import document_bucket
 
 logger = Logger()
 app = create_app()

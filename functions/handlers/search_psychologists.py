@@ -5,9 +5,9 @@ from aws_lambda_powertools import Logger
 from aws_lambda_powertools.logging import correlation_paths
 
 from msp.config import settings
-from msp.directory import SearchQuery, search_nearest
+from msp.directory.search import SearchQuery, search_nearest
 from msp.http import PUBLIC_CACHE_HEADERS, create_app, json_response, parse_query
-from msp.storage import directory_store
+from msp.storage.directory import directory_store
 
 logger = Logger()
 app = create_app()

@@ -5,8 +5,10 @@ from aws_lambda_powertools import Logger
 
 from msp.clock import programme_today, utc_now
 from msp.config import settings
-from msp.storage import invoke_async, report_store, session_store
-from msp.tally_job import TallyEvent, continuation_event, run_tally
+from msp.storage.messaging import invoke_async
+from msp.storage.reports import report_store
+from msp.storage.session_years import session_year_store
+from msp.tally.job import TallyEvent, continuation_event, run_tally
 
 logger = Logger()
 
@@ -15,7 +17,7 @@ logger = Logger()
 def handler(event, context):
     request = TallyEvent.model_validate(event or {})
     outcome = run_tally(
-        session_store(),
+        session_year_store(),
         report_store(),
         request,
         today=programme_today(),

@@ -3,9 +3,10 @@
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.logging import correlation_paths
 
+from msp.candidatures.review import TransitionRequest, transition_candidature
 from msp.http import caller_of, create_app, json_response, parse_body
-from msp.review import TransitionRequest, transition_candidature
-from msp.storage import candidature_store, decision_publisher
+from msp.storage.candidatures import candidature_store
+from msp.storage.messaging import decision_publisher
 
 logger = Logger()
 app = create_app()

@@ -1,7 +1,7 @@
 """S3 ObjectCreated on uploads/: check each uploaded document and record the verdict.
 
 A record that is not an upload of a pending document is logged and dropped: raising would only make Lambda
-invoke the function again with the same event. A storage outage does raise (503 inside), so Lambda retries the
+invoke the function again with the same event. A storage outage does raise (StorageBusy), so Lambda retries the
 event and the documents left pending are checked then.
 """
 
@@ -10,8 +10,9 @@ from urllib.parse import unquote_plus
 
 from aws_lambda_powertools import Logger
 
-from msp.candidatures import verify_uploaded_document
-from msp.storage import candidature_store, document_bucket
+from msp.candidatures.use_cases import verify_uploaded_document
+from msp.storage.candidatures import candidature_store
+from msp.storage.documents import document_bucket
 
 logger = Logger()
 

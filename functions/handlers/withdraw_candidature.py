@@ -3,9 +3,9 @@
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.logging import correlation_paths
 
-from msp.candidatures import withdraw_candidature
+from msp.candidatures.use_cases import withdraw_candidature
 from msp.http import caller_of, create_app, json_response, require_empty_body
-from msp.storage import candidature_store
+from msp.storage.candidatures import candidature_store
 
 logger = Logger()
 app = create_app()

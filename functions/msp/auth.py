@@ -8,7 +8,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from msp.errors import Forbidden, Unauthorized
+from msp.errors import NotAuthenticated, RoleNotAllowed
 
 
 class Role(StrEnum):
@@ -41,7 +41,7 @@ class Caller(BaseModel):
     @classmethod
     def from_claims(cls, claims: Mapping[str, Any] | None) -> Caller:
         if not claims or not claims.get("sub"):
-            raise Unauthorized("A valid bearer token is required.")
+            raise NotAuthenticated("A valid bearer token is required.")
         roles = frozenset(Role(g) for g in _claim_list(claims.get("cognito:groups"), ", ") if g in ROLE_NAMES)
         departments = frozenset(_claim_list(claims.get("custom:departments"), ", "))
         return cls(sub=str(claims["sub"]), roles=roles, departments=departments)
@@ -52,7 +52,7 @@ class Caller(BaseModel):
     def require(self, *roles: Role) -> None:
         if not any(role in self.roles for role in roles):
             allowed = ", ".join(r.value for r in roles)
-            raise Forbidden(f"This route is reserved to: {allowed}.")
+            raise RoleNotAllowed(f"This route is reserved to: {allowed}.")
 
     def covers_department(self, department: str | None) -> bool:
         if self.has(Role.ADMIN):

@@ -22,8 +22,6 @@ class Settings(BaseModel):
         alias="SEARCH_CURSOR_SECRET", default=SecretStr(""), description="HMAC key of directory search cursors"
     )
     mail_from: str = Field(alias="MAIL_FROM", default="")
-    # Local stack only: write e-mails as files in this folder instead of sending them with SES.
-    mail_outbox_dir: str | None = Field(alias="MAIL_OUTBOX_DIR", default=None)
     # Secrets Manager secret of the patient key; only the session functions are given it.
     patient_key_secret_arn: str | None = Field(alias="PATIENT_KEY_SECRET_ARN", default=None)
     # The local stack's stand-in for that secret's value (infra.provision.dev_secrets); never set on AWS.

@@ -13,7 +13,7 @@ import hmac
 import json
 from typing import Any
 
-from msp.errors import BadRequest
+from msp.errors import InvalidCursor
 
 _MIN_SECRET_BYTES = 16
 
@@ -44,10 +44,9 @@ def seal(position: dict[str, Any], *, context: str, secret: bytes) -> str:
 
 
 def open_sealed(cursor: str, *, context: str, secret: bytes) -> dict[str, Any]:
-    """The position a cursor carries; BadRequest when it was altered or belongs to another request."""
-    refused = BadRequest(
+    """The position a cursor carries; InvalidCursor when it was altered or belongs to another request."""
+    refused = InvalidCursor(
         "The cursor is invalid or belongs to another request: ask for the first page again.",
-        code="invalid_cursor",
         details=[{"field": "cursor", "message": "use the next_cursor of the previous page, unchanged"}],
     )
     try:

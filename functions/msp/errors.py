@@ -1,4 +1,8 @@
-"""Domain errors. Each carries the HTTP status it maps to, in this one place."""
+"""Domain errors, named after what went wrong. None of them knows an HTTP status: `msp.http.ERROR_ANSWERS`
+maps each to its status, its error code and its headers, in one table.
+
+Every error carries a message that says what to fix and, where it helps, `details` naming fields or states.
+"""
 
 from __future__ import annotations
 
@@ -6,63 +10,150 @@ from typing import Any
 
 
 class DomainError(Exception):
-    status = 400
-    code = "bad_request"
-
-    def __init__(
-        self,
-        message: str,
-        *,
-        code: str | None = None,
-        details: list[Any] | None = None,
-        headers: dict[str, str] | None = None,
-    ):
+    def __init__(self, message: str, *, details: list[Any] | None = None):
         super().__init__(message)
         self.message = message
-        self.code = code or self.code
         self.details = details or []
-        self.headers = headers or {}
 
 
-class BadRequest(DomainError):
-    status, code = 400, "bad_request"
+# ---------------------------------------------------------------- the request itself
 
 
-class Unauthorized(DomainError):
-    status, code = 401, "unauthorized"
+class InvalidRequest(DomainError):
+    """A header or parameter that cannot be read at all (If-Match that is not a number, ...)."""
 
 
-class Forbidden(DomainError):
-    status, code = 403, "forbidden"
+class MalformedJson(DomainError):
+    """The body is not JSON."""
+
+
+class BodyTooLarge(DomainError):
+    pass
+
+
+class NotJson(DomainError):
+    """The body was sent with another content type than JSON."""
+
+
+class InvalidFields(DomainError):
+    """Fields, parameters or a body that break the rules; `details` names each field and what to do."""
+
+
+class IdempotencyKeyMissing(DomainError):
+    pass
+
+
+class IdempotencyKeyMalformed(DomainError):
+    pass
+
+
+class IdempotencyKeyReused(DomainError):
+    """The same Idempotency-Key came with another request."""
+
+
+class RequestInProgress(DomainError):
+    """The first request under this Idempotency-Key is still being handled."""
+
+
+class InvalidCursor(DomainError):
+    """A pagination cursor that was tampered with, expired, or belongs to another listing."""
+
+
+class VersionRequired(DomainError):
+    """An edit sent without the version it was based on (If-Match)."""
+
+
+# ---------------------------------------------------------------- who is asking
+
+
+class NotAuthenticated(DomainError):
+    pass
+
+
+class RoleNotAllowed(DomainError):
+    """The caller's role may not do this."""
+
+
+class OutOfScope(DomainError):
+    """A reviewer asked about a department outside their scope."""
+
+
+class NotConventioned(DomainError):
+    """Only a psychologist with an accepted convention may do this."""
 
 
 class NotFound(DomainError):
-    status, code = 404, "not_found"
+    """No such thing, or one the caller may not know exists: both answer the same."""
 
 
-class Conflict(DomainError):
-    status, code = 409, "conflict"
+class DepartmentNotInScope(NotFound):
+    pass
 
 
-class PreconditionFailed(DomainError):
-    status, code = 412, "precondition_failed"
+class NoTally(NotFound):
+    """No tally has completed for the year asked."""
 
 
-class PreconditionRequired(DomainError):
-    status, code = 428, "precondition_required"
+# ---------------------------------------------------------------- candidatures
 
 
-class PayloadTooLarge(DomainError):
-    status, code = 413, "payload_too_large"
+class CandidatureExists(DomainError):
+    pass
 
 
-class UnsupportedMediaType(DomainError):
-    status, code = 415, "unsupported_media_type"
+class VersionMismatch(DomainError):
+    """The candidature changed since the version the caller read."""
 
 
-class Unprocessable(DomainError):
-    status, code = 422, "validation_error"
+class StaleDecision(DomainError):
+    """A reviewer decided on a version that is no longer the current one."""
 
 
-class ServiceUnavailable(DomainError):
-    status, code = 503, "service_unavailable"
+class NotEditable(DomainError):
+    pass
+
+
+class IncompleteCandidature(DomainError):
+    pass
+
+
+class TooManyDocuments(DomainError):
+    pass
+
+
+class DocumentNotAvailable(DomainError):
+    pass
+
+
+class InvalidTransition(DomainError):
+    pass
+
+
+class IdentifierTaken(DomainError):
+    """Another active candidature holds this RPPS/ADELI number."""
+
+
+class AlreadyConventioned(DomainError):
+    pass
+
+
+class ConventionMismatch(DomainError):
+    """The psychologist's convention is held by another candidature."""
+
+
+# ---------------------------------------------------------------- sessions
+
+
+class QuotaExhausted(DomainError):
+    pass
+
+
+class SessionNotCancellable(DomainError):
+    pass
+
+
+# ---------------------------------------------------------------- storage
+
+
+class StorageBusy(DomainError):
+    """Throttling or an outage outlasted the retries: the same request may succeed in a moment."""

@@ -3,20 +3,24 @@
 from __future__ import annotations
 
 import json
-from typing import Any, TypeVar
+from collections.abc import Mapping
+from types import MappingProxyType
+from typing import Any, NamedTuple, TypeVar
 
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
 from pydantic import BaseModel, ValidationError
 
+from msp import errors
 from msp.auth import Caller
 from msp.errors import (
-    BadRequest,
+    BodyTooLarge,
     DomainError,
-    PayloadTooLarge,
-    PreconditionRequired,
-    Unprocessable,
-    UnsupportedMediaType,
+    InvalidFields,
+    InvalidRequest,
+    MalformedJson,
+    NotJson,
+    VersionRequired,
 )
 from msp.headers import SECURITY_HEADERS
 from msp.idempotency_keys import checked_key
@@ -29,6 +33,57 @@ logger = Logger()
 # Public answers (no token, same for everyone) may be kept by the CDN and browsers for a minute:
 # a deconventioned psychologist leaves cached answers within that minute.
 PUBLIC_CACHE_HEADERS = {"Cache-Control": "public, max-age=60"}
+
+
+class ErrorAnswer(NamedTuple):
+    status: int
+    code: str
+    headers: Mapping[str, str] = MappingProxyType({})
+
+
+BUSY = {"Retry-After": "2"}
+# Every domain error's answer, in this one place. A subclass not listed answers as its closest listed base.
+ERROR_ANSWERS: dict[type[DomainError], ErrorAnswer] = {
+    errors.InvalidRequest: ErrorAnswer(400, "bad_request"),
+    errors.MalformedJson: ErrorAnswer(400, "malformed_json"),
+    errors.IdempotencyKeyMissing: ErrorAnswer(400, "idempotency_key_required"),
+    errors.IdempotencyKeyMalformed: ErrorAnswer(400, "idempotency_key_invalid"),
+    errors.InvalidCursor: ErrorAnswer(400, "invalid_cursor"),
+    errors.NotAuthenticated: ErrorAnswer(401, "unauthorized"),
+    errors.RoleNotAllowed: ErrorAnswer(403, "forbidden"),
+    errors.OutOfScope: ErrorAnswer(403, "out_of_scope"),
+    errors.NotConventioned: ErrorAnswer(403, "not_conventioned"),
+    errors.NotFound: ErrorAnswer(404, "not_found"),
+    errors.DepartmentNotInScope: ErrorAnswer(404, "department_not_in_scope"),
+    errors.NoTally: ErrorAnswer(404, "no_tally"),
+    errors.CandidatureExists: ErrorAnswer(409, "conflict"),
+    errors.StaleDecision: ErrorAnswer(409, "version_conflict"),
+    errors.NotEditable: ErrorAnswer(409, "not_editable"),
+    errors.TooManyDocuments: ErrorAnswer(409, "too_many_documents"),
+    errors.DocumentNotAvailable: ErrorAnswer(409, "document_not_available"),
+    errors.InvalidTransition: ErrorAnswer(409, "invalid_transition"),
+    errors.IdentifierTaken: ErrorAnswer(409, "identifier_in_use"),
+    errors.AlreadyConventioned: ErrorAnswer(409, "already_conventioned"),
+    errors.ConventionMismatch: ErrorAnswer(409, "convention_mismatch"),
+    errors.QuotaExhausted: ErrorAnswer(409, "quota_exhausted"),
+    errors.SessionNotCancellable: ErrorAnswer(409, "session_not_cancellable"),
+    errors.RequestInProgress: ErrorAnswer(409, "request_in_progress", {"Retry-After": "1"}),
+    errors.VersionMismatch: ErrorAnswer(412, "version_mismatch"),
+    errors.BodyTooLarge: ErrorAnswer(413, "payload_too_large"),
+    errors.NotJson: ErrorAnswer(415, "unsupported_media_type"),
+    errors.InvalidFields: ErrorAnswer(422, "validation_error"),
+    errors.IncompleteCandidature: ErrorAnswer(422, "incomplete_candidature"),
+    errors.IdempotencyKeyReused: ErrorAnswer(422, "idempotency_key_reused"),
+    errors.VersionRequired: ErrorAnswer(428, "if_match_required"),
+    errors.StorageBusy: ErrorAnswer(503, "service_unavailable", BUSY),
+}
+
+
+def answer_for(error: DomainError) -> ErrorAnswer:
+    for kind in type(error).__mro__:
+        if kind in ERROR_ANSWERS:
+            return ERROR_ANSWERS[kind]
+    raise LookupError(f"{type(error).__name__} has no answer in ERROR_ANSWERS")
 
 
 def json_response(status: int, body: Any, headers: dict[str, str] | None = None) -> Response:
@@ -62,8 +117,9 @@ def create_app() -> APIGatewayHttpResolver:
 
     @app.exception_handler(DomainError)
     def _domain_error(error: DomainError) -> Response:
-        logger.info("request refused", extra={"status": error.status, "code": error.code})
-        return error_response(error.status, error.code, error.message, error.details, error.headers)
+        answer = answer_for(error)
+        logger.info("request refused", extra={"status": answer.status, "code": answer.code})
+        return error_response(answer.status, answer.code, error.message, error.details, dict(answer.headers))
 
     @app.exception_handler(ValidationError)
     def _invalid(error: ValidationError) -> Response:
@@ -92,7 +148,7 @@ def raw_body(app: APIGatewayHttpResolver) -> str:
     if body is None:
         return ""
     if len(body.encode()) > MAX_BODY_BYTES:
-        raise PayloadTooLarge(f"The body exceeds {MAX_BODY_BYTES // 1024} KB.")
+        raise BodyTooLarge(f"The body exceeds {MAX_BODY_BYTES // 1024} KB.")
     return body
 
 
@@ -101,19 +157,19 @@ def parse_body(app: APIGatewayHttpResolver, model: type[Model]) -> Model:
     body = raw_body(app)
     content_type = (app.current_event.headers.get("content-type") or "").split(";")[0].strip().lower()
     if content_type != "application/json":
-        raise UnsupportedMediaType("Send the body as JSON with 'Content-Type: application/json'.")
+        raise NotJson("Send the body as JSON with 'Content-Type: application/json'.")
     try:
         document = json.loads(body)
     except ValueError as error:
-        raise BadRequest(f"The body is not valid JSON: {error}.", code="malformed_json") from error
+        raise MalformedJson(f"The body is not valid JSON: {error}.") from error
     if not isinstance(document, dict):
-        raise Unprocessable(
+        raise InvalidFields(
             "The body must be a JSON object.", details=[{"field": "body", "message": "expected an object"}]
         )
     try:
         return model.model_validate(document)
     except ValidationError as error:
-        raise Unprocessable("The request has invalid fields.", details=_validation_details(error)) from error
+        raise InvalidFields("The request has invalid fields.", details=_validation_details(error)) from error
 
 
 def parse_query(app: APIGatewayHttpResolver, model: type[Model]) -> Model:
@@ -125,20 +181,20 @@ def parse_query(app: APIGatewayHttpResolver, model: type[Model]) -> Model:
     try:
         return model.model_validate({name: value for name, value in parameters.items() if value != ""})
     except ValidationError as error:
-        raise Unprocessable("The query has invalid parameters.", details=_validation_details(error)) from error
+        raise InvalidFields("The query has invalid parameters.", details=_validation_details(error)) from error
 
 
 def require_empty_body(app: APIGatewayHttpResolver) -> None:
     if raw_body(app).strip():
-        raise Unprocessable("This route takes no body.", details=[{"field": "body", "message": "send no body"}])
+        raise InvalidFields("This route takes no body.", details=[{"field": "body", "message": "send no body"}])
 
 
 def if_match_version(app: APIGatewayHttpResolver) -> int:
     raw = (app.current_event.headers.get("if-match") or "").strip().removeprefix("W/").strip('"')
     if not raw:
-        raise PreconditionRequired("Send 'If-Match: <version>' with the version you read.", code="if_match_required")
+        raise VersionRequired("Send 'If-Match: <version>' with the version you read.")
     if not raw.isdigit():
-        raise BadRequest("If-Match must be the candidature's version number, e.g. If-Match: 3.")
+        raise InvalidRequest("If-Match must be the candidature's version number, e.g. If-Match: 3.")
     return int(raw)
 
 

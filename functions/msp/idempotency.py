@@ -24,9 +24,9 @@ from aws_lambda_powertools.utilities.idempotency.exceptions import (
 
 from msp.auth import Caller
 from msp.config import settings
-from msp.errors import Conflict, ServiceUnavailable, Unprocessable
+from msp.errors import IdempotencyKeyReused, RequestInProgress, StorageBusy
 from msp.idempotency_keys import checked_key
-from msp.storage import dynamodb_client
+from msp.storage.aws import dynamodb_client
 
 _CONFIG = IdempotencyConfig(
     event_key_jmespath="[operation, owner, key]",
@@ -59,7 +59,6 @@ def once_per_key(
     The same key with a different payload is refused with 422.
     """
     _CONFIG.register_lambda_context(lambda_context)
-    _CONFIG.register_lambda_context(lambda_context)
     request = {"operation": operation, "owner": caller.sub, "key": checked_key(key), "payload": payload}
 
     @idempotent_function(data_keyword_argument="request", persistence_store=_persistence(), config=_CONFIG)
@@ -69,14 +68,12 @@ def once_per_key(
     try:
         return run(request=request)
     except IdempotencyValidationError as error:
-        raise Unprocessable(
-            "This Idempotency-Key was already used with a different body: use a new key.", code="idempotency_key_reused"
+        raise IdempotencyKeyReused(
+            "This Idempotency-Key was already used with a different body: use a new key."
         ) from error
     except IdempotencyAlreadyInProgressError as error:
-        raise Conflict(
-            "A request with this Idempotency-Key is still being processed; retry shortly.",
-            code="request_in_progress",
-            headers={"Retry-After": "1"},
+        raise RequestInProgress(
+            "A request with this Idempotency-Key is still being processed; retry shortly."
         ) from error
     except IdempotencyPersistenceLayerError as error:
-        raise ServiceUnavailable("The service is busy; retry in a moment.", headers={"Retry-After": "2"}) from error
+        raise StorageBusy("The service is busy; retry in a moment.") from error

@@ -8,19 +8,14 @@ from __future__ import annotations
 
 import re
 
-from msp.errors import BadRequest
+from msp.errors import IdempotencyKeyMalformed, IdempotencyKeyMissing
 
 _KEY = re.compile(r"^[A-Za-z0-9_\-:.]{8,128}$")
 
 
 def checked_key(raw: str | None) -> str:
     if not raw:
-        raise BadRequest(
-            "Send an 'Idempotency-Key' header (e.g. a UUID) so a retry cannot create twice.",
-            code="idempotency_key_required",
-        )
+        raise IdempotencyKeyMissing("Send an 'Idempotency-Key' header (e.g. a UUID) so a retry cannot create twice.")
     if not _KEY.match(raw):
-        raise BadRequest(
-            "'Idempotency-Key' must be 8 to 128 letters, digits or -_:. characters.", code="idempotency_key_invalid"
-        )
+        raise IdempotencyKeyMalformed("'Idempotency-Key' must be 8 to 128 letters, digits or -_:. characters.")
     return raw

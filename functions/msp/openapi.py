@@ -14,11 +14,12 @@ from typing import Any
 from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 
-from msp.directory import PublicProfile, SearchPage, SearchQuery
-from msp.models import AuditEvent, CandidatureFields, DocumentUploadRequest, DownloadTicket, QueuePage
-from msp.review import QueueQuery, TransitionRequest
-from msp.sessions import DeclaredSession, QuotaQuery, QuotaStatus, SessionDeclaration
-from msp.statistics import Statistics, StatsQuery
+from msp.candidatures.models import AuditEvent, CandidatureFields, DocumentUploadRequest, DownloadTicket, QueuePage
+from msp.candidatures.review import QueueQuery, TransitionRequest
+from msp.directory.listing import PublicProfile
+from msp.directory.search import SearchPage, SearchQuery
+from msp.sessions.rules import DeclaredSession, QuotaQuery, QuotaStatus, SessionDeclaration
+from msp.tally.statistics import Statistics, StatsQuery
 
 REF = "#/components/schemas/{model}"
 

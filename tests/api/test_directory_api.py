@@ -13,7 +13,7 @@ import uuid
 import pytest
 
 from infra.seed import review, submit_with_documents
-from msp.spherical import haversine_km
+from msp.directory.spherical import haversine_km
 
 RESULT_FIELDS = {
     "psychologist_id",

@@ -23,7 +23,7 @@ def _directory_items(stack, psychologist_id):
     client = boto3.client("dynamodb", region_name="eu-west-3")
     table = stack.names.table("DirectoryTable")
     items = client.scan(TableName=table)["Items"]  # test inspection only; the API never scans
-    from msp.storage import practice_from_item
+    from msp.storage.directory import practice_from_item
 
     practices = [i for i in items if "listing" in i]
     mine = [i for i in practices if practice_from_item(i["pk"]["S"], i).psychologist_id == psychologist_id]
@@ -31,7 +31,7 @@ def _directory_items(stack, psychologist_id):
 
 
 def _convention(owner_sub):
-    from msp.storage import candidature_store
+    from msp.storage.candidatures import candidature_store
 
     return candidature_store().convention(owner_sub)
 
@@ -104,11 +104,11 @@ def test_full_review_with_info_request_acceptance_and_deconvention(api, stack, m
     listed = _directory_items(stack, cid)
     assert len(listed) == 2  # the practice and the public profile
     assert listed[1]["pk"]["S"] == f"PSYCHOLOGIST#{cid}"
-    from msp.directory import listing_items_for
+    from msp.directory.listing import listing_items_for
 
     (expected,) = listing_items_for(cid, candidature.fields)
     assert (listed[0]["pk"]["S"], listed[0]["sk"]["S"]) == (expected.partition, expected.sort_key)
-    from msp.storage import practice_from_item
+    from msp.storage.directory import practice_from_item
 
     assert practice_from_item(listed[0]["pk"]["S"], listed[0]) == expected
     assert listed[0]["sk"]["S"].endswith(f"#{cid}-1")

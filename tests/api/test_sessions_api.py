@@ -212,7 +212,7 @@ def test_a_declaration_whose_answer_was_lost_after_its_write_counts_once_on_retr
 ):
     """The function fails once its transaction is written, before it answers (as a crash or a timeout would):
     the retry under the same key finds the session and answers what the lost answer would have said."""
-    from msp import storage
+    from msp.storage import sessions as storage
 
     _, token = conventioned()
     patient, key = new_patient(), str(uuid.uuid4())

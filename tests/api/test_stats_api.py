@@ -25,9 +25,10 @@ CONTRACT = {
 
 @pytest.fixture(scope="module")
 def summary(stack, tally_storage):
-    from msp.storage import patient_keyring, session_store
+    from msp.storage.secrets import patient_keyring
+    from msp.storage.session_years import session_year_store
 
-    load_year(session_store(), plan_year(YEAR, 300, seed=11, tag="stats"), patient_keyring())
+    load_year(session_year_store(), plan_year(YEAR, 300, seed=11, tag="stats"), patient_keyring())
     outcome = stack.runtime.invoke("TallySessionsFunction", {"year": YEAR, "run_id": "stats"})
     assert outcome["status"] == "complete", outcome
     body = boto3.client("s3", region_name="eu-west-3").get_object(

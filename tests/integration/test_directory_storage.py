@@ -11,7 +11,8 @@ import pytest
 
 from infra.components import REGION
 from infra.provision import table_definition
-from msp.directory import SearchQuery, density_cell, density_region, search_nearest
+from msp.directory.listing import density_cell, density_region
+from msp.directory.search import SearchQuery, search_nearest
 from tests.unit.directory_fakes import SECRET, all_pages, brute_force, listed
 
 pytestmark = pytest.mark.integration
@@ -29,7 +30,8 @@ def directory_table(stack):
 
 
 def _put_all(table: str, practices) -> None:
-    from msp.storage import directory_item, dynamodb_client, to_item
+    from msp.storage.aws import dynamodb_client, to_item
+    from msp.storage.directory import directory_item
 
     for start in range(0, len(practices), 25):
         requests = [{"PutRequest": {"Item": to_item(directory_item(p))}} for p in practices[start : start + 25]]
@@ -58,8 +60,9 @@ def _scattered(count: int, seed: int) -> list:
 
 
 def test_an_item_holds_exactly_the_listed_fields():
-    from msp.directory import ListedPractice
-    from msp.storage import LISTING_FIELDS, directory_item, practice_from_item, to_item
+    from msp.directory.listing import LISTING_FIELDS, ListedPractice
+    from msp.storage.aws import to_item
+    from msp.storage.directory import directory_item, practice_from_item
 
     # The listing holds ListedPractice's fields after its keys, in order: storage reads them back by position.
     assert ("partition", "sort_key", "practice_id", *LISTING_FIELDS) == ListedPractice._fields
@@ -70,8 +73,8 @@ def test_an_item_holds_exactly_the_listed_fields():
 
 
 def test_a_range_is_read_across_pages_inclusively_and_in_key_order(directory_table):
-    from msp.cellkeys import KeyRange
-    from msp.storage import DirectoryStore
+    from msp.directory.cellkeys import KeyRange
+    from msp.storage.directory import DirectoryStore
 
     practices = [listed(f"p{n:02d}-1", 48.8566 + n * 1e-4, 2.3522) for n in range(12)]
     _put_all(directory_table, practices)
@@ -86,7 +89,7 @@ def test_a_range_is_read_across_pages_inclusively_and_in_key_order(directory_tab
 
 
 def test_search_through_dynamodb_equals_a_brute_force_scan(directory_table):
-    from msp.storage import DirectoryStore
+    from msp.storage.directory import DirectoryStore
 
     practices = _scattered(400, seed=5)
     _put_all(directory_table, practices)
@@ -110,7 +113,7 @@ def test_search_through_dynamodb_equals_a_brute_force_scan(directory_table):
 
 
 def test_density_counters_are_rebuilt_from_the_stored_practices(directory_table):
-    from msp.storage import DirectoryStore
+    from msp.storage.directory import DirectoryStore
 
     practices = _scattered(150, seed=2)
     _put_all(directory_table, practices)
@@ -129,10 +132,11 @@ def test_density_counters_are_rebuilt_from_the_stored_practices(directory_table)
 
 
 def test_the_review_transaction_counts_practices_in_and_out(stack, make_candidature):
-    from msp import directory
+    from msp.candidatures.models import AuditEvent, Status
     from msp.clock import now_iso
-    from msp.models import AuditEvent, Status
-    from msp.storage import DirectoryStore, candidature_store
+    from msp.directory import search as directory
+    from msp.storage.candidatures import candidature_store
+    from msp.storage.directory import DirectoryStore
 
     store = DirectoryStore(stack.names.table("DirectoryTable"))
     candidature = make_candidature(status="in_review", department="13")

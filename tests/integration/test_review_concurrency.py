@@ -18,7 +18,7 @@ DECISIONS = {"accept", "reject"}
 
 
 def test_concurrent_accept_and_reject_decide_exactly_once(api, stack, make_candidature):
-    from msp.storage import candidature_store
+    from msp.storage.candidatures import candidature_store
 
     reviewers = [api.token("reviewer", sub=f"rev-{n}", departments="75") for n in (1, 2)]
     sessions = [requests.Session(), requests.Session()]  # one connection per reviewer

@@ -74,10 +74,12 @@ def _counter(stack, patient_key: str, year: int) -> int:
 def _declare(caller, body: dict, key: str) -> tuple[int, dict]:
     """What handlers/declare_session.py does once the body is parsed: the declaration under its key."""
     from msp.clock import programme_today
-    from msp.declarations import declare_session
     from msp.errors import DomainError
-    from msp.sessions import SessionDeclaration, session_id_for
-    from msp.storage import patient_keyring, session_store
+    from msp.http import answer_for
+    from msp.sessions.declarations import declare_session
+    from msp.sessions.rules import SessionDeclaration, session_id_for
+    from msp.storage.secrets import patient_keyring
+    from msp.storage.sessions import session_store
 
     declaration = SessionDeclaration.model_validate(body)
     try:
@@ -85,7 +87,8 @@ def _declare(caller, body: dict, key: str) -> tuple[int, dict]:
             session_store(), patient_keyring(), caller, declaration, programme_today(), session_id_for(caller.sub, key)
         )
     except DomainError as error:
-        return error.status, {"error": {"code": error.code, "details": error.details}}
+        answer = answer_for(error)
+        return answer.status, {"error": {"code": answer.code, "details": error.details}}
     return 201, answer.model_dump(mode="json")
 
 
@@ -114,7 +117,8 @@ def _check_the_quota_was_filled_exactly(outcomes: list[tuple[int, dict]]) -> lis
 
 def test_40_racing_declarations_by_4_psychologists_fill_a_quota_of_8_exactly(stack, new_patient):
     from msp.auth import Caller, Role
-    from msp.storage import patient_keyring, session_store
+    from msp.storage.secrets import patient_keyring
+    from msp.storage.sessions import session_store
     from tests.conftest import set_convention
 
     patient = new_patient()
@@ -152,7 +156,7 @@ def test_one_declaration_sent_8_times_at_once_under_one_key_counts_once_and_answ
     """No separate idempotency record to hold the key while the first call runs: the calls race into the
     transaction, one puts the session, the others are refused by it and answer from it."""
     from msp.auth import Caller, Role
-    from msp.storage import patient_keyring
+    from msp.storage.secrets import patient_keyring
     from tests.conftest import set_convention
 
     patient = new_patient()
@@ -171,7 +175,7 @@ def test_one_declaration_sent_8_times_at_once_under_one_key_counts_once_and_answ
 
 
 def test_40_concurrent_http_declarations_fill_a_quota_of_8_exactly(api, stack, conventioned, new_patient):
-    from msp.storage import patient_keyring
+    from msp.storage.secrets import patient_keyring
 
     patient = new_patient()
     payload = {"patient": patient, "date": "2023-03-01", "first_session": False, "tiers_payant_reason": None}
@@ -202,9 +206,10 @@ def test_40_concurrent_http_declarations_fill_a_quota_of_8_exactly(api, stack, c
 def test_racing_cancellations_of_one_session_count_it_back_once(api, stack, conventioned, new_patient):
     from msp.auth import Caller, Role
     from msp.clock import programme_today
-    from msp.declarations import cancel_session
     from msp.errors import DomainError
-    from msp.storage import patient_keyring, session_store
+    from msp.sessions.declarations import cancel_session
+    from msp.storage.secrets import patient_keyring
+    from msp.storage.sessions import session_store
 
     sub, token = conventioned()
     caller = Caller(sub=sub, roles=frozenset({Role.PSYCHOLOGIST}))

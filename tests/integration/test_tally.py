@@ -51,11 +51,12 @@ class Year:
 
 @pytest.fixture(scope="module")
 def year_2024(tally_storage):
-    from msp.storage import patient_keyring, session_store
+    from msp.storage.secrets import patient_keyring
+    from msp.storage.session_years import session_year_store
 
     plan = plan_year(YEAR, SESSIONS, seed=2024, tag="truth", unknown_department=True)
     keyring = patient_keyring()
-    load_year(session_store(), plan, keyring, declare_patients=range(12))
+    load_year(session_year_store(), plan, keyring, declare_patients=range(12))
     keys = {session.patient: keyring.patient_key(session.nir, YEAR) for session in plan.sessions}
     return Year(plan, keys)
 
@@ -322,12 +323,13 @@ def _counter_key(patient_key: str, year: int) -> dict:
 
 
 def test_an_injected_drift_is_reported_then_repaired_with_the_repair_flag(stack, tally_storage):
-    from msp.storage import patient_keyring, session_store
+    from msp.storage.secrets import patient_keyring
+    from msp.storage.session_years import session_year_store
 
     year = 2023  # its own year in the module's table: the other tests' figures stay as they are
     plan = plan_year(year, 120, seed=7, tag="drift")
     keyring = patient_keyring()
-    load_year(session_store(), plan, keyring)
+    load_year(session_year_store(), plan, keyring)
     sessions = Counter(keyring.patient_key(s.nir, year) for s in plan.sessions)
     inflated, missing, recent = sorted(sessions)[:3]
     client = boto3.client("dynamodb", region_name="eu-west-3")

@@ -150,7 +150,7 @@ def audit_checks(items: list[dict[str, Any]], decisions: dict[str, list[tuple[in
 
 def listing_check(app_items: list[dict[str, Any]], directory_items: list[dict[str, Any]]) -> Check:
     candidatures, _, conventions = _by_candidature(app_items)
-    from msp.storage import LISTING_FIELDS
+    from msp.directory.listing import LISTING_FIELDS
 
     owner = LISTING_FIELDS.index("psychologist_id")
     # Practice items carry the public fields as a JSON array; profiles and density counters are not practices.

@@ -259,7 +259,7 @@ def _measure(args: argparse.Namespace, ready: dict[str, Any], shares: dict[str, 
 
     from infra.dev_issuer import DevIssuer
     from msp.clock import programme_today
-    from msp.sessions import PatientKeyring
+    from msp.sessions.rules import PatientKeyring
 
     os.environ.update(ready["environment"])  # the storage module and boto3 reach the child's stack
     base_url = ready["base_url"]

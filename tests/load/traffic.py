@@ -137,7 +137,7 @@ class Patient:
 
 def random_patient(rng: random.Random, today: dt.date) -> Patient:
     """A made-up patient aged 4 or more, with a well-formed NIR (key included; Corsica as 2A/2B too)."""
-    from msp.nir import control_key
+    from msp.sessions.nir import control_key
 
     birth = dt.date(rng.randint(1940, today.year - 4), rng.randint(1, 12), rng.randint(1, 28))
     department = rng.choice([f"{d:02d}" for d in range(1, 96) if d != 20] + ["2A", "2B"])

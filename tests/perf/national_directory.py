@@ -17,9 +17,9 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 from msp import geography
-from msp.cellkeys import index_keys
-from msp.directory import ListedPractice
-from msp.names import name_tokens
+from msp.directory.cellkeys import index_keys
+from msp.directory.listing import ListedPractice
+from msp.directory.names import name_tokens
 
 COUNTRY_CODES = ("FR", "GP", "MQ", "GF", "RE", "YT")
 _ARRONDISSEMENT = re.compile(r"^(Paris|Marseille|Lyon) (\d{2})\b")

@@ -248,7 +248,9 @@ def _per_operation(made: Counter, count: int) -> list[str]:
 
 @pytest.mark.integration
 def test_declaration_throughput_and_requests_per_declaration(stack):
-    from msp import storage
+    from tests.storage_view import StorageView
+
+    storage = StorageView()
 
     sub = f"bench-{uuid.uuid4().hex[:8]}"
     set_convention(sub, "accepted", "75")

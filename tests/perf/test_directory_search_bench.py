@@ -37,10 +37,11 @@ from botocore.config import Config
 
 from infra.components import REGION
 from infra.gateway import build_event
-from msp.cellkeys import COARSE_RESOLUTION, FINE_RESOLUTION
-from msp.covering import cover_disk
-from msp.directory import DENSITY_RESOLUTION, SearchQuery, density_changes
-from msp.spherical import haversine_km
+from msp.directory.cellkeys import COARSE_RESOLUTION, FINE_RESOLUTION
+from msp.directory.covering import cover_disk
+from msp.directory.listing import DENSITY_RESOLUTION, density_changes
+from msp.directory.search import SearchQuery
+from msp.directory.spherical import haversine_km
 from tests.perf import national_directory
 
 # The goals are stated for 100,000 practices and 1,000 points; smaller values only to iterate faster.
@@ -154,7 +155,7 @@ def _search_event(route, params: dict) -> dict:
 
 def _scan_search(client, table: str, query: SearchQuery) -> list[tuple[str, float]]:
     """The brute-force alternative: Scan the whole table, keep what is within the radius, sort."""
-    from msp.storage import LISTING_NAMES, LISTING_PROJECTION, practice_from_item
+    from msp.storage.directory import LISTING_NAMES, LISTING_PROJECTION, practice_from_item
 
     arguments = {
         "TableName": table,
@@ -195,8 +196,11 @@ def _partitions_touched(lat: float, lon: float, radius_km: float, resolution: in
 
 
 def test_directory_search_on_a_national_dataset(stack):
-    from msp import storage
-    from msp.storage import directory_item, directory_store, dynamodb_client, to_item
+    from tests.storage_view import StorageView
+
+    storage = StorageView()
+    from msp.storage.aws import dynamodb_client, to_item
+    from msp.storage.directory import directory_item, directory_store
 
     client = dynamodb_client()
     table = stack.names.table("DirectoryTable")
@@ -281,8 +285,8 @@ def test_directory_search_on_a_national_dataset(stack):
 
     # --- where the time goes: the same searches without the handler, with a step's Queries one after the
     # other instead of concurrently, and with no storage at all (the domain's own CPU, in memory)
-    from msp.directory import search_nearest
-    from msp.storage import DirectoryStore
+    from msp.directory.search import search_nearest
+    from msp.storage.directory import DirectoryStore
     from tests.unit.directory_fakes import InMemoryListings
 
     class InMemoryHinted(InMemoryListings):

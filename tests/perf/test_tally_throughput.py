@@ -75,7 +75,8 @@ def timed(call) -> tuple[float, object]:
 
 @pytest.fixture(scope="module")
 def bench_year(stack, tally_storage):
-    from msp.storage import patient_keyring, session_store
+    from msp.storage.secrets import patient_keyring
+    from msp.storage.session_years import session_year_store
 
     started = time.perf_counter()
     plan = plan_year(YEAR, SESSIONS, seed=200_000, tag="bench")
@@ -88,13 +89,14 @@ def bench_year(stack, tally_storage):
             rate = written / (time.perf_counter() - started)
             print(f"  loaded {written:>7}/{total} items ({rate:,.0f} items/s)", flush=True)
 
-    items = session_store().import_sessions(records, workers=16, progress=progress)
+    items = session_year_store().import_sessions(records, workers=16, progress=progress)
     print(f"loaded {items} items (sessions and counters) in {time.perf_counter() - started:.1f} s", flush=True)
     return items
 
 
 def test_tally_of_200000_sessions_against_a_bare_parallel_scan(stack, tally_storage, bench_year):
-    from msp.storage import _TALLY_PROJECTION, bulk_dynamodb_client
+    from msp.storage.aws import bulk_dynamodb_client
+    from msp.storage.session_years import _TALLY_PROJECTION
 
     client = bulk_dynamodb_client()  # the tally's own client: same pool, same timeouts, for both sides
     table = tally_storage["table"]

@@ -172,7 +172,9 @@ class World:
     """The storage module on moto, with every client it uses watched by one Faults."""
 
     def __init__(self, faults: Faults, pauses: Pauses):
-        from msp import storage
+        from tests.storage_view import StorageView
+
+        storage = StorageView()
 
         self.storage = storage
         self.faults = faults
@@ -258,7 +260,10 @@ def moto_world(monkeypatch) -> Iterator[World]:
             Bucket=BUCKET, CreateBucketConfiguration={"LocationConstraint": REGION}
         )
         boto3.client("events", region_name=REGION).create_event_bus(Name=EVENT_BUS)
-        from msp import idempotency, storage
+        from msp import idempotency
+        from tests.storage_view import StorageView
+
+        storage = StorageView()
 
         faults = Faults()
         assert idempotency._persistence().client is storage.dynamodb_client()
@@ -302,7 +307,7 @@ def stored_candidature(status: str, owner_sub: str, *, documents: str = "verifie
 def conventioned(sub: str, department: str = "75") -> None:
     """What accepting a psychologist writes for the sessions to check."""
     from msp.clock import now_iso
-    from msp.storage import record_convention
+    from msp.storage.conventions import record_convention
 
     record_convention(
         psychologist_sub=sub,

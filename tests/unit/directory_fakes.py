@@ -5,10 +5,11 @@ from __future__ import annotations
 import bisect
 from collections.abc import Iterable, Sequence
 
-from msp.cellkeys import KeyRange, index_keys
-from msp.directory import ListedPractice, SearchPage, SearchQuery, search_nearest
-from msp.names import name_tokens
-from msp.spherical import haversine_km
+from msp.directory.cellkeys import KeyRange, index_keys
+from msp.directory.listing import ListedPractice
+from msp.directory.names import name_tokens
+from msp.directory.search import SearchPage, SearchQuery, search_nearest
+from msp.directory.spherical import haversine_km
 
 SECRET = b"unit-test-cursor-secret-0123456789"
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 import pytest
 
 from msp.auth import Caller, Role
-from msp.errors import Forbidden, Unauthorized
+from msp.errors import NotAuthenticated, RoleNotAllowed
 
 
 def test_flattened_claims_from_api_gateway_are_understood():
@@ -29,9 +29,9 @@ def test_reviewer_scope():
 
 
 def test_missing_claims_and_wrong_role():
-    with pytest.raises(Unauthorized):
+    with pytest.raises(NotAuthenticated):
         Caller.from_claims(None)
-    with pytest.raises(Unauthorized):
+    with pytest.raises(NotAuthenticated):
         Caller.from_claims({"cognito:groups": "[admins]"})
-    with pytest.raises(Forbidden):
+    with pytest.raises(RoleNotAllowed):
         Caller.from_claims({"sub": "x", "cognito:groups": "[reviewers]"}).require(Role.PSYCHOLOGIST)

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from msp.cellkeys import (
+from msp.directory.cellkeys import (
     COARSE_RESOLUTION,
     FINE_RESOLUTION,
     Span,

@@ -8,9 +8,9 @@ import h3
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from msp.cellkeys import COARSE_RESOLUTION, FINE_RESOLUTION, fine_cell
-from msp.covering import cover_disk, covering_resolution, overhang_km
-from msp.spherical import (
+from msp.directory.cellkeys import COARSE_RESOLUTION, FINE_RESOLUTION, fine_cell
+from msp.directory.covering import cover_disk, covering_resolution, overhang_km
+from msp.directory.spherical import (
     EARTH_RADIUS_KM,
     cell_circumradius_km,
     distance_to_cell_boundary_km,

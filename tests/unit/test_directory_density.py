@@ -7,7 +7,8 @@ import random
 
 import h3
 
-from msp.directory import (
+from msp.candidatures.models import CandidatureFields
+from msp.directory.listing import (
     DENSITY_REGION_RESOLUTION,
     DENSITY_RESOLUTION,
     PublicProfile,
@@ -18,7 +19,6 @@ from msp.directory import (
     density_regions_around,
     profile_for,
 )
-from msp.models import CandidatureFields
 
 from .directory_fakes import listed
 from .test_directory_listing import FIELDS

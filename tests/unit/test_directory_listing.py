@@ -8,10 +8,11 @@ import h3
 import pytest
 from pydantic import ValidationError
 
-from msp.cellkeys import COARSE_RESOLUTION, FINE_RESOLUTION
-from msp.directory import SearchQuery, listing_items_for
-from msp.errors import Unprocessable
-from msp.models import CandidatureFields
+from msp.candidatures.models import CandidatureFields
+from msp.directory.cellkeys import COARSE_RESOLUTION, FINE_RESOLUTION
+from msp.directory.listing import listing_items_for
+from msp.directory.search import SearchQuery
+from msp.errors import IncompleteCandidature
 
 FIELDS = {
     "civility": "mme",
@@ -65,7 +66,7 @@ def test_only_public_contact_details_are_listed():
 
 def test_an_incomplete_candidature_cannot_be_listed():
     fields = CandidatureFields.model_validate({k: v for k, v in FIELDS.items() if k != "practices"})
-    with pytest.raises(Unprocessable) as refused:
+    with pytest.raises(IncompleteCandidature) as refused:
         listing_items_for("cand-42", fields)
     assert refused.value.details == [{"field": "practices", "message": "required to list"}]
 

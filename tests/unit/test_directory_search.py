@@ -10,9 +10,10 @@ import pytest
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
-from msp.directory import SearchQuery, SearchTuning, search_nearest
-from msp.errors import BadRequest
-from msp.spherical import haversine_km
+from msp.directory.search import SearchQuery, SearchTuning, search_nearest
+from msp.directory.spherical import haversine_km
+from msp.errors import InvalidCursor
+from msp.http import answer_for
 
 from .directory_fakes import (
     SECRET,
@@ -220,9 +221,9 @@ def test_a_tampered_cursor_is_refused():
     assert cursor
     payload, mac = cursor.split(".")
     for forged in (f"{payload}x.{mac}", f"{payload}.{mac[::-1]}", f"{payload[:-2]}.{mac}", "garbage"):
-        with pytest.raises(BadRequest) as refused:
+        with pytest.raises(InvalidCursor) as refused:
             search_nearest(port, query.model_copy(update={"cursor": forged}), cursor_secret=SECRET)
-        assert refused.value.code == "invalid_cursor"
+        assert answer_for(refused.value).code == "invalid_cursor"
 
 
 def test_a_cursor_from_another_search_is_refused():
@@ -237,9 +238,9 @@ def test_a_cursor_from_another_search_is_refused():
         {"teleconsultation": True},
         {"name": "cam"},
     ):
-        with pytest.raises(BadRequest):
+        with pytest.raises(InvalidCursor):
             search_nearest(port, query.model_copy(update={**other, "cursor": cursor}), cursor_secret=SECRET)
-    with pytest.raises(BadRequest):
+    with pytest.raises(InvalidCursor):
         search_nearest(port, query.model_copy(update={"cursor": cursor}), cursor_secret=b"x" * 32)
 
 

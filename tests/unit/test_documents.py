@@ -3,8 +3,8 @@ from __future__ import annotations
 import pytest
 
 from infra.api_client import SAMPLE_PDF
-from msp.documents import detect_type, verdict_for
-from msp.models import DocumentType
+from msp.candidatures.documents import detect_type, verdict_for
+from msp.candidatures.models import DocumentType
 
 PNG = b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR"
 JPEG = b"\xff\xd8\xff\xe0\x00\x10JFIF\x00"

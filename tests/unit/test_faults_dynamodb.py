@@ -148,7 +148,7 @@ def _send_declaration(world: World, state: dict[str, Any]) -> Answer:
 
 def _declared(state: dict[str, Any]) -> dict[str, set[str]]:
     from msp.clock import programme_today
-    from msp.sessions import PatientKeyring, session_id_for
+    from msp.sessions.rules import PatientKeyring, session_id_for
 
     year = programme_today().year
     patient = PatientKeyring.from_secret(PATIENT_KEY_DOCUMENT).patient_key(state["nir"], year)
@@ -282,7 +282,7 @@ def test_a_transaction_cancelled_by_throttling_is_retried_then_503_and_nothing_i
     assert_busy_answer(operation.send(world, state))
 
     assert world.faults.attempts["TransactWriteItems"] == TRANSACTION_ATTEMPTS
-    assert len(world.pauses.of("msp.storage")) == TRANSACTION_ATTEMPTS - 1
+    assert len(world.pauses.of("msp.storage.aws")) == TRANSACTION_ATTEMPTS - 1
     assert world.snapshot() == before
 
     world.faults.clear()
@@ -307,7 +307,7 @@ def test_endless_transaction_conflicts_back_off_then_503_and_leave_the_state_unc
     assert_busy_answer(operation.send(world, state))
 
     assert world.faults.attempts["TransactWriteItems"] == TRANSACTION_ATTEMPTS
-    pauses = world.pauses.of("msp.storage")
+    pauses = world.pauses.of("msp.storage.aws")
     assert len(pauses) == TRANSACTION_ATTEMPTS - 1
     assert all(0 <= pause <= 0.02 * 2**attempt for attempt, pause in enumerate(pauses)), pauses
     assert world.snapshot() == before

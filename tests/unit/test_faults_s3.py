@@ -12,7 +12,7 @@ from botocore.exceptions import NoCredentialsError
 
 from infra.api_client import SAMPLE_PDF
 from infra.bucket_events import object_created_event
-from msp.errors import ServiceUnavailable
+from msp.errors import StorageBusy
 from tests.unit.aws_faults import (
     BUCKET,
     TABLES,
@@ -122,7 +122,7 @@ def test_an_outage_during_the_check_fails_the_event_and_leaves_the_document_pend
     before = world.snapshot()
     world.faults.fail(operation, failure)
 
-    with pytest.raises(ServiceUnavailable):  # Lambda retries a failed S3 event
+    with pytest.raises(StorageBusy):  # Lambda retries a failed S3 event
         world.invoke("VerifyDocumentUploadFunction", event)
 
     assert world.faults.attempts[operation] == 3, "botocore's retries come first"
@@ -140,7 +140,7 @@ def test_a_rejected_file_whose_verdict_cannot_be_recorded_is_checked_again_on_re
     candidature_id, document_id, event = uploaded(world, NOT_A_FILE_WE_TAKE)
     world.faults.fail("UpdateItem", dynamodb_error("ThrottlingException"))
 
-    with pytest.raises(ServiceUnavailable):
+    with pytest.raises(StorageBusy):
         world.invoke("VerifyDocumentUploadFunction", event)
 
     assert document(world, candidature_id, document_id) == ("pending", 2)
@@ -156,7 +156,7 @@ def test_an_upload_left_behind_after_the_verdict_is_removed_by_the_redelivery_wi
     candidature_id, document_id, event = uploaded(world)
     world.faults.fail("DeleteObject", s3_error("SlowDown", 503))
 
-    with pytest.raises(ServiceUnavailable):
+    with pytest.raises(StorageBusy):
         world.invoke("VerifyDocumentUploadFunction", event)
 
     assert document(world, candidature_id, document_id) == ("verified", 3), "the verdict and its copy are whole"
@@ -179,7 +179,7 @@ def test_an_s3_endpoint_that_refuses_connections_fails_the_event_and_the_redeliv
     world.storage.s3_client.cache_clear()
     world.storage.document_bucket.cache_clear()
 
-    with pytest.raises(ServiceUnavailable):
+    with pytest.raises(StorageBusy):
         world.invoke("VerifyDocumentUploadFunction", event)
     assert len(world.pauses.of("botocore.endpoint")) == 2, "3 attempts, 2 backoffs"
     assert document(world, candidature_id, document_id) == ("pending", 2)

@@ -10,7 +10,7 @@ import boto3
 import pytest
 
 from infra.template import load_template
-from msp.nir import birth_date_problem, nir_problem
+from msp.sessions.nir import birth_date_problem, nir_problem
 from tests.load import invariants
 from tests.load.stack import StackFailed, loopback_only
 from tests.load.traffic import ACTIONS, EXPECTED_REFUSALS, READS, default_read, mix, percentile, random_patient
@@ -83,7 +83,7 @@ def _declare(world, patients: list[str], times: int) -> dict:
     from collections import Counter
 
     from msp.clock import programme_today
-    from msp.sessions import PatientKeyring
+    from msp.sessions.rules import PatientKeyring
 
     conventioned("psy-load")
     today = programme_today()

@@ -7,7 +7,7 @@ import stat
 
 from infra.provision import dev_secrets, generated_secret
 from infra.template import LocalNames, load_template
-from msp.sessions import PatientKeyring
+from msp.sessions.rules import PatientKeyring
 
 TEMPLATE = load_template()
 

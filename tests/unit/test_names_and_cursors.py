@@ -5,8 +5,9 @@ from __future__ import annotations
 import pytest
 
 from msp.cursors import open_sealed, seal
-from msp.errors import BadRequest
-from msp.names import fold, matches_prefix, name_tokens
+from msp.directory.names import fold, matches_prefix, name_tokens
+from msp.errors import InvalidCursor
+from msp.http import answer_for
 
 SECRET = b"0123456789abcdef0123456789abcdef"
 
@@ -53,16 +54,16 @@ def test_a_cursor_round_trips():
 )
 def test_a_tampered_cursor_is_refused(mangle):
     cursor = seal({"d": (1.5).hex(), "id": "psy-1"}, context="search-a", secret=SECRET)
-    with pytest.raises(BadRequest) as refused:
+    with pytest.raises(InvalidCursor) as refused:
         open_sealed(mangle(cursor), context="search-a", secret=SECRET)
-    assert refused.value.status == 400
+    assert answer_for(refused.value).status == 400
 
 
 def test_a_cursor_from_another_search_or_secret_is_refused():
     cursor = seal({"d": (1.5).hex(), "id": "psy-1"}, context="search-a", secret=SECRET)
-    with pytest.raises(BadRequest):
+    with pytest.raises(InvalidCursor):
         open_sealed(cursor, context="search-b", secret=SECRET)
-    with pytest.raises(BadRequest):
+    with pytest.raises(InvalidCursor):
         open_sealed(cursor, context="search-a", secret=b"another secret of 32 bytes......")
 
 

@@ -2,7 +2,7 @@ import datetime as dt
 
 import pytest
 
-from msp import nir
+from msp.sessions import nir
 
 # Made-up numbers whose keys were computed by hand (97 - number mod 97).
 DESIGN_EXAMPLE = "290057505612384"  # woman born 1990-05 in Paris (75)

@@ -5,8 +5,9 @@ from decimal import Decimal
 import pytest
 from pydantic import ValidationError
 
-from msp import policy
-from msp.errors import Unprocessable
+from msp.errors import InvalidFields
+from msp.http import answer_for
+from msp.sessions import policy
 
 TIERS_PAYANT_CODES = ["css", "ald", "maternite", "accident_travail"]
 
@@ -61,9 +62,9 @@ def test_only_the_first_rule_prices_the_first_session_apart():
 
 
 def test_before_the_programme_is_a_422_on_the_date():
-    with pytest.raises(Unprocessable) as raised:
+    with pytest.raises(InvalidFields) as raised:
         policy.rule_for(dt.date(2022, 4, 4))
-    assert raised.value.status == 422
+    assert answer_for(raised.value).status == 422
     assert raised.value.details == [{"field": "date", "message": "sessions are reimbursed from 2022-04-05 on"}]
     assert policy.find_rule(dt.date(2022, 4, 4)) is None
 
@@ -86,7 +87,7 @@ def test_shipped_rules_list_the_tiers_payant_reasons():
 
 def test_unknown_tiers_payant_reason_lists_the_allowed_codes():
     rule = policy.rule_for(dt.date(2025, 1, 1))
-    with pytest.raises(Unprocessable) as raised:
+    with pytest.raises(InvalidFields) as raised:
         policy.amounts(rule, False, "vip")
     [detail] = raised.value.details
     assert detail["field"] == "tiers_payant_reason"
@@ -170,7 +171,7 @@ def test_a_rule_added_to_the_data_applies_without_code_change(tmp_path):
         "patient_advance": "60.00",
     }
     assert policy.amounts(future, False, "ame").patient_advance == Decimal("0.00")
-    with pytest.raises(Unprocessable):
+    with pytest.raises(InvalidFields):
         policy.amounts(future, False, "css")
 
 

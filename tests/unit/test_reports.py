@@ -8,9 +8,9 @@ import io
 import json
 from decimal import Decimal
 
-from msp.reports import build_report, csv_files, latest_pointer, report_files, summary, to_csv
-from msp.storage import report_prefix
-from msp.tally import REPAIRED, TOO_RECENT, CounterRow, RunPlan, SessionRow, ShardTally
+from msp.storage.reports import report_prefix
+from msp.tally.reports import build_report, csv_files, latest_pointer, report_files, summary, to_csv
+from msp.tally.rules import REPAIRED, TOO_RECENT, CounterRow, RunPlan, SessionRow, ShardTally
 
 PLAN = RunPlan(
     run_id="final-2025-01-01",

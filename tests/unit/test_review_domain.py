@@ -5,12 +5,27 @@ from __future__ import annotations
 import pytest
 
 from msp.auth import Caller, Role
+from msp.candidatures.models import (
+    AuditEvent,
+    Candidature,
+    CandidatureFields,
+    DecisionEvent,
+    EmailMessage,
+    QueuePage,
+    Status,
+)
+from msp.candidatures.notifications import decision_email, notify_decision
+from msp.candidatures.review import (
+    QueueQuery,
+    TransitionRequest,
+    read_candidature,
+    review_queue,
+    transition_candidature,
+)
+from msp.candidatures.workflow import Action
 from msp.cursors import open_sealed, seal
-from msp.errors import Conflict, Forbidden, NotFound, PreconditionFailed
-from msp.models import AuditEvent, Candidature, CandidatureFields, DecisionEvent, EmailMessage, QueuePage, Status
-from msp.notifications import decision_email, notify_decision
-from msp.review import QueueQuery, TransitionRequest, read_candidature, review_queue, transition_candidature
-from msp.workflow import Action
+from msp.errors import NotFound, OutOfScope, RoleNotAllowed, StaleDecision, VersionMismatch
+from msp.http import answer_for
 
 
 def _candidature(status=Status.SUBMITTED, department="75", owner="psy-1", version=1) -> Candidature:
@@ -42,10 +57,10 @@ class FakeStore:
             raise NotFound("No candidature with this id.")
         return self.candidature
 
-    def save(self, candidature, *, previous, audit):
+    def save(self, candidature, *, previous, audit, effects=None):
         if self.lose_race:
             self.candidature = previous.model_copy(update={"status": Status.ACCEPTED, "version": previous.version + 1})
-            raise PreconditionFailed("changed", code="version_mismatch")
+            raise VersionMismatch("changed")
         self.saved.append((candidature, audit))
         self.candidature = candidature
         if audit:
@@ -94,7 +109,7 @@ def test_out_of_scope_reads_look_like_missing_candidatures():
     owner = Caller(sub="psy-1", roles=frozenset({Role.PSYCHOLOGIST}))
     assert "allowed_actions" not in read_candidature(store, owner, "c-1")
     nobody = Caller(sub="x", roles=frozenset())
-    with pytest.raises(Forbidden):
+    with pytest.raises(RoleNotAllowed):
         read_candidature(store, nobody, "c-1")
 
 
@@ -132,15 +147,15 @@ def test_transition_saves_one_version_with_its_audit_and_publishes_decisions_onl
 
 def test_stale_version_and_lost_race_are_409_with_the_current_state():
     store = FakeStore(_candidature(status=Status.IN_REVIEW, version=4))
-    with pytest.raises(Conflict) as stale:
+    with pytest.raises(StaleDecision) as stale:
         transition_candidature(
             store, FakePublisher(), ADMIN, "c-1", TransitionRequest(action=Action.ACCEPT, expected_version=3)
         )
-    assert stale.value.code == "version_conflict" and store.saved == []
+    assert answer_for(stale.value).code == "version_conflict" and store.saved == []
     assert stale.value.details[0]["allowed_actions"] == ["request_info", "accept", "reject"]
     racing = FakeStore(_candidature(status=Status.IN_REVIEW), lose_race=True)
     publisher = FakePublisher()
-    with pytest.raises(Conflict) as lost:
+    with pytest.raises(StaleDecision) as lost:
         transition_candidature(
             racing,
             publisher,
@@ -148,7 +163,7 @@ def test_stale_version_and_lost_race_are_409_with_the_current_state():
             "c-1",
             TransitionRequest(action=Action.REJECT, reason="x", expected_version=1),
         )
-    assert lost.value.code == "version_conflict" and lost.value.details[0]["status"] == "accepted"
+    assert answer_for(lost.value).code == "version_conflict" and lost.value.details[0]["status"] == "accepted"
     assert publisher.events == []
 
 
@@ -173,10 +188,10 @@ def test_queue_reads_the_departments_of_the_scope(caller, department, expected):
 
 
 def test_queue_refuses_departments_out_of_scope_and_other_roles():
-    with pytest.raises(Forbidden) as caught:
+    with pytest.raises(OutOfScope) as caught:
         review_queue(FakeQueue(), REVIEWER_75, QueueQuery(department="13"))
-    assert caught.value.code == "out_of_scope"
-    with pytest.raises(Forbidden):
+    assert answer_for(caught.value).code == "out_of_scope"
+    with pytest.raises(RoleNotAllowed):
         review_queue(FakeQueue(), Caller(sub="p", roles=frozenset({Role.PSYCHOLOGIST})), QueueQuery())
 
 
@@ -187,7 +202,7 @@ def test_cursors_are_bound_to_their_context_and_secret():
     for context, key in (("b", secret), ("a", b"t" * 32)):
         with pytest.raises(Exception) as caught:
             open_sealed(cursor, context=context, secret=key)
-        assert getattr(caught.value, "code", None) == "invalid_cursor"
+        assert answer_for(caught.value).code == "invalid_cursor"
     with pytest.raises(ValueError):
         seal({}, context="a", secret=b"short")
 

@@ -14,9 +14,10 @@ from moto import mock_aws
 
 from infra.provision import table_definition
 from infra.template import load_template
-from msp.errors import Conflict, Forbidden, NotFound, ServiceUnavailable, Unprocessable
-from msp.policy import Amounts
-from msp.sessions import PatientKeyring, SessionRecord
+from msp.errors import IdempotencyKeyReused, NotConventioned, NotFound, QuotaExhausted, StorageBusy
+from msp.http import answer_for
+from msp.sessions.policy import Amounts
+from msp.sessions.rules import PatientKeyring, SessionRecord
 from tests.conftest import nir_for
 
 SECRET_DOCUMENT = json.dumps({"key_id": "k1", "secret": "s" * 64})
@@ -43,7 +44,9 @@ def session(number: int = 1, psychologist: str = "psy-1", quota: int = 12) -> Se
 @pytest.fixture
 def tables(moto_env):
     """The template's tables on moto, and the storage module pointed at them."""
-    from msp import storage
+    from tests.storage_view import StorageView
+
+    storage = StorageView()
 
     with mock_aws():
         client = boto3.client("dynamodb", region_name="eu-west-3")
@@ -127,17 +130,17 @@ def test_the_year_index_lists_each_patients_counter_then_its_sessions(tables):
 def test_quota_and_convention_refusals_need_no_transaction(tables):
     store = tables.session_store()
     made = requests_made(tables.dynamodb_client())
-    with pytest.raises(Forbidden):
+    with pytest.raises(NotConventioned):
         store.record_declaration(session(1))
     convention(tables, status="deconventioned")
-    with pytest.raises(Forbidden):
+    with pytest.raises(NotConventioned):
         store.record_declaration(session(1))
     convention(tables)
     store.record_declaration(session(1, quota=1))
     made.clear()
-    with pytest.raises(Conflict) as refused:
+    with pytest.raises(QuotaExhausted) as refused:
         store.record_declaration(session(2, quota=1))
-    assert refused.value.code == "quota_exhausted"
+    assert answer_for(refused.value).code == "quota_exhausted"
     assert made == {"BatchGetItem": 1}
 
 
@@ -150,9 +153,9 @@ def test_a_declaration_run_again_under_its_session_id_counts_once(tables):
     assert made == {"BatchGetItem": 1}
     assert store.sessions_used("psy-1", PATIENT_KEY, 2026) == 1
     other_body = session(1, quota=1).model_copy(update={"date": dt.date(2026, 11, 19)})
-    with pytest.raises(Unprocessable) as refused:
+    with pytest.raises(IdempotencyKeyReused) as refused:
         store.record_declaration(other_body)
-    assert refused.value.code == "idempotency_key_reused"
+    assert answer_for(refused.value).code == "idempotency_key_reused"
 
 
 def signed(number: int, digest: str = "k1:" + "a" * 64, **changes) -> SessionRecord:
@@ -188,10 +191,10 @@ def test_another_body_under_the_same_session_id_is_refused_by_its_digest(tables)
     store = tables.session_store()
     store.record_declaration(signed(1))
     # Same stored fields, another request (here, another birth date: only the digest tells them apart).
-    with pytest.raises(Unprocessable) as refused:
+    with pytest.raises(IdempotencyKeyReused) as refused:
         store.record_declaration(signed(1, digest="k1:" + "b" * 64))
-    assert refused.value.code == "idempotency_key_reused"
-    with pytest.raises(Unprocessable):
+    assert answer_for(refused.value).code == "idempotency_key_reused"
+    with pytest.raises(IdempotencyKeyReused):
         store.record_declaration(signed(1, psychologist_sub="psy-2"))
     assert store.sessions_used("psy-1", PATIENT_KEY, 2026) == 1
 
@@ -201,16 +204,18 @@ def test_a_crash_after_the_transaction_is_answered_the_same_on_retry(tables, mon
     key finds the session and gets the answer the lost one would have given, nothing counted twice."""
     convention(tables)
     store = tables.session_store()
-    real = tables.transact_write
+    from msp.storage import sessions as session_storage
+
+    real = session_storage.transact_write
 
     def write_then_crash(items):
         real(items)
         raise SystemExit("the function was stopped")
 
-    monkeypatch.setattr(tables, "transact_write", write_then_crash)
+    monkeypatch.setattr(session_storage, "transact_write", write_then_crash)
     with pytest.raises(SystemExit):
         store.record_declaration(signed(1))
-    monkeypatch.setattr(tables, "transact_write", real)
+    monkeypatch.setattr(session_storage, "transact_write", real)
     retried = store.record_declaration(signed(1))
     assert (retried.used, retried.remaining, retried.session_id) == (1, 11, session(1).session_id)
     assert store.record_declaration(signed(1)) == retried
@@ -266,7 +271,9 @@ def _cancelled(*codes: str, counter: int | None = None) -> dict:
 
 @pytest.fixture
 def stubbed(moto_env, monkeypatch):
-    from msp import storage
+    from tests.storage_view import StorageView
+
+    storage = StorageView()
 
     pauses = []
     monkeypatch.setattr(storage.time, "sleep", pauses.append)
@@ -299,7 +306,7 @@ def test_endless_transaction_conflicts_end_in_a_503(stubbed):
             "TransactionCanceledException",
             modeled_fields=_cancelled("None", "TransactionConflict", "None"),
         )
-    with pytest.raises(ServiceUnavailable):
+    with pytest.raises(StorageBusy):
         storage.session_store().record_declaration(session(1))
 
 
@@ -323,9 +330,9 @@ def test_a_counter_that_reached_the_quota_meanwhile_is_a_409(stubbed):
         "TransactionCanceledException",
         modeled_fields=_cancelled("None", "ConditionalCheckFailed", "None", counter=8),
     )
-    with pytest.raises(Conflict) as refused:
+    with pytest.raises(QuotaExhausted) as refused:
         storage.session_store().record_declaration(session(1, quota=8))
-    assert refused.value.code == "quota_exhausted"
+    assert answer_for(refused.value).code == "quota_exhausted"
     assert refused.value.details == [{"year": 2026, "used": 8, "quota": 8}]
 
 
@@ -335,7 +342,7 @@ def test_a_deconvention_landing_between_read_and_write_is_a_403(stubbed):
     reasons = _cancelled("ConditionalCheckFailed", "None", "None")
     reasons["CancellationReasons"][0]["Item"] = {"status": {"S": "deconventioned"}}
     stubber.add_client_error("transact_write_items", "TransactionCanceledException", modeled_fields=reasons)
-    with pytest.raises(Forbidden):
+    with pytest.raises(NotConventioned):
         storage.session_store().record_declaration(session(1))
 
 
@@ -344,7 +351,7 @@ def test_the_same_request_racing_itself_gets_the_winners_answer_from_the_refusal
     stored session (ALL_OLD), which answers it: no second read, no second count."""
     storage, stubber, _ = stubbed
     stubber.add_response("batch_get_item", _state(used=3))
-    stored = storage._session_item(signed(1), "75", ordinal=4)
+    stored = storage.session_item(signed(1), "75", ordinal=4)
     reasons = _cancelled("None", "ConditionalCheckFailed", "ConditionalCheckFailed", counter=4)
     reasons["CancellationReasons"][2]["Item"] = stored
     stubber.add_client_error("transact_write_items", "TransactionCanceledException", modeled_fields=reasons)
@@ -355,9 +362,9 @@ def test_the_same_request_racing_itself_gets_the_winners_answer_from_the_refusal
 def test_throttling_is_a_503_with_retry_after(stubbed):
     storage, stubber, _ = stubbed
     stubber.add_client_error("batch_get_item", "ProvisionedThroughputExceededException")
-    with pytest.raises(ServiceUnavailable) as refused:
+    with pytest.raises(StorageBusy) as refused:
         storage.session_store().record_declaration(session(1))
-    assert refused.value.headers == {"Retry-After": "2"}
+    assert answer_for(refused.value).headers == {"Retry-After": "2"}
 
 
 # --- the patient key's secret
@@ -374,7 +381,9 @@ def secrets_manager(moto_env, monkeypatch):
 
 
 def test_the_keyring_comes_from_secrets_manager_and_is_cached(secrets_manager):
-    from msp import storage
+    from tests.storage_view import StorageView
+
+    storage = StorageView()
 
     keyring = storage.patient_keyring()
     assert keyring == PatientKeyring.from_secret(SECRET_DOCUMENT)
@@ -390,7 +399,9 @@ def test_the_keyring_comes_from_secrets_manager_and_is_cached(secrets_manager):
 
 
 def test_a_rotated_secret_is_read_once_the_cache_expires(secrets_manager):
-    from msp import storage
+    from tests.storage_view import StorageView
+
+    storage = StorageView()
 
     client, arn = secrets_manager
     storage.patient_keyring()
@@ -403,7 +414,9 @@ def test_a_rotated_secret_is_read_once_the_cache_expires(secrets_manager):
 
 
 def test_a_missing_secret_is_an_error_not_a_dev_fallback(moto_env, monkeypatch):
-    from msp import storage
+    from tests.storage_view import StorageView
+
+    storage = StorageView()
 
     monkeypatch.delenv("PATIENT_KEY_SECRET_ARN", raising=False)
     monkeypatch.delenv("PATIENT_KEY_DEV_SECRET", raising=False)

@@ -7,10 +7,11 @@ import uuid
 import pytest
 from pydantic import SecretStr, ValidationError
 
-from msp import nir, policy
 from msp.clock import programme_today
-from msp.errors import Unprocessable
-from msp.sessions import (
+from msp.errors import InvalidFields
+from msp.http import answer_for
+from msp.sessions import nir, policy
+from msp.sessions.rules import (
     DeclaredSession,
     PatientKeyring,
     QuotaQuery,
@@ -52,9 +53,9 @@ def for_patient(birth: dt.date, session_date: dt.date, number: str | None = None
 
 
 def refusal(a_declaration: SessionDeclaration, today: dt.date = TODAY) -> list[dict]:
-    with pytest.raises(Unprocessable) as raised:
+    with pytest.raises(InvalidFields) as raised:
         check_declaration(a_declaration, today)
-    assert raised.value.status == 422
+    assert answer_for(raised.value).status == 422
     return raised.value.details
 
 
@@ -248,7 +249,7 @@ def test_refusals_never_quote_the_nir():
         declaration(tiers_payant_reason="nope"),
     ]
     for case in cases:
-        with pytest.raises(Unprocessable) as raised:
+        with pytest.raises(InvalidFields) as raised:
             check_declaration(case, TODAY)
         assert NIR[:13] not in json.dumps([raised.value.message, raised.value.details])
 
@@ -320,7 +321,7 @@ def test_remaining_is_never_negative():
 
 def test_quota_exhausted_is_a_409_with_used_and_quota():
     error = quota_exhausted(2026, 12, 12)
-    assert (error.status, error.code) == (409, "quota_exhausted")
+    assert (answer_for(error).status, answer_for(error).code) == (409, "quota_exhausted")
     assert error.details == [{"year": 2026, "used": 12, "quota": 12}]
 
 
@@ -395,10 +396,10 @@ def test_a_years_quota_is_the_one_its_last_day_or_today_falls_under(year, quota)
 
 
 def test_quota_lookups_refuse_future_and_pre_programme_years_and_inconsistent_birth_dates():
-    with pytest.raises(Unprocessable) as refused:
+    with pytest.raises(InvalidFields) as refused:
         check_quota_query(quota_query(year=2027, birth_date="1991-05-14"), TODAY)
     assert fields_of(refused.value.details) == ["birth_date", "year"]
-    with pytest.raises(Unprocessable) as refused:
+    with pytest.raises(InvalidFields) as refused:
         check_quota_query(quota_query(year=2021), TODAY)
     assert refused.value.details == [{"field": "year", "message": "sessions are reimbursed from 2022-04-05 on"}]
     assert NIR[:13] not in json.dumps(refused.value.details)

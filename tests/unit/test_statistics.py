@@ -8,8 +8,9 @@ import pytest
 from pydantic import ValidationError
 
 from msp.auth import Caller, Role
-from msp.errors import Forbidden, NotFound
-from msp.statistics import StatsQuery, read_statistics
+from msp.errors import NotFound, RoleNotAllowed
+from msp.http import answer_for
+from msp.tally.statistics import StatsQuery, read_statistics
 
 TODAY = dt.date(2026, 11, 20)
 
@@ -83,18 +84,18 @@ def test_one_department_in_scope():
 def test_a_department_outside_the_scope_is_not_found():
     with pytest.raises(NotFound) as refused:
         stats(caller(Role.REVIEWER, ["75"]), department="13")
-    assert refused.value.code == "department_not_in_scope"
+    assert answer_for(refused.value).code == "department_not_in_scope"
 
 
 def test_no_tally_yet_for_the_year_is_a_clear_404():
     with pytest.raises(NotFound) as refused:
         stats(caller(Role.ADMIN), year=2025)
-    assert refused.value.code == "no_tally" and "2025" in refused.value.message
+    assert answer_for(refused.value).code == "no_tally" and "2025" in refused.value.message
 
 
 def test_psychologists_and_callers_without_a_role_are_refused():
     for who in (caller(Role.PSYCHOLOGIST), Caller(sub="u2", roles=frozenset())):
-        with pytest.raises(Forbidden):
+        with pytest.raises(RoleNotAllowed):
             stats(who)
 
 

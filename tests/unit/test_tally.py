@@ -10,8 +10,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from msp.errors import Unprocessable
-from msp.tally import (
+from msp.errors import InvalidFields
+from msp.tally.rules import (
     SESSIONS,
     TIERS_PAYANT_SESSIONS,
     TIERS_PAYANT_TOTAL,
@@ -47,7 +47,7 @@ def test_year_quota_is_the_rule_of_the_last_day_or_of_today():
     assert year_quota(2024, dt.date(2026, 1, 1)) == 12  # 8 until 14 June, 12 from 15 June
     assert year_quota(2024, dt.date(2024, 6, 14)) == 8
     assert year_quota(2024, dt.date(2024, 6, 15)) == 12
-    with pytest.raises(Unprocessable):
+    with pytest.raises(InvalidFields):
         year_quota(2021, dt.date(2026, 1, 1))
 
 

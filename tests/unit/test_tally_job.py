@@ -11,9 +11,9 @@ import random
 import pytest
 from pydantic import ValidationError
 
-from msp.errors import Unprocessable
-from msp.tally import CHANGED_SINCE_READ, REPAIRED, TOO_RECENT, CounterRow, SessionRow
-from msp.tally_job import MAX_CONTINUATIONS, TallyEvent, continuation_event, run_identity, run_tally
+from msp.errors import InvalidFields
+from msp.tally.job import MAX_CONTINUATIONS, TallyEvent, continuation_event, run_identity, run_tally
+from msp.tally.rules import CHANGED_SINCE_READ, REPAIRED, TOO_RECENT, CounterRow, SessionRow
 
 TODAY = dt.date(2025, 3, 10)
 NOW = dt.datetime(2025, 3, 10, 1, 30, tzinfo=dt.UTC)
@@ -242,13 +242,13 @@ def test_the_closing_run_is_final_and_measured_at_the_years_end():
     ],
 )
 def test_runs_that_cannot_be_are_refused(event, field):
-    with pytest.raises(Unprocessable) as refused:
+    with pytest.raises(InvalidFields) as refused:
         run(FakeSessions({}), FakeReports(), event)
     assert [detail["field"] for detail in refused.value.details] == [field]
 
 
 def test_a_year_before_the_programme_has_no_quota():
-    with pytest.raises(Unprocessable):
+    with pytest.raises(InvalidFields):
         run(FakeSessions({}), FakeReports(), TallyEvent(year=2021))
 
 

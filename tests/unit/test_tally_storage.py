@@ -13,9 +13,9 @@ from moto import mock_aws
 
 from infra.provision import table_definition
 from infra.template import load_template
-from msp.policy import Amounts
-from msp.sessions import PatientKeyring, SessionRecord
-from msp.tally import CHANGED_SINCE_READ, REPAIRED, CounterRow, SessionRow
+from msp.sessions.policy import Amounts
+from msp.sessions.rules import PatientKeyring, SessionRecord
+from msp.tally.rules import CHANGED_SINCE_READ, REPAIRED, CounterRow, SessionRow
 from tests.conftest import nir_for
 
 KEYRING = PatientKeyring.from_secret(json.dumps({"key_id": "k1", "secret": "s" * 64}))
@@ -44,7 +44,9 @@ def record(number: int, patient_key: str, day: int = 1, psychologist: str = "psy
 
 @pytest.fixture
 def storage(moto_env):
-    from msp import storage
+    from tests.storage_view import StorageView
+
+    storage = StorageView()
 
     with mock_aws():
         client = boto3.client("dynamodb", region_name="eu-west-3")
@@ -176,7 +178,9 @@ def test_latest_is_none_until_a_report_is_complete(storage):
 
 
 def test_without_list_permission_a_missing_pointer_is_still_none(moto_env):
-    from msp import storage
+    from tests.storage_view import StorageView
+
+    storage = StorageView()
 
     client = storage.s3_client()
     with Stubber(client) as stubber:

@@ -100,7 +100,9 @@ def test_http_api_uses_a_jwt_authorizer_with_configurable_issuer_and_audience():
 
 
 def test_review_queue_indexes_are_sparse_keys_the_storage_writes():
-    from msp import storage
+    from tests.storage_view import StorageView
+
+    storage = StorageView()
 
     indexes = {i["IndexName"]: i for i in TEMPLATE.tables["AppTable"]["GlobalSecondaryIndexes"]}
     keys = {name: [k["AttributeName"] for k in index["KeySchema"]] for name, index in indexes.items()}

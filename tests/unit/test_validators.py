@@ -6,9 +6,9 @@ import pytest
 from pydantic import ValidationError
 
 from infra.seed import demo_fields, rpps_with_key
+from msp.candidatures.models import CandidatureFields, Identifier, Practice
 from msp.geography import department_of_postcode, normalise_phone
 from msp.identifiers import adeli_problem, luhn_is_valid, rpps_problem
-from msp.models import CandidatureFields, Identifier, Practice
 
 
 def _errors(model, data) -> list[str]:

@@ -3,9 +3,9 @@ from __future__ import annotations
 import pytest
 
 from msp.auth import Role
-from msp.errors import Conflict, Forbidden, Unprocessable
-from msp.models import Status
-from msp.workflow import TRANSITIONS, Action, allowed_actions, plan_transition
+from msp.candidatures.models import Status
+from msp.candidatures.workflow import TRANSITIONS, Action, allowed_actions, plan_transition
+from msp.errors import InvalidFields, InvalidTransition, RoleNotAllowed
 
 PSY = frozenset({Role.PSYCHOLOGIST})
 REVIEWER = frozenset({Role.REVIEWER})
@@ -30,7 +30,7 @@ def test_every_state_and_action_follows_design(status, action):
     roles = TRANSITIONS[action].roles
     expected = EXPECTED.get((status, action))
     if expected is None:
-        with pytest.raises(Conflict) as caught:
+        with pytest.raises(InvalidTransition) as caught:
             plan_transition(status, action, roles, reason="motif")
         assert caught.value.details[0]["allowed_actions"] == allowed_actions(status, roles)
     else:
@@ -41,14 +41,14 @@ def test_every_state_and_action_follows_design(status, action):
 def test_decisions_against_the_psychologist_need_a_reason(action):
     source = next(iter(TRANSITIONS[action].sources))
     for reason in (None, "", "   "):
-        with pytest.raises(Unprocessable):
+        with pytest.raises(InvalidFields):
             plan_transition(source, action, REVIEWER, reason=reason)
 
 
 def test_a_psychologist_cannot_decide_and_a_reviewer_cannot_submit():
-    with pytest.raises(Forbidden):
+    with pytest.raises(RoleNotAllowed):
         plan_transition(Status.IN_REVIEW, Action.ACCEPT, PSY, reason=None)
-    with pytest.raises(Forbidden):
+    with pytest.raises(RoleNotAllowed):
         plan_transition(Status.DRAFT, Action.SUBMIT, REVIEWER, reason=None)
 
 

@@ -15,8 +15,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
-from msp.policy import Euros
-from msp.tally import (
+from msp.sessions.policy import Euros
+from msp.tally.rules import (
     ADVANCE,
     AMC,
     AMO,

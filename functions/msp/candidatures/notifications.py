@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Protocol
 
+from msp.candidatures.models import AuditEvent, Candidature, DecisionEvent, EmailMessage
+from msp.candidatures.ports import CandidatureRepository
 from msp.errors import NotFound
-from msp.models import AuditEvent, Candidature, DecisionEvent, EmailMessage
-from msp.storage import CandidatureStore
 
 SIGNATURE = (
     "Cordialement,\n"
@@ -84,7 +84,7 @@ def decision_email(candidature: Candidature, decision: AuditEvent) -> EmailMessa
     return EmailMessage(to=candidature.fields.email, subject=SUBJECTS[decision.action], body=body, reference=reference)
 
 
-def notify_decision(store: CandidatureStore, mailer: Mailer, event: DecisionEvent) -> bool:
+def notify_decision(store: CandidatureRepository, mailer: Mailer, event: DecisionEvent) -> bool:
     """Send the e-mail of one decision once; False when there is nothing (more) to send.
 
     EventBridge may deliver an event twice: a marker item claimed before sending makes the

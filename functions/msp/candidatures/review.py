@@ -13,10 +13,8 @@ from pydantic import Field, StringConstraints, field_validator
 
 from msp import geography
 from msp.auth import ALL_DEPARTMENTS, Caller, Role
-from msp.candidatures import _audit, stored_document_key
-from msp.clock import now_iso
-from msp.errors import Conflict, Forbidden, NotFound, PreconditionFailed
-from msp.models import (
+from msp.candidatures.convention import decision_effects
+from msp.candidatures.models import (
     QUEUE_STATUSES,
     AuditEvent,
     Candidature,
@@ -27,8 +25,11 @@ from msp.models import (
     Status,
     Strict,
 )
-from msp.storage import CandidatureStore, DecisionPublisher, DocumentBucket, ReviewQueueStore
-from msp.workflow import Action, allowed_actions, plan_transition
+from msp.candidatures.ports import CandidatureRepository, DecisionEvents, DocumentStorage, ReviewQueue
+from msp.candidatures.use_cases import audit_event, stored_document_key
+from msp.candidatures.workflow import Action, allowed_actions, plan_transition
+from msp.clock import now_iso
+from msp.errors import DocumentNotAvailable, NotFound, OutOfScope, StaleDecision, VersionMismatch
 
 REVIEW_ROLES = frozenset({Role.REVIEWER, Role.ADMIN})
 # Actions the psychologist is told about by e-mail (start_review is internal bookkeeping).
@@ -70,7 +71,7 @@ def _review_role(caller: Caller) -> Role:
     return Role.ADMIN if caller.has(Role.ADMIN) else Role.REVIEWER
 
 
-def _in_scope(store: CandidatureStore, caller: Caller, candidature_id: str) -> Candidature:
+def _in_scope(store: CandidatureRepository, caller: Caller, candidature_id: str) -> Candidature:
     """A candidature of the reviewer's departments; anything else is indistinguishable from missing."""
     caller.require(Role.REVIEWER, Role.ADMIN)
     candidature = store.get(candidature_id)
@@ -79,7 +80,7 @@ def _in_scope(store: CandidatureStore, caller: Caller, candidature_id: str) -> C
     return candidature
 
 
-def _readable(store: CandidatureStore, caller: Caller, candidature_id: str) -> Candidature:
+def _readable(store: CandidatureRepository, caller: Caller, candidature_id: str) -> Candidature:
     """Its owner or an in-scope reviewer may read a candidature; others get 404."""
     caller.require(Role.PSYCHOLOGIST, Role.REVIEWER, Role.ADMIN)
     candidature = store.get(candidature_id)
@@ -90,7 +91,7 @@ def _readable(store: CandidatureStore, caller: Caller, candidature_id: str) -> C
     raise NotFound("No candidature with this id.")
 
 
-def read_candidature(store: CandidatureStore, caller: Caller, candidature_id: str) -> dict[str, Any]:
+def read_candidature(store: CandidatureRepository, caller: Caller, candidature_id: str) -> dict[str, Any]:
     """The candidature as every read returns it; a reviewer also gets the actions open to them."""
     candidature = _readable(store, caller, candidature_id)
     body = candidature.public()
@@ -99,11 +100,10 @@ def read_candidature(store: CandidatureStore, caller: Caller, candidature_id: st
     return body
 
 
-def _stale(latest: Candidature, caller: Caller, expected_version: int) -> Conflict:
-    return Conflict(
+def _stale(latest: Candidature, caller: Caller, expected_version: int) -> StaleDecision:
+    return StaleDecision(
         f"The candidature changed since version {expected_version}: it is now at version {latest.version} "
         f"({latest.status.value}). Read it again before deciding.",
-        code="version_conflict",
         details=[
             {
                 "expected_version": expected_version,
@@ -116,8 +116,8 @@ def _stale(latest: Candidature, caller: Caller, expected_version: int) -> Confli
 
 
 def transition_candidature(
-    store: CandidatureStore,
-    publisher: DecisionPublisher,
+    store: CandidatureRepository,
+    publisher: DecisionEvents,
     caller: Caller,
     candidature_id: str,
     request: TransitionRequest,
@@ -137,10 +137,10 @@ def transition_candidature(
             "status_reason": reason,
         }
     )
-    audit = _audit(updated, caller, _review_role(caller), request.action.value, previous=current, reason=reason)
+    audit = audit_event(updated, caller, _review_role(caller), request.action.value, previous=current, reason=reason)
     try:
-        store.save(updated, previous=current, audit=audit)
-    except PreconditionFailed as error:
+        store.save(updated, previous=current, audit=audit, effects=decision_effects(current, updated))
+    except VersionMismatch as error:
         # Another reviewer's transaction won between our read and our write.
         raise _stale(store.get(candidature_id), caller, request.expected_version) from error
     if request.action in DECISIONS:
@@ -156,18 +156,18 @@ def transition_candidature(
     return updated
 
 
-def candidature_history(store: CandidatureStore, caller: Caller, candidature_id: str) -> list[AuditEvent]:
+def candidature_history(store: CandidatureRepository, caller: Caller, candidature_id: str) -> list[AuditEvent]:
     _in_scope(store, caller, candidature_id)
     return store.history(candidature_id)
 
 
-def review_queue(queue: ReviewQueueStore, caller: Caller, query: QueueQuery) -> QueuePage:
+def review_queue(queue: ReviewQueue, caller: Caller, query: QueueQuery) -> QueuePage:
     """Candidatures of `query.status` in the caller's departments (or the one asked), oldest first."""
     caller.require(Role.REVIEWER, Role.ADMIN)
     national = caller.has(Role.ADMIN) or ALL_DEPARTMENTS in caller.departments
     if query.department is not None:
         if not caller.covers_department(query.department):
-            raise Forbidden(f"Department {query.department} is outside your scope.", code="out_of_scope")
+            raise OutOfScope(f"Department {query.department} is outside your scope.")
         departments: list[str] | None = [query.department]
     elif national:
         departments = None
@@ -179,7 +179,7 @@ def review_queue(queue: ReviewQueueStore, caller: Caller, query: QueueQuery) -> 
 
 
 def document_download(
-    store: CandidatureStore, bucket: DocumentBucket, caller: Caller, candidature_id: str, document_id: str
+    store: CandidatureRepository, bucket: DocumentStorage, caller: Caller, candidature_id: str, document_id: str
 ) -> DownloadTicket:
     """A presigned GET valid DOWNLOAD_URL_SECONDS, for the owner and in-scope reviewers."""
     candidature = _readable(store, caller, candidature_id)
@@ -187,9 +187,8 @@ def document_download(
     if document is None:
         raise NotFound("No document with this id.")
     if document.status is not DocumentStatus.VERIFIED:
-        raise Conflict(
+        raise DocumentNotAvailable(
             f"This document is {document.status.value}: only verified documents can be downloaded.",
-            code="document_not_available",
             details=[{"document_id": document_id, "status": document.status.value}],
         )
     extension = {"application/pdf": "pdf", "image/jpeg": "jpg", "image/png": "png"}[document.content_type.value]

@@ -8,9 +8,9 @@ from typing import Annotated, Any
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator
 
 from msp.auth import ALL_DEPARTMENTS, Caller, Role
-from msp.errors import NotFound
+from msp.errors import DepartmentNotInScope, NoTally
 from msp.geography import DEPARTMENTS
-from msp.storage import ReportStore
+from msp.storage.reports import ReportStore
 
 
 def _upper(value: Any) -> Any:
@@ -97,14 +97,11 @@ def read_statistics(reports: ReportStore, caller: Caller, query: StatsQuery, tod
     caller.require(Role.REVIEWER, Role.ADMIN)
     year = query.year or today.year
     if query.department is not None and not caller.covers_department(query.department):
-        raise NotFound(
-            f"No statistics for department {query.department} in your scope.", code="department_not_in_scope"
-        )
+        raise DepartmentNotInScope(f"No statistics for department {query.department} in your scope.")
     pointer = reports.latest(year)
     if pointer is None:
-        raise NotFound(
-            f"No tally has run for {year} yet: statistics appear after the nightly tally's first complete run.",
-            code="no_tally",
+        raise NoTally(
+            f"No tally has run for {year} yet: statistics appear after the nightly tally's first complete run."
         )
     summary = reports.read_json(pointer["summary"])
     rows = {row["department"]: DepartmentStats.model_validate(row) for row in summary["departments"]}

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from msp.models import DocumentType
+from msp.candidatures.models import DocumentType
 
 SNIFF_BYTES = 16
 

@@ -6,8 +6,8 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 from msp.auth import Role
-from msp.errors import Conflict, Forbidden, Unprocessable
-from msp.models import Status
+from msp.candidatures.models import Status
+from msp.errors import InvalidFields, InvalidTransition, RoleNotAllowed
 
 
 class Action(StrEnum):
@@ -52,16 +52,15 @@ def plan_transition(status: Status, action: Action, roles: frozenset[Role], reas
     """The state an action leads to, or the domain error explaining why it cannot be taken."""
     rule = TRANSITIONS[action]
     if not rule.roles & roles:
-        raise Forbidden(f"Your role may not '{action.value}' a candidature.")
+        raise RoleNotAllowed(f"Your role may not '{action.value}' a candidature.")
     if status not in rule.sources:
         allowed = allowed_actions(status, roles)
-        raise Conflict(
+        raise InvalidTransition(
             f"'{action.value}' is not possible from status '{status.value}'.",
-            code="invalid_transition",
             details=[{"status": status.value, "allowed_actions": allowed}],
         )
     if rule.reason_required and not (reason and reason.strip()):
-        raise Unprocessable(
+        raise InvalidFields(
             f"'{action.value}' needs a reason.",
             details=[{"field": "reason", "message": "give the reason the psychologist will read"}],
         )

@@ -19,8 +19,8 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from msp import policy
-from msp.policy import Rule
+from msp.sessions import policy
+from msp.sessions.policy import Rule
 
 UNKNOWN_DEPARTMENT = ""  # sessions of a psychologist whose convention names no department
 

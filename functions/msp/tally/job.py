@@ -19,10 +19,12 @@ from typing import Annotated, Any, Literal, Protocol
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
 from msp.clock import iso
-from msp.errors import Unprocessable
-from msp.reports import build_report, latest_pointer, report_files
-from msp.storage import TALLY_SHARDS, ReportStore, SessionStore, report_prefix
-from msp.tally import REPAIRED, TOO_RECENT, RunPlan, ShardTally, merge_shards, year_quota
+from msp.errors import InvalidFields
+from msp.storage.reports import ReportStore, report_prefix
+from msp.storage.session_years import SessionYearStore
+from msp.storage.sessions import TALLY_SHARDS
+from msp.tally.reports import build_report, latest_pointer, report_files
+from msp.tally.rules import REPAIRED, TOO_RECENT, RunPlan, ShardTally, merge_shards, year_quota
 
 RunId = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")]
 MAX_CONTINUATIONS = 40  # 40 invocations of 15 minutes: far beyond any year's tally; a loop stops there
@@ -92,7 +94,7 @@ def new_plan(event: TallyEvent, year: int, run_id: str, today: dt.date, started_
     elif final and year >= today.year:
         problems.append({"field": "final", "message": f"{year} is not over: only a past year can be closed"})
     if problems:
-        raise Unprocessable("The tally cannot run as asked.", details=problems)
+        raise InvalidFields("The tally cannot run as asked.", details=problems)
     last_day = dt.date(year, 12, 31)
     as_of = last_day if final else min(today, last_day)
     return RunPlan(
@@ -162,7 +164,7 @@ class _Progress:
 class _Run:
     def __init__(
         self,
-        sessions: SessionStore,
+        sessions: SessionYearStore,
         reports: ReportStore,
         plan: RunPlan,
         event: TallyEvent,
@@ -239,7 +241,7 @@ class _Run:
 
 
 def run_tally(
-    sessions: SessionStore,
+    sessions: SessionYearStore,
     reports: ReportStore,
     event: TallyEvent,
     *,

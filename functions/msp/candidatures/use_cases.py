@@ -5,10 +5,8 @@ from __future__ import annotations
 import uuid
 
 from msp.auth import Caller, Role
-from msp.clock import now_iso
-from msp.documents import SNIFF_BYTES, verdict_for
-from msp.errors import Conflict, NotFound, PreconditionFailed, Unprocessable
-from msp.models import (
+from msp.candidatures.documents import SNIFF_BYTES, verdict_for
+from msp.candidatures.models import (
     EDITABLE_STATUSES,
     MAX_DOCUMENTS_PER_CANDIDATURE,
     AuditEvent,
@@ -20,8 +18,10 @@ from msp.models import (
     DocumentUploadRequest,
     UploadTicket,
 )
-from msp.storage import CandidatureStore, DocumentBucket
-from msp.workflow import Action, plan_transition
+from msp.candidatures.ports import CandidatureRepository, DocumentStorage
+from msp.candidatures.workflow import Action, plan_transition
+from msp.clock import now_iso
+from msp.errors import IncompleteCandidature, NotEditable, NotFound, TooManyDocuments, VersionMismatch
 
 UPLOAD_URL_SECONDS = 300
 UPLOAD_PREFIX = "uploads/"
@@ -52,7 +52,7 @@ def parse_upload_key(key: str) -> tuple[str, str] | None:
     return parts[1], parts[2]
 
 
-def _audit(
+def audit_event(
     candidature: Candidature,
     caller: Caller,
     role: Role,
@@ -73,7 +73,7 @@ def _audit(
     )
 
 
-def _own(store: CandidatureStore, caller: Caller, candidature_id: str) -> Candidature:
+def _own(store: CandidatureRepository, caller: Caller, candidature_id: str) -> Candidature:
     """A psychologist's own candidature; someone else's answers exactly like a missing one."""
     caller.require(Role.PSYCHOLOGIST)
     candidature = store.get(candidature_id)
@@ -84,35 +84,33 @@ def _own(store: CandidatureStore, caller: Caller, candidature_id: str) -> Candid
 
 def _require_editable(candidature: Candidature) -> None:
     if candidature.status not in EDITABLE_STATUSES:
-        raise Conflict(
-            f"A candidature can only be changed in draft or info_requested, not {candidature.status.value}.",
-            code="not_editable",
+        raise NotEditable(
+            f"A candidature can only be changed in draft or info_requested, not {candidature.status.value}."
         )
 
 
-def create_candidature(store: CandidatureStore, caller: Caller, fields: CandidatureFields) -> Candidature:
+def create_candidature(store: CandidatureRepository, caller: Caller, fields: CandidatureFields) -> Candidature:
     caller.require(Role.PSYCHOLOGIST)
     now = now_iso()
     candidature = Candidature(id=str(uuid.uuid4()), owner_sub=caller.sub, created_at=now, updated_at=now, fields=fields)
     store.save(
-        candidature, previous=None, audit=_audit(candidature, caller, Role.PSYCHOLOGIST, "create", previous=None)
+        candidature, previous=None, audit=audit_event(candidature, caller, Role.PSYCHOLOGIST, "create", previous=None)
     )
     return candidature
 
 
-def get_own_candidature(store: CandidatureStore, caller: Caller, candidature_id: str) -> Candidature:
+def get_own_candidature(store: CandidatureRepository, caller: Caller, candidature_id: str) -> Candidature:
     return _own(store, caller, candidature_id)
 
 
 def patch_candidature(
-    store: CandidatureStore, caller: Caller, candidature_id: str, changes: CandidatureFields, if_match: int
+    store: CandidatureRepository, caller: Caller, candidature_id: str, changes: CandidatureFields, if_match: int
 ) -> Candidature:
     """Apply the fields present in `changes` (an explicit null clears a field)."""
     current = _own(store, caller, candidature_id)
     if current.version != if_match:
-        raise PreconditionFailed(
-            f"Version {if_match} is stale: the candidature is at version {current.version}. Read it again and retry.",
-            code="version_mismatch",
+        raise VersionMismatch(
+            f"Version {if_match} is stale: the candidature is at version {current.version}. Read it again and retry."
         )
     _require_editable(current)
     merged = current.fields.model_dump(mode="json") | changes.model_dump(mode="json", include=changes.model_fields_set)
@@ -128,14 +126,16 @@ def patch_candidature(
 
 
 def request_document_upload(
-    store: CandidatureStore, bucket: DocumentBucket, caller: Caller, candidature_id: str, request: DocumentUploadRequest
+    store: CandidatureRepository,
+    bucket: DocumentStorage,
+    caller: Caller,
+    candidature_id: str,
+    request: DocumentUploadRequest,
 ) -> UploadTicket:
     current = _own(store, caller, candidature_id)
     _require_editable(current)
     if len(current.documents) >= MAX_DOCUMENTS_PER_CANDIDATURE:
-        raise Conflict(
-            f"A candidature holds at most {MAX_DOCUMENTS_PER_CANDIDATURE} documents.", code="too_many_documents"
-        )
+        raise TooManyDocuments(f"A candidature holds at most {MAX_DOCUMENTS_PER_CANDIDATURE} documents.")
     document = Document(
         document_id=str(uuid.uuid4()),
         kind=request.kind,
@@ -157,7 +157,7 @@ def request_document_upload(
     return UploadTicket(document_id=document.document_id, url=url, fields=fields, expires_in=UPLOAD_URL_SECONDS)
 
 
-def verify_uploaded_document(store: CandidatureStore, bucket: DocumentBucket, key: str) -> DocumentStatus | None:
+def verify_uploaded_document(store: CandidatureRepository, bucket: DocumentStorage, key: str) -> DocumentStatus | None:
     """Check one uploaded object and record the verdict; None when the object belongs to nothing.
 
     Safe to run again on the same key, as S3 redelivers and Lambda retries a run that failed: a verified file is
@@ -206,7 +206,7 @@ def _missing_for_submission(candidature: Candidature) -> list[dict[str, str]]:
 
 
 def _psychologist_transition(
-    store: CandidatureStore, caller: Caller, candidature_id: str, action: Action
+    store: CandidatureRepository, caller: Caller, candidature_id: str, action: Action
 ) -> Candidature:
     current = _own(store, caller, candidature_id)
     target = plan_transition(current.status, action, caller.roles, reason=None)
@@ -215,18 +215,18 @@ def _psychologist_transition(
     if action is Action.SUBMIT:
         missing = _missing_for_submission(current)
         if missing:
-            raise Unprocessable("The candidature is not complete yet.", code="incomplete_candidature", details=missing)
+            raise IncompleteCandidature("The candidature is not complete yet.", details=missing)
         changes |= {"submitted_at": now, "status_reason": None}
     updated = current.model_copy(update=changes)
     store.save(
-        updated, previous=current, audit=_audit(updated, caller, Role.PSYCHOLOGIST, action.value, previous=current)
+        updated, previous=current, audit=audit_event(updated, caller, Role.PSYCHOLOGIST, action.value, previous=current)
     )
     return updated
 
 
-def submit_candidature(store: CandidatureStore, caller: Caller, candidature_id: str) -> Candidature:
+def submit_candidature(store: CandidatureRepository, caller: Caller, candidature_id: str) -> Candidature:
     return _psychologist_transition(store, caller, candidature_id, Action.SUBMIT)
 
 
-def withdraw_candidature(store: CandidatureStore, caller: Caller, candidature_id: str) -> Candidature:
+def withdraw_candidature(store: CandidatureRepository, caller: Caller, candidature_id: str) -> Candidature:
     return _psychologist_transition(store, caller, candidature_id, Action.WITHDRAW)

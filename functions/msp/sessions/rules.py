@@ -31,10 +31,10 @@ from pydantic import (
 )
 from pydantic_core import ErrorDetails, InitErrorDetails
 
-from msp import nir as nir_rules
-from msp import policy
-from msp.errors import Conflict, Unprocessable
-from msp.policy import Amounts, Rule
+from msp.errors import InvalidFields, QuotaExhausted
+from msp.sessions import nir as nir_rules
+from msp.sessions import policy
+from msp.sessions.policy import Amounts, Rule
 
 MINIMUM_AGE = 3
 # HMAC-SHA256 keys shorter than the 32-byte digest weaken it (RFC 2104, section 3).
@@ -141,11 +141,11 @@ def check_declaration(
                 }
             )
         amounts = policy.amounts(rule, bool(declaration.first_session), declaration.tiers_payant_reason)
-    except Unprocessable as error:
+    except InvalidFields as error:
         problems.extend(error.details)
 
     if problems or rule is None or amounts is None:
-        raise Unprocessable("The session cannot be declared as sent.", details=problems)
+        raise InvalidFields("The session cannot be declared as sent.", details=problems)
     return CheckedDeclaration(year=session_date.year, rule=rule, amounts=amounts)
 
 
@@ -211,10 +211,10 @@ def check_quota_query(query: QuotaQuery, today: dt.date, rules: Sequence[Rule] |
     else:
         try:
             rule = policy.rule_for(min(today, dt.date(year, 12, 31)), rules)
-        except Unprocessable as error:
+        except InvalidFields as error:
             problems.extend({"field": "year", "message": detail["message"]} for detail in error.details)
     if problems or rule is None:
-        raise Unprocessable("The quota cannot be looked up as asked.", details=problems)
+        raise InvalidFields("The quota cannot be looked up as asked.", details=problems)
     return year, rule
 
 
@@ -335,9 +335,8 @@ def idempotency_fingerprint(declaration: SessionDeclaration, key: str) -> dict[s
     return body
 
 
-def quota_exhausted(year: int, used: int, quota: int) -> Conflict:
-    return Conflict(
+def quota_exhausted(year: int, used: int, quota: int) -> QuotaExhausted:
+    return QuotaExhausted(
         f"The patient has already used the {quota} reimbursed sessions of {year}.",
-        code="quota_exhausted",
         details=[{"year": year, "used": used, "quota": quota}],
     )

@@ -14,7 +14,7 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, PlainSerializer, StringConstraints, model_validator
 
-from msp.errors import Unprocessable
+from msp.errors import InvalidFields
 
 RULES_FILE = Path(__file__).with_name("policy_rules.json")
 CENT = Decimal("0.01")
@@ -113,7 +113,7 @@ def rule_for(session_date: dt.date, rules: Sequence[Rule] | None = None) -> Rule
         table = default_rules() if rules is None else rules
         start = min((candidate.valid_from for candidate in table), default=None)
         since = f"sessions are reimbursed from {start.isoformat()} on" if start else "no policy rule is in force"
-        raise Unprocessable(
+        raise InvalidFields(
             "The session date is before the programme started.", details=[{"field": "date", "message": since}]
         )
     return rule
@@ -134,7 +134,7 @@ class Amounts(BaseModel):
 def amounts(rule: Rule, first_session: bool, tiers_payant_reason: str | None) -> Amounts:
     if tiers_payant_reason is not None and tiers_payant_reason not in rule.tiers_payant_codes:
         allowed = ", ".join(rule.tiers_payant_codes) or "none under this rule"
-        raise Unprocessable(
+        raise InvalidFields(
             "The tiers payant reason is not one the policy knows.",
             details=[{"field": "tiers_payant_reason", "message": f"use null or one of: {allowed}"}],
         )

@@ -12,8 +12,8 @@ from dataclasses import dataclass
 
 import h3
 
-from msp.cellkeys import COARSE_RESOLUTION, FINE_RESOLUTION
-from msp.spherical import cell_circumradius_km, distance_to_cell_boundary_km, haversine_km, unit_vector
+from msp.directory.cellkeys import COARSE_RESOLUTION, FINE_RESOLUTION
+from msp.directory.spherical import cell_circumradius_km, distance_to_cell_boundary_km, haversine_km, unit_vector
 
 # H3 children do not tile their parent exactly: their union overhangs the parent's polygon.
 # One level overhangs by at most 0.1262 parent edges (a constant of the aperture-7 layout);

@@ -1,0 +1,69 @@
+"""What the candidature use cases need from storage, as Protocols: the use cases depend on these, the adapters in
+msp.storage implement them, and the unit tests give in-memory fakes."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Protocol
+
+if TYPE_CHECKING:
+    from msp.candidatures.convention import DecisionEffects
+    from msp.candidatures.models import AuditEvent, Candidature, DecisionEvent, Document, QueuePage, Status
+
+
+class CandidatureRepository(Protocol):
+    def get(self, candidature_id: str) -> Candidature:
+        """The candidature; NotFound when there is none."""
+        ...
+
+    def save(
+        self,
+        candidature: Candidature,
+        *,
+        previous: Candidature | None,
+        audit: AuditEvent | None,
+        effects: DecisionEffects | None = None,
+    ) -> None:
+        """Write the new version (and the audit event, and a decision's effects) at once, if `previous` is still
+        the stored version: VersionMismatch otherwise; IdentifierTaken, AlreadyConventioned, ConventionMismatch
+        when the identifier lock or the convention refuse it."""
+        ...
+
+    def history(self, candidature_id: str) -> list[AuditEvent]: ...
+
+    def audit_event(self, candidature_id: str, version: int) -> AuditEvent | None: ...
+
+    def claim_notification(self, candidature_id: str, version: int) -> bool:
+        """Mark a decision as being notified; False when it already was."""
+        ...
+
+    def release_notification(self, candidature_id: str, version: int) -> None: ...
+
+    def record_document_verdict(self, candidature_id: str, document: Document) -> bool:
+        """Store a pending document's verdict once; False when it was already recorded."""
+        ...
+
+
+class DocumentStorage(Protocol):
+    def presign_upload(self, key: str, content_type: str, max_size: int, expires_in: int) -> tuple[str, dict]: ...
+
+    def presign_download(self, key: str, content_type: str, filename: str, expires_in: int) -> str: ...
+
+    def read_head(self, key: str, length: int) -> tuple[bytes, int]:
+        """The first bytes of an object and its size; NotFound when there is no such object."""
+        ...
+
+    def copy(self, source_key: str, target_key: str) -> None: ...
+
+    def delete(self, key: str) -> None: ...
+
+
+class ReviewQueue(Protocol):
+    def page(self, status: Status, departments: list[str] | None, limit: int, cursor: str | None) -> QueuePage:
+        """`departments` None means every department."""
+        ...
+
+
+class DecisionEvents(Protocol):
+    def publish(self, event: DecisionEvent) -> bool:
+        """True when the event was taken; a failure is logged, never raised."""
+        ...

@@ -1,0 +1,334 @@
+"""The directory's exact nearest-practice search.
+
+Search reads cells outward from the patient's point, in a few steps, until the page is provably
+the nearest: every practice not read yet is farther than the last one returned (see covering.py).
+Storage is behind `ListingQueryPort`; this module never sees DynamoDB.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Annotated, Any, Protocol, runtime_checkable
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationInfo, field_validator
+
+from msp import cursors, geography
+from msp.candidatures.models import Language, Public
+from msp.directory.cellkeys import (
+    FINE_RESOLUTION,
+    KeyRange,
+    Span,
+    bridge_gaps,
+    key_range,
+    spans_of,
+    subtract,
+    union,
+)
+from msp.directory.covering import cover_disk
+from msp.directory.listing import ListedPractice
+from msp.directory.names import fold, matches_prefix
+from msp.directory.spherical import haversine_km
+from msp.errors import InvalidCursor
+
+MAX_RADIUS_KM = 100
+MAX_LIMIT = 50
+# Covering a little beyond the radius (more than the covering's own slack) makes the proof reach it.
+_RADIUS_SLACK_KM = 1e-4
+
+
+class SearchQuery(BaseModel):
+    """A search as sent in the query string.
+
+    Every filter given must match: `teleconsultation=false` asks for practices without
+    teleconsultation, leaving it out asks for all.
+    """
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    lat: float = Field(ge=-90, le=90, allow_inf_nan=False)
+    lon: float = Field(ge=-180, le=180, allow_inf_nan=False)
+    radius_km: float = Field(default=10, gt=0, le=MAX_RADIUS_KM, allow_inf_nan=False)
+    limit: int = Field(default=20, ge=1, le=MAX_LIMIT)
+    cursor: Annotated[str, StringConstraints(max_length=1000)] | None = None
+    public: Public | None = None
+    teleconsultation: bool | None = None
+    language: Language | None = None
+    name: Annotated[str, StringConstraints(min_length=1, max_length=100)] | None = None
+
+    @field_validator("language", mode="before")
+    @classmethod
+    def _lowercase_language(cls, language: object) -> object:
+        return language.lower() if isinstance(language, str) else language
+
+    @field_validator("name")
+    @classmethod
+    def _searchable_name(cls, name: str | None) -> str | None:
+        if name is not None and not fold(name):
+            raise ValueError("give at least one letter of a first or last name")
+        return name
+
+    @field_validator("lon")
+    @classmethod
+    def _in_france(cls, lon: float, info: ValidationInfo) -> float:
+        # On lon (validated after lat), so a 422 names a query parameter rather than the whole query.
+        lat = info.data.get("lat")
+        if lat is not None and geography.area_of_point(lat, lon) is None:
+            raise ValueError("lat/lon must lie in metropolitan France, Corsica or an overseas department")
+        return lon
+
+    def admits(self, practice: ListedPractice) -> bool:
+        """Whether a practice passes the filters (distance aside)."""
+        return (
+            (self.public is None or self.public in practice.publics)
+            and (self.teleconsultation is None or practice.teleconsultation == self.teleconsultation)
+            and (self.language is None or self.language in practice.languages)
+            and (self.name is None or matches_prefix(practice.name_tokens, fold(self.name)))
+        )
+
+    def fingerprint(self) -> str:
+        """What defines the sequence of results; the page size may change between pages."""
+        criteria = self.model_dump(mode="json", exclude={"limit", "cursor"})
+        criteria["name"] = fold(self.name) if self.name else None
+        return hashlib.sha256(json.dumps(criteria, sort_keys=True).encode()).hexdigest()
+
+
+class SearchResult(BaseModel):
+    psychologist_id: str
+    practice_id: str
+    name: str
+    distance_km: float
+    address: str
+    postcode: str
+    city: str
+    department: str
+    lat: float
+    lon: float
+    phone: str | None
+    email: str | None
+    website: str | None
+    languages: list[str]
+    publics: list[str]
+    teleconsultation: bool
+
+
+class SearchPage(BaseModel):
+    results: list[SearchResult]
+    next_cursor: str | None
+
+
+@runtime_checkable
+class ListingQueryPort(Protocol):
+    def query_range(self, partition: str, low: str, high: str) -> list[ListedPractice]:
+        """Items of `partition` whose sort key is BETWEEN low AND high (inclusive), all pages of them."""
+        ...
+
+
+@runtime_checkable
+class BatchListingQueryPort(ListingQueryPort, Protocol):
+    def query_ranges(self, ranges: Sequence[KeyRange]) -> list[ListedPractice]:
+        """The items of every range; a storage may run the queries concurrently."""
+        ...
+
+
+@runtime_checkable
+class DensityHintPort(Protocol):
+    def density_per_km2(self, lat: float, lon: float) -> float | None:
+        """About how many practices per km² are listed around the point, if the storage knows.
+
+        Only the first step's radius depends on it: a good hint saves steps, a bad one costs
+        requests or items, never exactness.
+        """
+        ...
+
+
+@dataclass(frozen=True)
+class SearchTuning:
+    """How the search expands. Exactness never depends on these, only requests and items read."""
+
+    # Holds about 20 practices in central Paris (~30-45 practices per km²); scaled with the limit.
+    first_radius_km: float = 0.5
+    # Requests per step: neighbouring ranges are joined (reading what lies between) down to this...
+    ranges_per_step: int = 3
+    # ...or this after the first step, which is rarer and reads sparser places.
+    ranges_per_later_step: int = 3
+    # ...but never across a gap larger than this fraction of the step's covering.
+    max_gap_ratio: float = 1.0
+    # A request costs about as much as reading this many items: once the density is known, a gap
+    # expected to hold fewer is read rather than queried around.
+    request_cost_items: float = 25
+    # Next step: the radius the density seen so far predicts, with this margin, within these bounds.
+    margin: float = 1.15
+    min_growth: float = 1.5
+    max_growth: float = 8.0
+    # Flattest growth of counts with the radius assumed (2 where practices are spread evenly).
+    min_exponent: float = 0.75
+
+
+DEFAULT_TUNING = SearchTuning()
+
+_Rank = tuple[float, str]
+
+
+def _cursor_position(query: SearchQuery, secret: bytes) -> _Rank | None:
+    if query.cursor is None:
+        return None
+    position = cursors.open_sealed(query.cursor, context=query.fingerprint(), secret=secret)
+    try:
+        distance, practice_id = float.fromhex(position["d"]), position["id"]
+    except (KeyError, TypeError, ValueError):
+        raise InvalidCursor("The cursor is invalid.") from None
+    if not isinstance(practice_id, str) or not math.isfinite(distance):
+        raise InvalidCursor("The cursor is invalid.")
+    return distance, practice_id
+
+
+def _seal(rank: _Rank, query: SearchQuery, secret: bytes) -> str:
+    # float.hex keeps the exact distance, so the next page resumes exactly after it.
+    return cursors.seal({"d": rank[0].hex(), "id": rank[1]}, context=query.fingerprint(), secret=secret)
+
+
+def _read(port: ListingQueryPort, ranges: list[KeyRange]) -> list[ListedPractice]:
+    if not ranges:
+        return []
+    if isinstance(port, BatchListingQueryPort):
+        return port.query_ranges(ranges)
+    return [item for r in ranges for item in port.query_range(r.partition, r.low, r.high)]
+
+
+def _result(distance: float, practice: ListedPractice) -> SearchResult:
+    fields: dict[str, Any] = practice._asdict()
+    for key in ("partition", "sort_key", "name_tokens"):
+        del fields[key]
+    return SearchResult(distance_km=round(distance, 3), **fields)
+
+
+class _Results:
+    """What a search has found so far: the matches by practice id, the key spans read, and after each step the
+    radius proven complete with the number of matches within it."""
+
+    def __init__(self, query: SearchQuery, after: _Rank | None):
+        self.query = query
+        self.after = after
+        self.found: dict[str, tuple[float, ListedPractice]] = {}
+        self.done: list[Span] = []
+        self.items_read = 0
+        self.history: list[tuple[float, int]] = []
+
+    def take(self, batch: list[ListedPractice], spans: list[Span]) -> None:
+        query = self.query
+        self.items_read += len(batch)
+        for practice in batch:
+            distance = haversine_km(query.lat, query.lon, practice.lat, practice.lon)
+            if distance <= query.radius_km and query.admits(practice):
+                self.found[practice.practice_id] = (distance, practice)
+        self.done = union(self.done, spans)
+
+    def prove(self, proven_km: float) -> None:
+        self.history.append((proven_km, sum(1 for distance, _ in self.found.values() if distance < proven_km)))
+
+    def ranked(self) -> list[tuple[_Rank, ListedPractice]]:
+        """The matches after the cursor, nearest first."""
+        after = self.after
+        return sorted(
+            ((distance, practice_id), practice)
+            for practice_id, (distance, practice) in self.found.items()
+            if after is None or (distance, practice_id) > after
+        )
+
+    def before_cursor(self) -> int:
+        after = self.after
+        if after is None:
+            return 0
+        return sum(1 for practice_id, (distance, _) in self.found.items() if (distance, practice_id) <= after)
+
+
+class _StepPlanner:
+    """Where each step reads: the first radius from the density hint, then the ranges of each covering."""
+
+    def __init__(self, query: SearchQuery, tuning: SearchTuning):
+        self.query = query
+        self.tuning = tuning
+        self.complete_km = query.radius_km + _RADIUS_SLACK_KM
+
+    def first_target(self, port: ListingQueryPort, after: _Rank | None, wanted: int) -> float:
+        query, tuning = self.query, self.tuning
+        density = port.density_per_km2(query.lat, query.lon) if isinstance(port, DensityHintPort) else None
+        if density is not None and 0 < density < math.inf:
+            first_km = math.sqrt(wanted / (math.pi * density)) * tuning.margin
+        else:
+            first_km = tuning.first_radius_km * math.sqrt(wanted / 21)
+        return math.hypot(after[0], first_km) if after else first_km
+
+    def step(self, target_km: float, results: _Results) -> tuple[float, list[Span]]:
+        """The radius this step proves, and the spans not read yet that it reads."""
+        tuning = self.tuning
+        covering = cover_disk(self.query.lat, self.query.lon, min(target_km, self.complete_km))
+        covering_size = len(covering.cells) * 7 ** (FINE_RESOLUTION - covering.resolution)
+        spans = bridge_gaps(
+            subtract(spans_of(covering.cells), results.done),
+            budget=tuning.ranges_per_later_step if results.history else tuning.ranges_per_step,
+            cheap_gap=_cheap_gap(results.items_read, results.done, tuning),
+            max_gap=int(covering_size * tuning.max_gap_ratio),
+        )
+        return covering.proven_km, spans
+
+
+def search_nearest(
+    port: ListingQueryPort, query: SearchQuery, *, cursor_secret: bytes, tuning: SearchTuning = DEFAULT_TUNING
+) -> SearchPage:
+    """The next page of practices within the radius passing the filters, by distance then practice id.
+
+    Pages chained by `next_cursor` give exactly the sequence one unlimited page would: each step reads the
+    cells of a wider disk, until the nearest `limit + 1` matches lie closer than anything not read yet.
+    """
+    after = _cursor_position(query, cursor_secret)
+    wanted = query.limit + 1  # one more than a page proves whether another page exists
+    cursors.require_secret(cursor_secret)
+    results = _Results(query, after)
+    planner = _StepPlanner(query, tuning)
+    target_km = planner.first_target(port, after, wanted)
+    while True:
+        proven_km, spans = planner.step(target_km, results)
+        results.take(_read(port, [key_range(span) for span in spans]), spans)
+        results.prove(proven_km)
+        ranked = results.ranked()
+        if proven_km > query.radius_km or (len(ranked) >= wanted and ranked[wanted - 1][0][0] < proven_km):
+            break
+        target_km = _next_target(results.history, wanted + results.before_cursor(), tuning)
+    page = ranked[: query.limit]
+    next_cursor = _seal(page[-1][0], query, cursor_secret) if len(ranked) > query.limit else None
+    return SearchPage(results=[_result(rank[0], practice) for rank, practice in page], next_cursor=next_cursor)
+
+
+def _next_target(history: list[tuple[float, int]], needed: int, tuning: SearchTuning) -> float:
+    """The radius expected to hold `needed` results, from the counts proven so far.
+
+    Counts grow like radius² only where practices are spread evenly; around a town they grow
+    slower, so the exponent is fitted on the last two steps (a uniform guess needs extra steps).
+    """
+    proven_km, count = history[-1]
+    if count == 0:
+        return proven_km * tuning.max_growth
+    exponent = 2.0
+    if len(history) > 1 and history[-2][1] > 0 and history[-2][0] < proven_km:
+        inner_km, inner_count = history[-2]
+        exponent = math.log(count / inner_count) / math.log(proven_km / inner_km)
+        exponent = min(max(exponent, tuning.min_exponent), 2.0)
+    estimate = proven_km * (needed / count) ** (1 / exponent) * tuning.margin
+    return min(max(estimate, proven_km * tuning.min_growth), proven_km * tuning.max_growth)
+
+
+def _cheap_gap(items_read: int, done: list[Span], tuning: SearchTuning) -> int:
+    """The widest gap (in fine cells) expected to hold fewer items than a request costs.
+
+    Zero before anything is read. The density is overestimated as if three more items had been
+    seen, so an unlucky empty first read does not make a whole city look empty.
+    """
+    cells_read = sum(span.size for span in done)
+    if not cells_read:
+        return 0
+    return int(tuning.request_cost_items * cells_read / (items_read + 3))

@@ -1,0 +1,114 @@
+"""The review queue: Queries on the sparse ReviewQueue indexes of the application table, never a Scan."""
+
+from __future__ import annotations
+
+import heapq
+from functools import cache
+from typing import TYPE_CHECKING, Any
+
+from msp import cursors
+from msp.config import settings
+from msp.errors import InvalidCursor
+from msp.storage.aws import dynamodb_client, from_item, pages
+
+if TYPE_CHECKING:
+    from msp.candidatures.models import QueueEntry, QueuePage, Status
+
+
+QUEUE_INDEX = "ReviewQueue"
+NATIONAL_QUEUE_INDEX = "ReviewQueueNational"
+
+
+def _queue_entry(item: dict[str, Any]) -> tuple[str, QueueEntry]:
+    from msp.candidatures.models import QueueEntry
+
+    data = from_item(item)
+    fields = data.get("fields") or {}
+    practices = fields.get("practices") or []
+    first = practices[0] if practices else {}
+    entry = QueueEntry(
+        id=data["id"],
+        status=data["status"],
+        version=int(data["version"]),
+        department=data["department"],
+        submitted_at=data["submitted_at"],
+        updated_at=data["updated_at"],
+        civility=fields.get("civility"),
+        first_name=fields.get("first_name"),
+        last_name=fields.get("last_name"),
+        city=first.get("city"),
+        postcode=first.get("postcode"),
+        practices=len(practices),
+    )
+    return data["review_sk"], entry
+
+
+class ReviewQueueStore:
+    """The review queue: Queries on the sparse ReviewQueue indexes, never a Scan.
+
+    Several departments are merged on review_sk ("<submitted_at>#<id>", unique), so a page is the
+    next `limit` entries after the cursor's position across all of them, oldest submission first.
+    """
+
+    def __init__(self, table: str, cursor_secret: str):
+        cursors.require_secret(cursor_secret.encode())
+        self.table = table
+        self.secret = cursor_secret.encode()
+
+    def _partition(self, index: str, key_name: str, key: str, after: str | None, wanted: int) -> list:
+        condition = f"{key_name} = :key"
+        values: dict[str, Any] = {":key": {"S": key}}
+        if after is not None:
+            condition += " AND review_sk > :after"
+            values[":after"] = {"S": after}
+        arguments: dict[str, Any] = {
+            "TableName": self.table,
+            "IndexName": index,
+            "KeyConditionExpression": condition,
+            "ExpressionAttributeValues": values,
+            "ScanIndexForward": True,
+            "Limit": wanted,
+        }
+        entries: list[tuple[str, QueueEntry]] = []
+        for page in pages(dynamodb_client().query, arguments):
+            entries.extend(_queue_entry(item) for item in page["Items"])
+            if len(entries) >= wanted:
+                break
+        return entries[:wanted]
+
+    def page(self, status: Status, departments: list[str] | None, limit: int, cursor: str | None) -> QueuePage:
+        """`departments` None means every department (one partition of the national index)."""
+        from msp.candidatures.models import QueuePage
+
+        context = f"review-queue|{status.value}|{'*' if departments is None else ','.join(sorted(departments))}"
+        after = None
+        if cursor:
+            position = cursors.open_sealed(cursor, context=context, secret=self.secret)
+            after = position.get("after")
+            if not isinstance(after, str):
+                raise InvalidCursor("The cursor is invalid: ask for the first page again.")
+        wanted = limit + 1  # one more than the page tells whether another page follows
+        if departments is None:
+            runs = [self._partition(NATIONAL_QUEUE_INDEX, "review_status", status.value, after, wanted)]
+        else:
+            runs = [
+                self._partition(QUEUE_INDEX, "review_pk", f"{status.value}#{department}", after, wanted)
+                for department in sorted(set(departments))
+            ]
+        merged = list(heapq.merge(*runs, key=lambda pair: pair[0]))[:wanted]
+        next_cursor = None
+        if len(merged) > limit:
+            next_cursor = cursors.seal({"after": merged[limit - 1][0]}, context=context, secret=self.secret)
+        return QueuePage(results=[entry for _, entry in merged[:limit]], next_cursor=next_cursor)
+
+
+# ---------------------------------------------------------------- decision events
+
+
+DECISION_SOURCE = "msp.candidatures.review"
+DECISION_DETAIL_TYPE = "CandidatureDecision"
+
+
+@cache
+def review_queue_store() -> ReviewQueueStore:
+    return ReviewQueueStore(settings().app_table, settings().cursor_secret)
