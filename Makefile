@@ -72,6 +72,9 @@ run: tools
 lint: venv
 	$(BIN)/ruff check functions infra tests
 	$(BIN)/ruff format --check functions infra tests
+	$(BIN)/mypy functions infra
+	@complex="$$($(BIN)/radon cc -n C functions)"; if [ -n "$$complex" ]; then \
+		echo "Functions rated C or worse by radon (split them):"; echo "$$complex"; exit 1; fi
 
 test: venv $(NPM_TOOLS) browser lint
 	CHROMIUM=$(CHROMIUM) $(BIN)/python -m pytest $(PYTEST_ARGS)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import requests
@@ -22,10 +22,7 @@ SAMPLE_PDF = (
 class ApiClient:
     base_url: str
     issuer: DevIssuer
-    session: requests.Session | None = None
-
-    def __post_init__(self) -> None:
-        self.session = self.session or requests.Session()
+    session: requests.Session = field(default_factory=requests.Session)
 
     def token(self, role: str, sub: str | None = None, departments: str | None = None) -> str:
         return self.issuer.mint(role, sub=sub, departments=departments)

@@ -76,7 +76,7 @@ def flatten_claims(claims: dict[str, Any]) -> dict[str, str]:
 
 
 def is_text(content_type: str | None) -> bool:
-    return bool(content_type) and content_type.lower().startswith(_TEXT_TYPES)
+    return content_type is not None and content_type.lower().startswith(_TEXT_TYPES)
 
 
 def build_event(

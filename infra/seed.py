@@ -40,7 +40,7 @@ DEMO_PRACTICES = [
 
 # Where each demo candidature ends up, by index: the first stays a draft, the others are
 # submitted, and a demo admin moves a few further so the admin page shows every kind of line.
-DEMO_REVIEW = {
+DEMO_REVIEW: dict[int, list[Any]] = {
     1: ["start_review"],
     2: ["start_review", ("request_info", "Merci de joindre l'attestation de diplôme complète (recto verso).")],
     5: ["start_review", "accept"],

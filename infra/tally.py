@@ -172,7 +172,7 @@ def main(argv: list[str] | None = None) -> int:
             return 1
         print(f"\nTally {outcome.run_id} of {outcome.year} complete: {outcome.totals}")
         print(f"Report: s3://{environment['DOCUMENTS_BUCKET']}/{outcome.report}")
-        if not args.no_copy:
+        if not args.no_copy and outcome.report:
             print(f"Copied to {_copy_report(environment, outcome.report)}/ (CSV files open in a French spreadsheet)")
         print(f"Served by GET /v1/stats?year={outcome.year} (make run; make token ROLE=admin)")
         return 0

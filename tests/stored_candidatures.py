@@ -19,6 +19,7 @@ def store_candidature(
 ):
     """Save a candidature with one PDF document of each kind and its creation audit event (version 1)."""
     # msp reads its settings from the environment when imported: only once the stack has set it.
+    from msp.candidatures.convention import decision_effects
     from msp.candidatures.models import AuditEvent, Candidature, CandidatureFields, Document, DocumentKind, Status
     from msp.clock import now_iso
     from msp.storage.candidatures import candidature_store
@@ -54,5 +55,6 @@ def store_candidature(
         to_status=candidature.status,
         at=now,
     )
-    candidature_store().save(candidature, previous=None, audit=audit)
+    # Stored already decided: an accepted one comes with its convention and listing, as a decision writes them.
+    candidature_store().save(candidature, previous=None, audit=audit, effects=decision_effects(None, candidature))
     return candidature

@@ -26,8 +26,9 @@ def handler(event, context):
         log=logger,
     )
     follow_up = continuation_event(request, outcome)
-    if follow_up is not None and settings().function_name:
-        invoke_async(settings().function_name, follow_up)
+    function_name = settings().function_name
+    if follow_up is not None and function_name:
+        invoke_async(function_name, follow_up)
         logger.info("tally continues in a new invocation", extra={"continuation": follow_up["continuation"]})
     elif outcome.status == "incomplete":
         logger.warning("tally incomplete: invoke again with its run_id to resume", extra={"run_id": outcome.run_id})

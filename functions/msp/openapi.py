@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from pydantic import BaseModel
-from pydantic.json_schema import models_json_schema
+from pydantic.json_schema import JsonSchemaMode, models_json_schema
 
 from msp.candidatures.models import AuditEvent, CandidatureFields, DocumentUploadRequest, DownloadTicket, QueuePage
 from msp.candidatures.review import QueueQuery, TransitionRequest
@@ -282,7 +282,7 @@ def _without_closed_objects(schema: Any) -> Any:
 
 def _components() -> dict[str, Any]:
     requests = {op.body for op in OPERATIONS if op.body} | {op.query for op in OPERATIONS if op.query}
-    responses = {
+    responses: set[type[BaseModel]] = {
         AuditEvent,
         DownloadTicket,
         QueuePage,
@@ -292,12 +292,14 @@ def _components() -> dict[str, Any]:
         SearchPage,
         PublicProfile,
     }
-    _, request_schemas = models_json_schema(
-        [(m, "validation") for m in sorted(requests, key=lambda m: m.__name__)], ref_template=REF
-    )
-    _, response_schemas = models_json_schema(
-        [(m, "serialization") for m in sorted(responses, key=lambda m: m.__name__)], ref_template=REF
-    )
+    validation: list[tuple[type[BaseModel], JsonSchemaMode]] = [
+        (m, "validation") for m in sorted(requests, key=lambda m: m.__name__)
+    ]
+    serialization: list[tuple[type[BaseModel], JsonSchemaMode]] = [
+        (m, "serialization") for m in sorted(responses, key=lambda m: m.__name__)
+    ]
+    _, request_schemas = models_json_schema(validation, ref_template=REF)
+    _, response_schemas = models_json_schema(serialization, ref_template=REF)
     schemas = dict(request_schemas.get("$defs", {}))
     for name, schema in response_schemas.get("$defs", {}).items():
         schemas.setdefault(name, _without_closed_objects(schema))

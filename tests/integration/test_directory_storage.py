@@ -132,9 +132,10 @@ def test_density_counters_are_rebuilt_from_the_stored_practices(directory_table)
 
 
 def test_the_review_transaction_counts_practices_in_and_out(stack, make_candidature):
+    from msp.candidatures.convention import decision_effects
     from msp.candidatures.models import AuditEvent, Status
     from msp.clock import now_iso
-    from msp.directory import search as directory
+    from msp.directory import listing as directory
     from msp.storage.candidatures import candidature_store
     from msp.storage.directory import DirectoryStore
 
@@ -158,7 +159,7 @@ def test_the_review_transaction_counts_practices_in_and_out(stack, make_candidat
             to_status=status,
             at=now,
         )
-        candidature_store().save(moved, previous=current, audit=audit)
+        candidature_store().save(moved, previous=current, audit=audit, effects=decision_effects(current, moved))
         store._regions.clear()  # read again, not from the warm cache
         return moved
 

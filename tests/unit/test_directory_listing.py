@@ -121,3 +121,39 @@ def test_lat_and_lon_are_required():
     for params in ({"lon": 2.35}, {"lat": 48.85}, {}):
         with pytest.raises(ValidationError):
             SearchQuery.model_validate(params)
+
+
+def test_a_practice_stored_in_the_format_of_november_2026_reads_back_field_for_field():
+    """The stored listing is positional (LISTING_FIELDS, derived from ListedPractice): an item written before any
+    change of the record must still read back as the same practice."""
+    from msp.storage.directory import practice_from_item
+
+    stored = {
+        "sk": {"S": "8a1fb46622dffff#psy-1-1"},
+        "listing": {
+            "S": '["psy-1","Camille Martin",["camille","martin"],"10 rue de Rivoli","75004","Paris","75",'
+            '48.8556,2.358,"+33612345678","cabinet@example.fr","https://cabinet.example.fr",["fr","en"],'
+            '["adultes"],true]'
+        },
+    }
+    practice = practice_from_item("841fb47ffffffff", stored)
+    assert practice._asdict() == {
+        "partition": "841fb47ffffffff",
+        "sort_key": "8a1fb46622dffff#psy-1-1",
+        "practice_id": "psy-1-1",
+        "psychologist_id": "psy-1",
+        "name": "Camille Martin",
+        "name_tokens": ["camille", "martin"],
+        "address": "10 rue de Rivoli",
+        "postcode": "75004",
+        "city": "Paris",
+        "department": "75",
+        "lat": 48.8556,
+        "lon": 2.358,
+        "phone": "+33612345678",
+        "email": "cabinet@example.fr",
+        "website": "https://cabinet.example.fr",
+        "languages": ["fr", "en"],
+        "publics": ["adultes"],
+        "teleconsultation": True,
+    }

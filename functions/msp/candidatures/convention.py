@@ -35,9 +35,10 @@ class DecisionEffects:
     listing: ListingPlan | None = None
 
 
-def decision_effects(previous: Candidature, updated: Candidature) -> DecisionEffects:
-    """The convention and listing changes of a transition; none unless it enters or leaves `accepted`."""
-    was = previous.status is Status.ACCEPTED
+def decision_effects(previous: Candidature | None, updated: Candidature) -> DecisionEffects:
+    """The convention and listing changes of a transition (from nothing, for a candidature stored already
+    decided); none unless it enters or leaves `accepted`."""
+    was = previous is not None and previous.status is Status.ACCEPTED
     now = updated.status is Status.ACCEPTED
     if was == now:
         return DecisionEffects()
@@ -53,4 +54,4 @@ def decision_effects(previous: Candidature, updated: Candidature) -> DecisionEff
     )
     if now:
         return DecisionEffects(convention, plan_listing(updated.id, None, updated.fields))
-    return DecisionEffects(convention, plan_listing(updated.id, previous.fields, None))
+    return DecisionEffects(convention, plan_listing(updated.id, previous.fields if previous else None, None))

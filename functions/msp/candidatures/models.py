@@ -48,6 +48,18 @@ _EMAIL_LABEL = re.compile(r"[^\W_]+(?:-+[^\W_]+)*")
 _RESERVED_DOMAINS = ("arpa", "invalid", "local", "localhost", "onion", "test")
 
 
+def _mail_domain(domain: str) -> str:
+    """The domain in lower case, if mail can be delivered there."""
+    domain = domain.lower()
+    labels = domain.split(".")
+    well_formed = len(domain) <= 253 and len(labels) >= 2 and domain[-1].isalpha()
+    if not well_formed or not all(len(label) <= 63 and _EMAIL_LABEL.fullmatch(label) for label in labels):
+        raise ValueError("after the @, give a domain name such as exemple.fr")
+    if labels[-1] in _RESERVED_DOMAINS:
+        raise ValueError(f"after the @, {domain} is a reserved name that receives no e-mail")
+    return domain
+
+
 def _email(value: str) -> str:
     """The address with its domain in lower case (as e-mail treats it); the part before the @ is kept as typed."""
     local, at, domain = unicodedata.normalize("NFC", value).rpartition("@")
@@ -58,17 +70,7 @@ def _email(value: str) -> str:
             "before the @, use at most 64 letters, digits or !#$%&'*+/=?^_`{|}~- characters, "
             "with single dots between them"
         )
-    domain = domain.lower()
-    labels = domain.split(".")
-    if (
-        len(domain) > 253
-        or len(labels) < 2
-        or not domain[-1].isalpha()
-        or not all(len(label) <= 63 and _EMAIL_LABEL.fullmatch(label) for label in labels)
-    ):
-        raise ValueError("after the @, give a domain name such as exemple.fr")
-    if labels[-1] in _RESERVED_DOMAINS:
-        raise ValueError(f"after the @, {domain} is a reserved name that receives no e-mail")
+    domain = _mail_domain(domain)
     if len(local) + 1 + len(domain) > 254:
         raise ValueError("an e-mail address has at most 254 characters")
     return f"{local}@{domain}"

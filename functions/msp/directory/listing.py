@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import NamedTuple, Protocol, runtime_checkable
+from typing import Any, NamedTuple, Protocol, runtime_checkable
 
 import h3
 from pydantic import BaseModel
@@ -32,8 +32,8 @@ class ListedPractice(NamedTuple):
 
     partition: str
     sort_key: str
-    practice_id: str
     psychologist_id: str
+    practice_id: str
     name: str
     name_tokens: list[str]
     address: str
@@ -50,9 +50,9 @@ class ListedPractice(NamedTuple):
     teleconsultation: bool
 
 
-# A stored practice's `listing` attribute: these fields as one JSON array, in this order (the sort key carries the
-# practice id). Derived from ListedPractice, so the record and its stored form cannot drift apart.
-LISTING_FIELDS = ListedPractice._fields[3:]
+# A stored practice's `listing` attribute: the record's fields after its keys, as one JSON array in this order,
+# but the practice id (the sort key's tail). Derived from ListedPractice, so the two cannot drift apart.
+LISTING_FIELDS = tuple(name for name in ListedPractice._fields[2:] if name != "practice_id")
 
 
 def listing_items_for(psychologist_id: str, fields: CandidatureFields) -> list[ListedPractice]:
@@ -62,15 +62,16 @@ def listing_items_for(psychologist_id: str, fields: CandidatureFields) -> list[L
     the identity phone and email stay private.
     """
     required = ("first_name", "last_name", "practices", "languages", "publics", "teleconsultation")
-    missing = [name for name in required if getattr(fields, name) is None]
+    values: dict[str, Any] = {name: getattr(fields, name) for name in required}
+    missing = [name for name, value in values.items() if value is None]
     if missing:
         raise IncompleteCandidature(
             "Only a complete candidature can be listed.",
             details=[{"field": name, "message": "required to list"} for name in missing],
         )
-    tokens = name_tokens(fields.first_name, fields.last_name)
+    tokens = name_tokens(values["first_name"], values["last_name"])
     items = []
-    for index, practice in enumerate(fields.practices, start=1):
+    for index, practice in enumerate(values["practices"], start=1):
         practice_id = f"{psychologist_id}-{index}"
         partition, sort_key = index_keys(practice.lat, practice.lon, practice_id)
         items.append(
@@ -90,9 +91,9 @@ def listing_items_for(psychologist_id: str, fields: CandidatureFields) -> list[L
                 phone=fields.public_phone,
                 email=fields.public_email,
                 website=str(fields.website) if fields.website else None,
-                languages=list(fields.languages),
-                publics=list(fields.publics),
-                teleconsultation=fields.teleconsultation,
+                languages=list(values["languages"]),
+                publics=list(values["publics"]),
+                teleconsultation=values["teleconsultation"],
             )
         )
     return items
@@ -126,19 +127,19 @@ class PublicProfile(BaseModel):
     practices: list[ProfilePractice]
 
 
+# The profile's fields every listed practice carries alike (name, public contact, languages, ...).
+_SHARED_BY_PRACTICES = tuple(
+    name for name in PublicProfile.model_fields if name not in {"psychologist_id", "practices"}
+)
+
+
 def profile_for(psychologist_id: str, fields: CandidatureFields) -> PublicProfile:
     """The public profile listed with the practices (same fields, so the two never disagree)."""
     practices = listing_items_for(psychologist_id, fields)
-    first = practices[0]
+    shared = {name: getattr(practices[0], name) for name in _SHARED_BY_PRACTICES}
     return PublicProfile(
         psychologist_id=psychologist_id,
-        name=first.name,
-        phone=first.phone,
-        email=first.email,
-        website=first.website,
-        languages=first.languages,
-        publics=first.publics,
-        teleconsultation=first.teleconsultation,
+        **shared,
         practices=[
             ProfilePractice.model_validate({name: getattr(p, name) for name in ProfilePractice.model_fields})
             for p in practices
@@ -245,27 +246,40 @@ class ListingPlan:
         return not (self.put or self.delete or self.profile or self.delete_profile)
 
 
+def _merged_changes(*changes: dict[str, dict[str, int]]) -> dict[str, dict[str, int]]:
+    """Counter changes added up, by region then cell, leaving out what cancels out."""
+    total: dict[str, dict[str, int]] = {}
+    for change in changes:
+        for region, cells in change.items():
+            counters = total.setdefault(region, {})
+            for cell, step in cells.items():
+                counters[cell] = counters.get(cell, 0) + step
+    nonzero = {region: {cell: n for cell, n in cells.items() if n} for region, cells in total.items()}
+    return {region: cells for region, cells in nonzero.items() if cells}
+
+
+def _listed(psychologist_id: str, fields: CandidatureFields | None) -> list[ListedPractice]:
+    return [] if fields is None else listing_items_for(psychologist_id, fields)
+
+
+def _missing_from(practices: Sequence[ListedPractice], others: Sequence[ListedPractice]) -> list[ListedPractice]:
+    """The practices whose keys are not among the others'."""
+    keys = {(p.partition, p.sort_key) for p in others}
+    return [p for p in practices if (p.partition, p.sort_key) not in keys]
+
+
 def plan_listing(
     psychologist_id: str, listed_before: CandidatureFields | None, listed_after: CandidatureFields | None
 ) -> ListingPlan:
     """From what was listed (None: nothing) to what must be listed now (None: nothing)."""
-    before = listing_items_for(psychologist_id, listed_before) if listed_before is not None else []
-    after = listing_items_for(psychologist_id, listed_after) if listed_after is not None else []
-    kept = {(p.partition, p.sort_key) for p in after}
-    had = {(p.partition, p.sort_key) for p in before}
-    leaving = tuple(p for p in before if (p.partition, p.sort_key) not in kept)
-    arriving = [p for p in after if (p.partition, p.sort_key) not in had]
-    density = density_changes(arriving, 1)
-    for region, cells in density_changes(leaving, -1).items():
-        counters = density.setdefault(region, {})
-        for cell, change in cells.items():
-            counters[cell] = counters.get(cell, 0) + change
-    density = {region: {c: n for c, n in cells.items() if n} for region, cells in density.items()}
+    before, after = _listed(psychologist_id, listed_before), _listed(psychologist_id, listed_after)
+    leaving = _missing_from(before, after)
+    arriving = _missing_from(after, before)
     return ListingPlan(
         psychologist_id=psychologist_id,
         put=tuple(after),
-        delete=leaving,
-        profile=profile_for(psychologist_id, listed_after) if listed_after is not None else None,
+        delete=tuple(leaving),
+        profile=None if listed_after is None else profile_for(psychologist_id, listed_after),
         delete_profile=listed_after is None and listed_before is not None,
-        density={region: cells for region, cells in density.items() if cells},
+        density=_merged_changes(density_changes(arriving, 1), density_changes(leaving, -1)),
     )

@@ -12,9 +12,9 @@ import json
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Annotated, Any, Protocol, runtime_checkable
+from typing import Annotated, Any, Protocol, get_type_hints, runtime_checkable
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationInfo, field_validator
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationInfo, create_model, field_validator
 
 from msp import cursors, geography
 from msp.candidatures.models import Language, Public
@@ -96,23 +96,21 @@ class SearchQuery(BaseModel):
         return hashlib.sha256(json.dumps(criteria, sort_keys=True).encode()).hexdigest()
 
 
-class SearchResult(BaseModel):
-    psychologist_id: str
-    practice_id: str
-    name: str
-    distance_km: float
-    address: str
-    postcode: str
-    city: str
-    department: str
-    lat: float
-    lon: float
-    phone: str | None
-    email: str | None
-    website: str | None
-    languages: list[str]
-    publics: list[str]
-    teleconsultation: bool
+# What a search shows of a listed practice: its fields but the keys and the folded name, the distance after the name.
+_NOT_SHOWN = frozenset({"partition", "sort_key", "name_tokens"})
+
+
+def _result_fields() -> dict[str, Any]:
+    fields: dict[str, Any] = {}
+    for name, annotation in get_type_hints(ListedPractice).items():
+        if name not in _NOT_SHOWN:
+            fields[name] = (annotation, ...)
+        if name == "name":
+            fields["distance_km"] = (float, ...)
+    return fields
+
+
+SearchResult = create_model("SearchResult", **_result_fields())
 
 
 class SearchPage(BaseModel):
@@ -201,7 +199,7 @@ def _read(port: ListingQueryPort, ranges: list[KeyRange]) -> list[ListedPractice
 
 def _result(distance: float, practice: ListedPractice) -> SearchResult:
     fields: dict[str, Any] = practice._asdict()
-    for key in ("partition", "sort_key", "name_tokens"):
+    for key in _NOT_SHOWN:
         del fields[key]
     return SearchResult(distance_km=round(distance, 3), **fields)
 

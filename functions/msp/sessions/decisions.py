@@ -92,6 +92,7 @@ def _same_request(stored: dict[str, Any], session: SessionRecord) -> bool:
 def recorded_answer(stored: dict[str, Any], session: SessionRecord) -> DeclaredSession:
     """The answer given when this session was declared, from the session item alone (not the counter as it is
     now, nor today's policy); another declaration under the same session id is refused."""
+    from msp.sessions.policy import Amounts
     from msp.sessions.rules import DeclaredSession
 
     if not _same_request(stored, session) or "ordinal" not in stored:
@@ -101,7 +102,7 @@ def recorded_answer(stored: dict[str, Any], session: SessionRecord) -> DeclaredS
         year=int(stored["year"]),
         used=int(stored["ordinal"]),
         quota=int(stored["quota"]),
-        amounts={name: stored[name] for name in AMOUNT_FIELDS},
+        amounts=Amounts.model_validate({name: stored[name] for name in AMOUNT_FIELDS}),
     )
 
 

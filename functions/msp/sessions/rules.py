@@ -174,7 +174,7 @@ class QuotaStatus(BaseModel):
     used: int = Field(ge=0)
     quota: int = Field(ge=1)
 
-    @computed_field
+    @computed_field  # type: ignore[prop-decorator]  # pydantic's documented form; mypy cannot see through it
     @property
     def remaining(self) -> int:
         # A later rule may lower the quota below what was already used; nothing is left then, not less.

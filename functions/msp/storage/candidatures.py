@@ -54,7 +54,7 @@ def _held_identifier(candidature: Candidature | None) -> tuple[str, str] | None:
     if candidature is None or not candidature.holds_identifier:
         return None
     identifier = candidature.fields.identifier
-    return identifier.type, identifier.value
+    return None if identifier is None else (identifier.type, identifier.value)
 
 
 def _queue_keys(candidature: Candidature) -> dict[str, str]:

@@ -75,9 +75,10 @@ def directory_item(practice: ListedPractice) -> dict[str, Any]:
 def practice_from_item(partition: str, item: dict[str, Any]) -> ListedPractice:
     """A stored practice, read straight from the wire format. Items are written only by this module
     (directory_item), so their shape is known: no TypeDeserializer (Decimals), no validation; the
-    listing's values are ListedPractice's fields after its keys, in order (LISTING_FIELDS)."""
+    listing's values are ListedPractice's fields after its keys but the practice id, in order (LISTING_FIELDS)."""
     sort_key = item["sk"]["S"]
-    return ListedPractice(partition, sort_key, sort_key.split("#", 1)[1], *json.loads(item["listing"]["S"]))
+    psychologist_id, *fields = json.loads(item["listing"]["S"])
+    return ListedPractice(partition, sort_key, psychologist_id, sort_key.split("#", 1)[1], *fields)
 
 
 def _density_key(region: str) -> dict[str, Any]:

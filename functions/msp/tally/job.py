@@ -20,9 +20,9 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_vali
 
 from msp.clock import iso
 from msp.errors import InvalidFields
-from msp.storage.reports import ReportStore, report_prefix
-from msp.storage.session_years import SessionYearStore
+from msp.storage.reports import report_prefix
 from msp.storage.sessions import TALLY_SHARDS
+from msp.tally.ports import Reports, YearSessions
 from msp.tally.reports import build_report, latest_pointer, report_files
 from msp.tally.rules import REPAIRED, TOO_RECENT, RunPlan, ShardTally, merge_shards, year_quota
 
@@ -164,8 +164,8 @@ class _Progress:
 class _Run:
     def __init__(
         self,
-        sessions: SessionYearStore,
-        reports: ReportStore,
+        sessions: YearSessions,
+        reports: Reports,
         plan: RunPlan,
         event: TallyEvent,
         out_of_time: Callable[[], bool],
@@ -241,8 +241,8 @@ class _Run:
 
 
 def run_tally(
-    sessions: SessionYearStore,
-    reports: ReportStore,
+    sessions: YearSessions,
+    reports: Reports,
     event: TallyEvent,
     *,
     today: dt.date,

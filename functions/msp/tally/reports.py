@@ -10,6 +10,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+from collections.abc import Sequence
 from decimal import Decimal
 from typing import Any
 
@@ -262,7 +263,7 @@ def to_csv(headers: list[str], rows: list[list[Any]]) -> bytes:
     return b"\xef\xbb\xbf" + buffer.getvalue().encode("utf-8")
 
 
-def _table(models: list[BaseModel], first: list[tuple[str, str]]) -> tuple[list[str], list[list[Any]]]:
+def _table(models: Sequence[BaseModel], first: list[tuple[str, str]]) -> tuple[list[str], list[list[Any]]]:
     columns = first + _AMOUNT_HEADERS
     rows = [[getattr(model, name) for name, _ in columns] for model in models]
     return [label for _, label in columns], rows

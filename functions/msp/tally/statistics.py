@@ -10,7 +10,7 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_valida
 from msp.auth import ALL_DEPARTMENTS, Caller, Role
 from msp.errors import DepartmentNotInScope, NoTally
 from msp.geography import DEPARTMENTS
-from msp.storage.reports import ReportStore
+from msp.tally.ports import ReportReader
 
 
 def _upper(value: Any) -> Any:
@@ -88,7 +88,7 @@ def _visible(caller: Caller, rows: dict[str | None, DepartmentStats], asked: str
     return [rows.get(code) or DepartmentStats.empty(code) for code in sorted(caller.departments)]
 
 
-def read_statistics(reports: ReportStore, caller: Caller, query: StatsQuery, today: dt.date) -> Statistics:
+def read_statistics(reports: ReportReader, caller: Caller, query: StatsQuery, today: dt.date) -> Statistics:
     """The year's latest tally for reviewers (their departments) and admins (all); 403 for anyone else.
 
     A department outside a reviewer's scope answers 404, as a department would without a tally: the route
