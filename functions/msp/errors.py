@@ -1,4 +1,4 @@
-"""Domain errors, named after what went wrong. None of them knows an HTTP status: `msp.http.ERROR_ANSWERS`
+"""Domain errors, named after what went wrong. None of them knows an HTTP status: `msp.http_errors.ERROR_ANSWERS`
 maps each to its status, its error code and its headers, in one table.
 
 Every error carries a message that says what to fix and, where it helps, `details` naming fields or states.

@@ -3,15 +3,12 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
-from types import MappingProxyType
-from typing import Any, NamedTuple, TypeVar
+from typing import Any, TypeVar
 
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
 from pydantic import BaseModel, ValidationError
 
-from msp import errors
 from msp.auth import Caller
 from msp.errors import (
     BodyTooLarge,
@@ -23,6 +20,7 @@ from msp.errors import (
     VersionRequired,
 )
 from msp.headers import SECURITY_HEADERS
+from msp.http_errors import answer_for
 from msp.idempotency_keys import checked_key
 
 MAX_BODY_BYTES = 64 * 1024
@@ -33,57 +31,6 @@ logger = Logger()
 # Public answers (no token, same for everyone) may be kept by the CDN and browsers for a minute:
 # a deconventioned psychologist leaves cached answers within that minute.
 PUBLIC_CACHE_HEADERS = {"Cache-Control": "public, max-age=60"}
-
-
-class ErrorAnswer(NamedTuple):
-    status: int
-    code: str
-    headers: Mapping[str, str] = MappingProxyType({})
-
-
-BUSY = {"Retry-After": "2"}
-# Every domain error's answer, in this one place. A subclass not listed answers as its closest listed base.
-ERROR_ANSWERS: dict[type[DomainError], ErrorAnswer] = {
-    errors.InvalidRequest: ErrorAnswer(400, "bad_request"),
-    errors.MalformedJson: ErrorAnswer(400, "malformed_json"),
-    errors.IdempotencyKeyMissing: ErrorAnswer(400, "idempotency_key_required"),
-    errors.IdempotencyKeyMalformed: ErrorAnswer(400, "idempotency_key_invalid"),
-    errors.InvalidCursor: ErrorAnswer(400, "invalid_cursor"),
-    errors.NotAuthenticated: ErrorAnswer(401, "unauthorized"),
-    errors.RoleNotAllowed: ErrorAnswer(403, "forbidden"),
-    errors.OutOfScope: ErrorAnswer(403, "out_of_scope"),
-    errors.NotConventioned: ErrorAnswer(403, "not_conventioned"),
-    errors.NotFound: ErrorAnswer(404, "not_found"),
-    errors.DepartmentNotInScope: ErrorAnswer(404, "department_not_in_scope"),
-    errors.NoTally: ErrorAnswer(404, "no_tally"),
-    errors.CandidatureExists: ErrorAnswer(409, "conflict"),
-    errors.StaleDecision: ErrorAnswer(409, "version_conflict"),
-    errors.NotEditable: ErrorAnswer(409, "not_editable"),
-    errors.TooManyDocuments: ErrorAnswer(409, "too_many_documents"),
-    errors.DocumentNotAvailable: ErrorAnswer(409, "document_not_available"),
-    errors.InvalidTransition: ErrorAnswer(409, "invalid_transition"),
-    errors.IdentifierTaken: ErrorAnswer(409, "identifier_in_use"),
-    errors.AlreadyConventioned: ErrorAnswer(409, "already_conventioned"),
-    errors.ConventionMismatch: ErrorAnswer(409, "convention_mismatch"),
-    errors.QuotaExhausted: ErrorAnswer(409, "quota_exhausted"),
-    errors.SessionNotCancellable: ErrorAnswer(409, "session_not_cancellable"),
-    errors.RequestInProgress: ErrorAnswer(409, "request_in_progress", {"Retry-After": "1"}),
-    errors.VersionMismatch: ErrorAnswer(412, "version_mismatch"),
-    errors.BodyTooLarge: ErrorAnswer(413, "payload_too_large"),
-    errors.NotJson: ErrorAnswer(415, "unsupported_media_type"),
-    errors.InvalidFields: ErrorAnswer(422, "validation_error"),
-    errors.IncompleteCandidature: ErrorAnswer(422, "incomplete_candidature"),
-    errors.IdempotencyKeyReused: ErrorAnswer(422, "idempotency_key_reused"),
-    errors.VersionRequired: ErrorAnswer(428, "if_match_required"),
-    errors.StorageBusy: ErrorAnswer(503, "service_unavailable", BUSY),
-}
-
-
-def answer_for(error: DomainError) -> ErrorAnswer:
-    for kind in type(error).__mro__:
-        if kind in ERROR_ANSWERS:
-            return ERROR_ANSWERS[kind]
-    raise LookupError(f"{type(error).__name__} has no answer in ERROR_ANSWERS")
 
 
 def json_response(status: int, body: Any, headers: dict[str, str] | None = None) -> Response:

@@ -64,8 +64,9 @@ def test_an_item_holds_exactly_the_listed_fields():
     from msp.storage.aws import to_item
     from msp.storage.directory import directory_item, practice_from_item
 
-    # The listing holds ListedPractice's fields after its keys, in order: storage reads them back by position.
-    assert ("partition", "sort_key", "practice_id", *LISTING_FIELDS) == ListedPractice._fields
+    # The listing holds ListedPractice's fields after its keys but the practice id, in order: storage reads them
+    # back by position.
+    assert ("partition", "sort_key", LISTING_FIELDS[0], "practice_id", *LISTING_FIELDS[1:]) == ListedPractice._fields
     practice = listed("psy-7-2", 48.8566, 2.3522, first_name="Zoé", last_name="D'Arc", languages=("fr", "ar"))
     item = to_item(directory_item(practice))
     assert set(item) == {"pk", "sk", "listing"}

@@ -75,7 +75,7 @@ def _declare(caller, body: dict, key: str) -> tuple[int, dict]:
     """What handlers/declare_session.py does once the body is parsed: the declaration under its key."""
     from msp.clock import programme_today
     from msp.errors import DomainError
-    from msp.http import answer_for
+    from msp.http_errors import answer_for
     from msp.sessions.declarations import declare_session
     from msp.sessions.rules import SessionDeclaration, session_id_for
     from msp.storage.secrets import patient_keyring
@@ -207,7 +207,7 @@ def test_racing_cancellations_of_one_session_count_it_back_once(api, stack, conv
     from msp.auth import Caller, Role
     from msp.clock import programme_today
     from msp.errors import DomainError
-    from msp.http import answer_for
+    from msp.http_errors import answer_for
     from msp.sessions.declarations import cancel_session
     from msp.storage.secrets import patient_keyring
     from msp.storage.sessions import session_store

@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from msp.directory.search import SearchQuery, SearchTuning, search_nearest
 from msp.directory.spherical import haversine_km
 from msp.errors import InvalidCursor
-from msp.http import answer_for
+from msp.http_errors import answer_for
 
 from .directory_fakes import (
     SECRET,

@@ -7,7 +7,7 @@ import pytest
 from msp.cursors import open_sealed, seal
 from msp.directory.names import fold, matches_prefix, name_tokens
 from msp.errors import InvalidCursor
-from msp.http import answer_for
+from msp.http_errors import answer_for
 
 SECRET = b"0123456789abcdef0123456789abcdef"
 

@@ -6,7 +6,7 @@ import pytest
 from pydantic import ValidationError
 
 from msp.errors import InvalidFields
-from msp.http import answer_for
+from msp.http_errors import answer_for
 from msp.sessions import policy
 
 TIERS_PAYANT_CODES = ["css", "ald", "maternite", "accident_travail"]

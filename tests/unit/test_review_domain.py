@@ -25,7 +25,7 @@ from msp.candidatures.review import (
 from msp.candidatures.workflow import Action
 from msp.cursors import open_sealed, seal
 from msp.errors import NotFound, OutOfScope, RoleNotAllowed, StaleDecision, VersionMismatch
-from msp.http import answer_for
+from msp.http_errors import answer_for
 
 
 def _candidature(status=Status.SUBMITTED, department="75", owner="psy-1", version=1) -> Candidature:

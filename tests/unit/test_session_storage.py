@@ -15,7 +15,7 @@ from moto import mock_aws
 from infra.provision import table_definition
 from infra.template import load_template
 from msp.errors import IdempotencyKeyReused, NotConventioned, NotFound, QuotaExhausted, StorageBusy
-from msp.http import answer_for
+from msp.http_errors import answer_for
 from msp.sessions.policy import Amounts
 from msp.sessions.rules import PatientKeyring, SessionRecord
 from tests.conftest import nir_for

@@ -9,7 +9,7 @@ from pydantic import SecretStr, ValidationError
 
 from msp.clock import programme_today
 from msp.errors import InvalidFields
-from msp.http import answer_for
+from msp.http_errors import answer_for
 from msp.sessions import nir, policy
 from msp.sessions.rules import (
     DeclaredSession,

@@ -9,7 +9,7 @@ from pydantic import ValidationError
 
 from msp.auth import Caller, Role
 from msp.errors import NotFound, RoleNotAllowed
-from msp.http import answer_for
+from msp.http_errors import answer_for
 from msp.tally.statistics import StatsQuery, read_statistics
 
 TODAY = dt.date(2026, 11, 20)
