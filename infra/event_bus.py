@@ -16,7 +16,7 @@ import uuid
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-from infra.components import LOOPBACK, REGION
+from infra.components import LOOPBACK, REGION, serve_in_background
 from infra.lambda_runtime import LambdaRuntime
 from infra.template import EventRule
 
@@ -143,7 +143,7 @@ class LocalEventBus:
 
         self.server = ThreadingHTTPServer((LOOPBACK, 0), Handler)
         self.server.daemon_threads = True
-        threading.Thread(target=self.server.serve_forever, name="event-bus-api", daemon=True).start()
+        serve_in_background(self.server, "event-bus-api")
         self._thread = threading.Thread(target=self._deliver, name="event-bus-delivery", daemon=True)
         self._thread.start()
         return f"http://{LOOPBACK}:{self.server.server_address[1]}"

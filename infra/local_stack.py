@@ -5,12 +5,11 @@ from __future__ import annotations
 import json
 import logging
 import os
-import threading
 from contextlib import ExitStack
 from pathlib import Path
 
 from infra.bucket_events import BucketNotifier
-from infra.components import DynamoDBLocal, MotoBackend, SeaweedS3, aws_environment
+from infra.components import DynamoDBLocal, MotoBackend, SeaweedS3, aws_environment, serve_in_background, stop_together
 from infra.dev_issuer import DevIssuer
 from infra.event_bus import LocalEventBus
 from infra.gateway import Gateway, serve
@@ -65,10 +64,9 @@ class LocalStack:
             dynamodb_endpoint = s3_endpoint = moto.endpoint
         else:
             dynamodb = DynamoDBLocal(self.workdir / "dynamodb", in_memory=self.in_memory)
-            self._exit.callback(dynamodb.stop)
-            dynamodb.start()
             s3 = SeaweedS3(self.workdir / "s3")
-            self._exit.callback(s3.stop)
+            self._exit.callback(stop_together, dynamodb, s3)
+            dynamodb.start()
             s3.start()
             dynamodb_endpoint, s3_endpoint = dynamodb.endpoint, s3.endpoint
         self.environment = (
@@ -96,8 +94,7 @@ class LocalStack:
         self.server = serve(self.gateway, self.port)
         self.port = self.server.server_address[1]
         self.base_url = f"http://127.0.0.1:{self.port}"
-        thread = threading.Thread(target=self.server.serve_forever, name="gateway", daemon=True)
-        thread.start()
+        serve_in_background(self.server, "gateway")
         self._exit.callback(self.server.server_close)
         self._exit.callback(self.server.shutdown)
 

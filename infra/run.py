@@ -50,21 +50,26 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--backend", choices=BACKENDS, default="dynamodb-local")
     parser.add_argument("--port", type=int, default=3000)
+    parser.add_argument(
+        "--local-dir", type=Path, default=LOCAL_DIR, help="data, dev key, lock and connection file (default: .local)"
+    )
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s", datefmt="%H:%M:%S")
     logging.getLogger("botocore").setLevel(logging.WARNING)
 
-    lock = _take_lock(RUN_LOCK)
+    local_dir = args.local_dir
+    connection_file = local_dir / CONNECTION_FILE.name
+    lock = _take_lock(local_dir / RUN_LOCK.name)
     if not port_is_free(args.port):
         sys.exit(f"Port {args.port} on 127.0.0.1 is taken by another program: free it or use 'make run PORT=<other>'.")
-    workdir = LOCAL_DIR / ("moto" if args.backend == "moto" else "stack")
-    stack = LocalStack(workdir, backend=args.backend, port=args.port, issuer_dir=DEFAULT_KEY_DIR)
+    workdir = local_dir / ("moto" if args.backend == "moto" else "stack")
+    stack = LocalStack(workdir, backend=args.backend, port=args.port, issuer_dir=local_dir / DEFAULT_KEY_DIR.name)
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     try:
         print(f"Starting the local stack ({args.backend}) ...", flush=True)
         stack.start()
-        write_connection(stack, CONNECTION_FILE)
+        write_connection(stack, connection_file)
         from infra.seed import DEMO_REVIEWER_DEPARTMENTS, load_demo_data
 
         print(load_demo_data(stack), flush=True)
@@ -84,7 +89,7 @@ def main() -> None:
         pass
     finally:
         print("\nStopping ...", flush=True)
-        CONNECTION_FILE.unlink(missing_ok=True)
+        connection_file.unlink(missing_ok=True)
         stack.stop()
         lock.close()
 
