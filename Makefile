@@ -102,9 +102,10 @@ bench: venv $(NPM_TOOLS)
 openapi: venv
 	cd functions && ../$(BIN)/python -m msp.openapi > openapi.json
 
-# A longer contract fuzzing run than the one make test does.
+# A longer contract fuzzing run than the one make test does (the schemathesis command's phases included).
 fuzz: venv $(NPM_TOOLS)
-	FUZZ_EXAMPLES=$${FUZZ_EXAMPLES:-400} $(BIN)/python -m pytest tests/api/test_contract_fuzz.py -q
+	FUZZ_EXAMPLES=$${FUZZ_EXAMPLES:-400} FUZZ_PHASE_EXAMPLES=$${FUZZ_PHASE_EXAMPLES:-100} \
+		$(BIN)/python -m pytest tests/api/test_contract_fuzz.py -q
 
 # Bounded load test on its own local stack (127.0.0.1 only): the 80/10/5/5 mix at the rate the machine sustains,
 # then invariants read in the tables; exits non-zero on an unexpected answer or a broken invariant.

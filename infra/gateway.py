@@ -309,7 +309,12 @@ class _RequestHandler(BaseHTTPRequestHandler):
         if self.command != "HEAD":
             self.wfile.write(body)
 
-    do_GET = do_POST = do_PATCH = do_PUT = do_DELETE = do_HEAD = do_OPTIONS = _serve
+    def __getattr__(self, name: str) -> Any:
+        # The base class answers a method without a do_<METHOD> with an HTML 501; API Gateway routes every method
+        # (TRACE, PROPFIND, ...) and answers one no route declares with its JSON 404, as the gateway does.
+        if name.startswith("do_"):
+            return self._serve
+        raise AttributeError(name)
 
     def log_message(self, format: str, *args: Any) -> None:
         # The request line carries the query string, which can hold personal data

@@ -2,13 +2,20 @@
 
 Every operation is called with generated requests under a token of each role (and none), against
 the local gateway on DynamoDB Local: no server error, and every answer matches its documented
-status codes, content type and schema. Fixed seed, bounded budget; `make fuzz` runs longer.
+status codes, content type and schema. Then the schemathesis command runs all its phases (examples,
+coverage, fuzzing, stateful) under each role: the coverage phase's deliberately wrong requests (methods
+the API does not declare, such as TRACE, missing or malformed parameters and bodies) get no server error
+either. Fixed seeds, bounded budgets; `make fuzz` runs longer.
 """
 
 from __future__ import annotations
 
 import os
+import re
+import subprocess
+import sys
 from collections import Counter
+from pathlib import Path
 
 import pytest
 import requests
@@ -21,9 +28,13 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
+from infra.template import FUNCTIONS_DIR
 from msp.openapi import build_document
 
 EXAMPLES_PER_OPERATION_AND_ROLE = int(os.environ.get("FUZZ_EXAMPLES", "40"))
+# The command's fuzzing and stateful phases; the coverage phase's requests do not depend on it.
+PHASE_EXAMPLES = int(os.environ.get("FUZZ_PHASE_EXAMPLES", "5"))
+ALL_PHASES = "examples,coverage,fuzzing,stateful"
 CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance, response_schema_conformance]
 SCHEMA = schemathesis.openapi.from_dict(build_document())
 OPERATIONS = [(op.path, op.method.upper()) for op in (r.ok() for r in SCHEMA.get_all_operations())]
@@ -61,6 +72,29 @@ def test_generated_requests_get_documented_answers(api, path, method, role):
         case.validate_response(response, checks=CHECKS)
 
     run()
+
+
+@pytest.mark.parametrize("role", ROLES)
+def test_every_schemathesis_phase_finds_no_server_error(api, role, tmp_path):
+    token = _token(api, role)
+    command = [
+        str(Path(sys.executable).with_name("schemathesis")),
+        "run",
+        str(FUNCTIONS_DIR / "openapi.json"),  # the committed document, equal to the built one (test_openapi)
+        f"--url={api.base_url}",
+        f"--phases={ALL_PHASES}",
+        "--checks=not_a_server_error",
+        f"--max-examples={PHASE_EXAMPLES}",
+        "--seed=20261123",
+        "--workers=2",
+        "--no-color",
+        *([f"--header=Authorization: Bearer {token}"] if token else []),
+    ]
+    run = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True, timeout=900, check=False)
+    assert run.returncode == 0, run.stdout[-6000:] + run.stderr[-2000:]
+    assert re.search(r"✅ Coverage", run.stdout) and re.search(r"✅ Fuzzing", run.stdout), run.stdout[-3000:]
+    generated = re.search(r"(\d+) generated, \1 passed", run.stdout)
+    assert generated and int(generated[1]) >= 1000, run.stdout[-3000:]  # about 1,300 per role
 
 
 def test_the_fuzzing_budget_was_spent():
