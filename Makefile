@@ -22,7 +22,7 @@ help:
 	@echo "make reset  wipe local data (.local/)"
 	@echo "make bench  benchmarks (not part of make test)"
 	@echo "make tally  YEAR=2026 [REPAIR=1] [FINAL=1] [RUN_ID=...] [SYNTHETIC=5000]: the tally job on the local data"
-	@echo "make load   bounded load on a local stack (127.0.0.1), then invariants [LOAD_SECONDS=60] (not part of make test)"
+	@echo "make load   locust on a local stack (127.0.0.1), then invariants [LOAD_SECONDS=60 LOAD_USERS=16 LOAD_SPAWN_RATE=4]"
 	@echo "make audit  the pinned dependencies against known vulnerabilities (offline snapshot, then pip-audit online)"
 
 $(VENV)/.installed: requirements-dev.lock
@@ -107,11 +107,15 @@ fuzz: venv $(NPM_TOOLS)
 	FUZZ_EXAMPLES=$${FUZZ_EXAMPLES:-400} FUZZ_PHASE_EXAMPLES=$${FUZZ_PHASE_EXAMPLES:-100} \
 		$(BIN)/python -m pytest tests/api/test_contract_fuzz.py -q
 
-# Bounded load test on its own local stack (127.0.0.1 only): the 80/10/5/5 mix at the rate the machine sustains,
-# then invariants read in the tables; exits non-zero on an unexpected answer or a broken invariant.
+# Bounded load test on its own local stack (127.0.0.1 only): locust, headless, runs the 80/10/5/5 mix with
+# LOAD_USERS users started at LOAD_SPAWN_RATE per second for LOAD_SECONDS, keeping its CSV statistics in
+# .local/load/; then invariants read in the tables. Exits non-zero on an unexpected answer or a broken invariant.
 LOAD_SECONDS ?= 60
+LOAD_USERS ?= 16
+LOAD_SPAWN_RATE ?= 4
 load: venv $(NPM_TOOLS)
-	$(BIN)/python -m tests.load.run --duration $(LOAD_SECONDS) $(LOAD_ARGS)
+	$(BIN)/python -m tests.load.run --duration $(LOAD_SECONDS) --users $(LOAD_USERS) \
+		--spawn-rate $(LOAD_SPAWN_RATE) $(LOAD_ARGS)
 
 # Regenerate the pinned dependency sets after editing pyproject.toml.
 lock: venv

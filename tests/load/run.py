@@ -1,12 +1,13 @@
-"""`make load`: the local stack under a realistic mix at the highest rate it sustains, then the invariants.
+"""`make load`: the local stack under a realistic mix, driven by locust, then the invariants.
 
 1. Start the local stack in a child process (127.0.0.1 only, in-memory DynamoDB Local, demo data).
 2. Prepare what the users act on: drafts to edit (through the API), candidatures to review (written through the
-   storage module, as the test fixtures do: uploading and verifying three documents each would dominate).
-3. Ramp: 1, 2, 4, ... users (closed loop, no think time) for a few seconds each; the run uses the fewest users
-   that reach the best throughput (within 5 %): more users only queue.
-4. Run the mix for `--duration` seconds (at most 600) and at most `--max-actions` actions.
-5. Report requests per second, p50/p95/p99 and answers per route; check the invariants in the tables.
+   storage module, as the test fixtures do: uploading and verifying three documents each would dominate). The
+   review pool is topped up while the users run.
+3. Run locust headless, as a library in this process: `--users` users (closed loop, no think time) started at
+   `--spawn-rate` per second, for `--duration` seconds; at the end each user finishes the action it is in.
+4. Print locust's statistics (requests per second, percentiles and failures by route), keep its CSV files in
+   .local/load/, then check the invariants in the tables.
 
 Exit status 1 when an answer is neither 2xx nor an expected refusal, a user crashed, or an invariant broke.
 """
@@ -16,15 +17,24 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import random
 import shutil
 import sys
 import threading
 import time
 from collections import Counter
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+# Importing locust patches the standard library for gevent: it comes before requests, urllib3 and boto3 load.
+import gevent
+from locust.env import Environment
+from locust.stats import (
+    CSV_STATS_INTERVAL_SEC,
+    PERCENTILES_TO_REPORT,
+    StatsCSVFileWriter,
+    get_percentile_stats_summary,
+    get_stats_summary,
+)
 
 from infra.template import FUNCTIONS_DIR, ROOT, load_template
 
@@ -33,82 +43,20 @@ if str(FUNCTIONS_DIR) not in sys.path:
 
 from tests.load import invariants
 from tests.load.stack import StackFailed, StackProcess
-from tests.load.traffic import (
-    ACTIONS,
-    EXPECTED_REFUSALS,
-    READS,
-    Draft,
-    Http,
-    Shared,
-    Tally,
-    default_read,
-    mix,
-    percentile,
-)
+from tests.load.traffic import EXPECTED_REFUSALS, READS, Draft, Shared, default_read, mix
+from tests.load.users import programme_user
 from tests.stored_candidatures import store_candidature
 
 MAX_DURATION = 600
 MAX_USERS = 64
-RAMP = (1, 2, 4, 8, 16, 32, 64)
+MAX_SPAWN_RATE = 64.0
 DRAFTS = 12
-# Reviewer transitions a candidature of the pool takes: start_review, a decision, a deconvention for some.
-TRANSITIONS_PER_CANDIDATURE = 2
-
-
-@dataclass
-class Phase:
-    users: int
-    seconds: float
-    tally: Tally
-    crashes: list[str] = field(default_factory=list)
-
-    @property
-    def rps(self) -> float:
-        return self.tally.requests / self.seconds if self.seconds else 0.0
-
-
-class Budget:
-    """At most `limit` actions over the whole run, whatever the duration."""
-
-    def __init__(self, limit: int):
-        self.left = limit
-        self.lock = threading.Lock()
-
-    def take(self) -> bool:
-        with self.lock:
-            if self.left <= 0:
-                return False
-            self.left -= 1
-            return True
-
-
-def run_phase(
-    base_url: str, shared: Shared, shares: dict[str, int], users: int, seconds: float, budget: Budget, seed: int
-) -> Phase:
-    names, weights = list(shares), list(shares.values())
-    tallies = [Tally() for _ in range(users)]
-    crashes: list[str] = []
-    deadline = time.monotonic() + seconds
-
-    def user(number: int) -> None:
-        rng = random.Random(seed * 1000 + number)
-        http = Http(base_url, tallies[number])
-        try:
-            while time.monotonic() < deadline and budget.take():
-                ACTIONS[rng.choices(names, weights)[0]](http, shared, rng)
-        except Exception as error:  # a user that cannot go on is reported, never hidden
-            crashes.append(f"user {number}: {type(error).__name__}: {error}")
-
-    started = time.monotonic()
-    threads = [threading.Thread(target=user, args=(number,), daemon=True) for number in range(users)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    phase = Phase(users, time.monotonic() - started, Tally(), crashes)
-    for tally in tallies:
-        phase.tally.add(tally)
-    return phase
+# Candidatures open for review: topped up by a batch whenever fewer than POOL_LOW are left.
+POOL_LOW = POOL_BATCH = 100
+# At the end of the run, how long a user may take to finish its action before it is cut short.
+STOP_TIMEOUT = 30.0
+OUTPUT_DIR = ROOT / ".local" / "load"
+CSV_PREFIX = OUTPUT_DIR / "locust"  # locust_stats.csv, locust_stats_history.csv, locust_failures.csv, ...
 
 
 # ---------------------------------------------------------------- what the users act on
@@ -154,53 +102,69 @@ def declarers(issuer) -> list[str]:
     return [issuer.mint("psychologist", sub=f"demo-psychologist-{index}", ttl=4 * 3600) for index in accepted]
 
 
+# ---------------------------------------------------------------- the run
+
+
+class ReviewPool:
+    """Keeps candidatures open for review while the users run (written as the set-up writes them)."""
+
+    def __init__(self, shared: Shared):
+        self.shared = shared
+        self.written = 0
+        self.done = threading.Event()
+
+    def top_up(self, count: int) -> None:
+        for candidature_id, version, status in review_pool(count, self.written):
+            self.shared.add_for_review(candidature_id, version, status)
+        self.written += count
+
+    def keep_open(self) -> None:
+        while not self.done.wait(0.2):
+            if self.shared.open_count < POOL_LOW:
+                self.top_up(POOL_BATCH)
+
+
+def drive(
+    user_class: type, host: str, *, users: int, spawn_rate: float, seconds: float, csv_prefix: Path
+) -> Environment:
+    """A locust run, headless: its statistics stay in the returned environment and in the CSV files."""
+    environment = Environment(user_classes=[user_class], host=host, stop_timeout=STOP_TIMEOUT)
+    runner = environment.create_local_runner()
+    csv_prefix.parent.mkdir(parents=True, exist_ok=True)
+    csv_writer = StatsCSVFileWriter(environment, PERCENTILES_TO_REPORT, str(csv_prefix), full_history=True)
+    writing = gevent.spawn(csv_writer.stats_writer)
+    runner.start(users, spawn_rate=spawn_rate)
+    # gevent's timers count from the time its loop last noted, stale after the set-up: the deadline is read afresh.
+    deadline = time.monotonic() + seconds
+    while (left := deadline - time.monotonic()) > 0:
+        gevent.sleep(min(left, 0.5))
+    runner.quit()  # the users finish the actions they are in (STOP_TIMEOUT), then the runner ends
+    gevent.sleep(CSV_STATS_INTERVAL_SEC)  # one more pass of the writer, with the final figures
+    writing.kill()
+    csv_writer.close_files()
+    return environment
+
+
 # ---------------------------------------------------------------- report
 
 
-def route_table(phase: Phase) -> list[dict[str, Any]]:
-    rows = []
-    for route in sorted(phase.tally.latencies, key=lambda r: -len(phase.tally.latencies[r])):
-        values = phase.tally.latencies[route]
-        answers = {
-            f"{status}{' ' + code if code else ''}": count
-            for (answered, status, code), count in sorted(phase.tally.answers.items())
-            if answered == route
-        }
-        rows.append(
-            {
-                "route": route,
-                "requests": len(values),
-                "rps": round(len(values) / phase.seconds, 1),
-                "p50_ms": round(percentile(values, 0.50), 1),
-                "p95_ms": round(percentile(values, 0.95), 1),
-                "p99_ms": round(percentile(values, 0.99), 1),
-                "answers": answers,
-            }
-        )
-    return rows
-
-
-def print_report(phase: Phase, rows: list[dict[str, Any]], checks: list[invariants.Check], read: str) -> None:
-    print(f"\nLoad: {phase.seconds:.1f} s, {phase.users} users, read share on {READS[read]}")
-    print(f"{'route':<52} {'requests':>8} {'req/s':>7} {'p50 ms':>8} {'p95 ms':>8} {'p99 ms':>8}  answers")
-    for row in rows:
-        answers = ", ".join(f"{name} ×{count}" for name, count in row["answers"].items())
-        print(
-            f"{row['route']:<52} {row['requests']:>8} {row['rps']:>7} {row['p50_ms']:>8} {row['p95_ms']:>8} "
-            f"{row['p99_ms']:>8}  {answers}"
-        )
-    print(f"{'all routes':<52} {phase.tally.requests:>8} {phase.rps:>7.1f}")
-    unexpected = phase.tally.unexpected()
+def print_report(environment: Environment, shared: Shared, checks: list[invariants.Check], read: str) -> None:
+    print(f"\nLoad: read share on {READS[read]}")
+    for line in (
+        *get_stats_summary(environment.stats, current=False),
+        *get_percentile_stats_summary(environment.stats),
+    ):
+        print(line)
     by_status: Counter = Counter()
-    for (_, status, _), count in phase.tally.answers.items():
-        if not 200 <= status < 300:
-            by_status[status] += count
-    expected = sum(count for key, count in phase.tally.answers.items() if key in EXPECTED_REFUSALS)
+    for (_, status, _), count in shared.refused.items():
+        by_status[status] += count
+    expected = sum(count for key, count in shared.refused.items() if key in EXPECTED_REFUSALS)
     refused = ", ".join(f"{status} ×{count}" for status, count in sorted(by_status.items())) or "none"
     print(f"\nNon-2xx answers by status: {refused} ({expected} of them expected refusals)")
-    print("\nUnexpected answers: " + (", ".join(f"{r} {s} {c} ×{n}" for (r, s, c), n in unexpected.items()) or "none"))
-    for crash in phase.crashes:
-        print(f"User crashed: {crash}")
+    failures = environment.stats.errors.values()
+    print("Failures: " + (", ".join(f"{f.method} {f.name} {f.error} ×{f.occurrences}" for f in failures) or "none"))
+    for crash in environment.runner.exceptions.values():
+        print(f"User crashed ×{crash['count']}: {crash['msg']}\n{crash['traceback']}")
     print("\nInvariants (read in the tables after the run):")
     for check in checks:
         print(f"  {'PASS' if check.ok else 'FAIL'}  {check.name} ({check.checked} checked)")
@@ -208,25 +172,49 @@ def print_report(phase: Phase, rows: list[dict[str, Any]], checks: list[invarian
             print(f"          {problem}")
 
 
+def write_report(environment: Environment, shared: Shared, checks: list[invariants.Check], args) -> Path:
+    total = environment.stats.total
+    report = {
+        "users": args.users,
+        "spawn_rate": args.spawn_rate,
+        "duration_s": args.duration,
+        "requests": total.num_requests,
+        "rps": round(total.total_rps, 1),
+        "p50_ms": total.get_response_time_percentile(0.5),
+        "p95_ms": total.get_response_time_percentile(0.95),
+        "p99_ms": total.get_response_time_percentile(0.99),
+        "failures": [
+            {"route": f"{f.method} {f.name}", "error": str(f.error), "count": f.occurrences}
+            for f in environment.stats.errors.values()
+        ],
+        "refused": [{"route": r, "status": s, "code": c, "count": n} for (r, s, c), n in shared.refused.items()],
+        "crashes": [crash["msg"] for crash in environment.runner.exceptions.values()],
+        "invariants": [{"name": c.name, "checked": c.checked, "problems": c.problems} for c in checks],
+        "statistics": f"{CSV_PREFIX.relative_to(ROOT)}_*.csv",
+    }
+    path = OUTPUT_DIR / "report.json"
+    path.write_text(json.dumps(report, indent=2, ensure_ascii=False))
+    return path
+
+
 # ---------------------------------------------------------------- main
 
 
 def arguments(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--duration", type=float, default=60, help=f"seconds of the measured run (≤ {MAX_DURATION})")
-    parser.add_argument("--users", type=int, default=0, help="simulated users; 0: found by the ramp")
-    parser.add_argument("--ramp-step", type=float, default=4, help="seconds per step of the ramp")
-    parser.add_argument("--max-actions", type=int, default=150_000, help="bound on the actions of the whole run")
+    parser.add_argument("--duration", type=float, default=60, help=f"seconds of the run (≤ {MAX_DURATION})")
+    parser.add_argument("--users", type=int, default=16, help=f"simulated users (≤ {MAX_USERS})")
+    parser.add_argument("--spawn-rate", type=float, default=4, help=f"users started per second (≤ {MAX_SPAWN_RATE:g})")
     parser.add_argument("--read", choices=["auto", *READS], default="auto", help="the 80 %% read share")
     parser.add_argument("--seed", type=int, default=2026)
-    parser.add_argument("--keep", action="store_true", help="keep the stack's files (.local/load/)")
+    parser.add_argument("--keep", action="store_true", help="keep the stack's files (.local/load/<time>/)")
     args = parser.parse_args(argv)
     if not 0 < args.duration <= MAX_DURATION:
         parser.error(f"--duration must be in ]0, {MAX_DURATION}]")
-    if not 0 <= args.users <= MAX_USERS:
-        parser.error(f"--users must be in [0, {MAX_USERS}]")
-    if not 0 < args.ramp_step <= 10 or not 0 < args.max_actions <= 1_000_000:
-        parser.error("--ramp-step must be in ]0, 10] and --max-actions in ]0, 1000000]")
+    if not 1 <= args.users <= MAX_USERS:
+        parser.error(f"--users must be in [1, {MAX_USERS}]")
+    if not 0 < args.spawn_rate <= MAX_SPAWN_RATE:
+        parser.error(f"--spawn-rate must be in ]0, {MAX_SPAWN_RATE:g}]")
     return args
 
 
@@ -237,8 +225,7 @@ def main(argv: list[str] | None = None) -> int:
     if READS[read] not in routes:
         print(f"{READS[read]} is not a route of template.yaml: use --read queue")
         return 2
-    shares = mix(read)
-    workdir = ROOT / ".local" / "load" / time.strftime("%Y%m%dT%H%M%S")
+    workdir = OUTPUT_DIR / time.strftime("%Y%m%dT%H%M%S")
     stack = StackProcess(workdir)
     print(f"Starting the local stack on 127.0.0.1 ({workdir}) ...", flush=True)
     try:
@@ -247,7 +234,7 @@ def main(argv: list[str] | None = None) -> int:
         print(error)
         return 2
     try:
-        return _measure(args, ready, shares, read, workdir)
+        return _measure(args, ready, mix(read), read, workdir)
     finally:
         stack.stop()
         if not args.keep:
@@ -281,43 +268,20 @@ def _measure(args: argparse.Namespace, ready: dict[str, Any], shares: dict[str, 
         drafts=drafts(base_url, issuer),
         seed=args.seed,
     )
-    budget = Budget(args.max_actions)
-    pooled = 0
-
-    def top_up(rps: float, seconds: float) -> None:
-        nonlocal pooled
-        wanted = int(rps * seconds * shares["transition"] / 100 * 1.5 / TRANSITIONS_PER_CANDIDATURE) + 20
-        missing = max(0, wanted - shared.open_count)
-        for candidature_id, version, status in review_pool(missing, pooled):
-            shared.add_for_review(candidature_id, version, status)
-        pooled += missing
-
-    ramp = Phase(0, 0.0, Tally())  # what the ramp's answers add to the verdict
-    ramp_steps: list[dict[str, Any]] = []
-    users = args.users
-    if users == 0:
-        top_up(rps=300, seconds=args.ramp_step * len(RAMP))
-        users, best = 1, 0.0
-        for step, count in enumerate(RAMP):
-            phase = run_phase(base_url, shared, shares, count, args.ramp_step, budget, args.seed + step)
-            p95 = percentile([v for values in phase.tally.latencies.values() for v in values], 0.95)
-            print(f"ramp: {count:>3} users  {phase.rps:7.1f} req/s  p95 {p95:7.1f} ms", flush=True)
-            ramp_steps.append({"users": count, "rps": round(phase.rps, 1), "p95_ms": round(p95, 1)})
-            ramp.tally.add(phase.tally)
-            ramp.crashes.extend(phase.crashes)
-            if phase.crashes or phase.tally.unexpected():
-                print("ramp: errors at this rate, stopping the ramp here")
-                break
-            if phase.rps > best * 1.05:
-                users, best = count, phase.rps
-            elif count >= 4 * users:
-                break  # two doublings without gain: saturated
-        top_up(rps=best, seconds=args.duration)
-    else:
-        top_up(rps=400, seconds=args.duration)
-
-    print(f"Measuring for {args.duration:.0f} s with {users} users ...", flush=True)
-    phase = run_phase(base_url, shared, shares, users, args.duration, budget, args.seed + 100)
+    pool = ReviewPool(shared)
+    pool.top_up(2 * POOL_LOW)
+    topping_up = gevent.spawn(pool.keep_open)
+    print(f"locust: {args.users} users, {args.spawn_rate:g} started per second, {args.duration:g} s ...", flush=True)
+    environment = drive(
+        programme_user(shared, shares, args.seed),
+        base_url,
+        users=args.users,
+        spawn_rate=args.spawn_rate,
+        seconds=args.duration,
+        csv_prefix=CSV_PREFIX,
+    )
+    pool.done.set()
+    topping_up.join()
 
     dynamodb = boto3.client("dynamodb", region_name=os.environ["AWS_REGION"])
     app_items = invariants.scan(dynamodb, os.environ["APP_TABLE"])
@@ -329,27 +293,11 @@ def _measure(args: argparse.Namespace, ready: dict[str, Any], shares: dict[str, 
         invariants.listing_check(app_items, invariants.scan(dynamodb, os.environ["DIRECTORY_TABLE"])),
         invariants.drafts_check(app_items, {draft.candidature_id: draft.landed for draft in shared.drafts}),
     ]
-    rows = route_table(phase)
-    print_report(phase, rows, checks, read)
-    if ramp.tally.unexpected() or ramp.crashes:
-        print(f"Unexpected during the ramp: {dict(ramp.tally.unexpected())} {ramp.crashes}")
-    report = {
-        "duration_s": round(phase.seconds, 1),
-        "users": phase.users,
-        "rps": round(phase.rps, 1),
-        "routes": rows,
-        "ramp": ramp_steps,
-        "unexpected": [
-            {"route": r, "status": s, "code": c, "count": n} for (r, s, c), n in phase.tally.unexpected().items()
-        ],
-        "crashes": phase.crashes,
-        "invariants": [{"name": c.name, "checked": c.checked, "problems": c.problems} for c in checks],
-    }
-    path = ROOT / ".local" / "load" / "report.json"
-    path.write_text(json.dumps(report, indent=2, ensure_ascii=False))
-    print(f"\nReport: {path}")
-    errors = phase.tally.unexpected() + ramp.tally.unexpected()
-    failed = bool(errors or phase.crashes or ramp.crashes or not all(check.ok for check in checks))
+    print_report(environment, shared, checks, read)
+    print(f"\nReport: {write_report(environment, shared, checks, args)}; statistics: {CSV_PREFIX}_*.csv")
+    failed = bool(
+        environment.stats.total.num_failures or environment.runner.exceptions or not all(check.ok for check in checks)
+    )
     print("Load test FAILED" if failed else "Load test passed")
     return 1 if failed else 0
 

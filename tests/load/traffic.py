@@ -1,24 +1,20 @@
 """What the load sends: the mix, the data each action draws from, and what each answer is worth.
 
-Every request is recorded under its template route key ("POST /v1/sessions"); the answers a busy real
-programme gives as a matter of course (a patient at quota, an edit or a decision on a stale version) are
-expected, anything else that is not 2xx is an error.
+Every request is named after its template route ("POST /v1/sessions"), which locust's statistics group by;
+the answers a busy real programme gives as a matter of course (a patient at quota, an edit or a decision on a
+stale version) are expected, anything else that is not 2xx is an error.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import math
 import random
 import threading
-import time
 import uuid
-from collections import Counter, defaultdict
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
-
-import requests
+from typing import Any, Protocol
 
 from infra.seed import DEMO_PRACTICES
 
@@ -54,48 +50,22 @@ EXPECTED_REFUSALS = frozenset(
 )
 
 
-# ---------------------------------------------------------------- recording
+# ---------------------------------------------------------------- answers
 
 
-@dataclass
-class Tally:
-    """One thread's record: latencies by route and answers by (route, status, error code)."""
-
-    latencies: dict[str, list[float]] = field(default_factory=lambda: defaultdict(list))
-    answers: Counter = field(default_factory=Counter)
-
-    def add(self, other: Tally) -> None:
-        for route, values in other.latencies.items():
-            self.latencies[route].extend(values)
-        self.answers.update(other.answers)
-
-    @property
-    def requests(self) -> int:
-        return sum(self.answers.values())
-
-    def unexpected(self) -> Counter:
-        return Counter(
-            {
-                (route, status, code): count
-                for (route, status, code), count in self.answers.items()
-                if not 200 <= status < 300 and (route, status, code) not in EXPECTED_REFUSALS
-            }
-        )
+def error_code(status: int, body: Any) -> str:
+    """The error code an answer that is not 2xx carries ("" if none)."""
+    if 200 <= status < 300 or not isinstance(body, dict):
+        return ""
+    return (body.get("error") or {}).get("code", "")
 
 
-def percentile(values: list[float], quantile: float) -> float:
-    """Nearest-rank percentile of unsorted values."""
-    ordered = sorted(values)
-    return ordered[max(0, math.ceil(quantile * len(ordered)) - 1)]
+def is_expected(route: str, status: int, code: str) -> bool:
+    return 200 <= status < 300 or (route, status, code) in EXPECTED_REFUSALS
 
 
-class Http:
-    """One simulated user's connection to the API (keep-alive), recording every answer."""
-
-    def __init__(self, base_url: str, tally: Tally):
-        self.base_url = base_url
-        self.tally = tally
-        self.session = requests.Session()
+class Caller(Protocol):
+    """One simulated user's connection to the API: sends a request of `route` and records its answer."""
 
     def call(
         self,
@@ -106,24 +76,7 @@ class Http:
         json: Any = None,
         params: dict[str, Any] | None = None,
         headers: dict[str, str] | None = None,
-    ) -> tuple[int, Any]:
-        method = route.split(" ", 1)[0]
-        all_headers = dict(headers or {})
-        if token:
-            all_headers["Authorization"] = f"Bearer {token}"
-        started = time.perf_counter()
-        try:
-            response = self.session.request(
-                method, self.base_url + path, json=json, params=params, headers=all_headers, timeout=30
-            )
-            status = response.status_code
-            body = response.json() if response.content else None
-        except (requests.RequestException, ValueError) as error:
-            status, body = 0, {"error": {"code": type(error).__name__}}
-        self.tally.latencies[route].append((time.perf_counter() - started) * 1000)
-        code = (body.get("error") or {}).get("code", "") if isinstance(body, dict) and status >= 300 else ""
-        self.tally.answers[(route, status, code)] += 1
-        return status, body
+    ) -> tuple[int, Any]: ...
 
 
 # ---------------------------------------------------------------- patients
@@ -195,6 +148,7 @@ class Shared:
         self.under_review: dict[str, UnderReview] = {}
         self.open_for_review: list[str] = []
         self.declared: Counter = Counter()  # patient key -> declarations answered 201
+        self.refused: Counter = Counter()  # (route, status, error code) -> answers that were not 2xx
         self.lock = threading.Lock()
 
     def add_for_review(self, candidature_id: str, version: int, status: str) -> None:
@@ -242,7 +196,7 @@ REASONS = {
 }
 
 
-def read_queue(http: Http, shared: Shared, rng: random.Random) -> None:
+def read_queue(http: Caller, shared: Shared, rng: random.Random) -> None:
     token = rng.choice(shared.readers)
     params: dict[str, Any] = {"status": rng.choice(["submitted", "in_review", "info_requested", "accepted"])}
     if rng.random() < 0.5:
@@ -251,7 +205,7 @@ def read_queue(http: Http, shared: Shared, rng: random.Random) -> None:
     http.call(QUEUE, "/v1/review/candidatures", token=token, params=params)
 
 
-def read_search(http: Http, shared: Shared, rng: random.Random) -> None:
+def read_search(http: Caller, shared: Shared, rng: random.Random) -> None:
     """A patient looking for a psychologist near a demo address (the search contract of DESIGN.md)."""
     *_, lat, lon = rng.choice(DEMO_PRACTICES)
     params: dict[str, Any] = {
@@ -267,7 +221,7 @@ def read_search(http: Http, shared: Shared, rng: random.Random) -> None:
     http.call(SEARCH, "/v1/psychologists/search", params=params)
 
 
-def declare(http: Http, shared: Shared, rng: random.Random) -> None:
+def declare(http: Caller, shared: Shared, rng: random.Random) -> None:
     token = rng.choice(shared.declarers)
     patient = rng.choice(shared.hot if rng.random() < shared.hot_share else shared.cold)
     since_new_year = (shared.today - dt.date(shared.today.year, 1, 1)).days
@@ -287,7 +241,7 @@ def declare(http: Http, shared: Shared, rng: random.Random) -> None:
             shared.declared[patient_key] += 1
 
 
-def edit(http: Http, shared: Shared, rng: random.Random) -> None:
+def edit(http: Caller, shared: Shared, rng: random.Random) -> None:
     draft = rng.choice(shared.drafts)
     change = rng.choice(
         [
@@ -312,7 +266,7 @@ def edit(http: Http, shared: Shared, rng: random.Random) -> None:
                 draft.version = max(draft.version, body["version"])
 
 
-def transition(http: Http, shared: Shared, rng: random.Random) -> None:
+def transition(http: Caller, shared: Shared, rng: random.Random) -> None:
     entry = shared.pick_for_review(rng)
     if entry is None:
         raise RuntimeError("no candidature left to review: the pool was sized too small for this run")
@@ -329,7 +283,7 @@ def transition(http: Http, shared: Shared, rng: random.Random) -> None:
         shared.reviewed(entry.candidature_id, latest["current_version"], latest["status"], None)
 
 
-ACTIONS: dict[str, Callable[[Http, Shared, random.Random], None]] = {
+ACTIONS: dict[str, Callable[[Caller, Shared, random.Random], None]] = {
     "search": read_search,
     "queue": read_queue,
     "declare": declare,

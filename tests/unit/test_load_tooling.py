@@ -1,19 +1,37 @@
-"""The load test's own parts (`make load` only runs them): the patients it makes up, its mix, and above all its
-invariant checks, which must pass on data the real code writes and fail on each kind of broken data."""
+"""The load test's own parts (`make load` only runs them): the patients it makes up, its mix, how it judges an
+answer, the locust run it drives (bounded, its CSV statistics kept), and above all its invariant checks, which
+must pass on data the real code writes and fail on each kind of broken data."""
 
 from __future__ import annotations
 
 import datetime as dt
+import json
 import random
+import subprocess
+import sys
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import boto3
 import pytest
 
-from infra.template import load_template
+from infra.template import ROOT, load_template
 from msp.sessions.nir import birth_date_problem, nir_problem
 from tests.load import invariants
 from tests.load.stack import StackFailed, loopback_only
-from tests.load.traffic import ACTIONS, EXPECTED_REFUSALS, READS, default_read, mix, percentile, random_patient
+from tests.load.traffic import (
+    ACTIONS,
+    DECLARE,
+    EXPECTED_REFUSALS,
+    PATCH,
+    READS,
+    SEARCH,
+    default_read,
+    error_code,
+    is_expected,
+    mix,
+    random_patient,
+)
 from tests.unit.aws_faults import (
     PATIENT_KEY_DOCUMENT,
     TABLES,
@@ -49,10 +67,98 @@ def test_the_mix_is_80_10_5_5_over_actions_and_routes_the_template_has():
     assert {route for route, _, _ in EXPECTED_REFUSALS} <= routes
 
 
-def test_percentile_is_nearest_rank():
-    values = list(range(1, 101))
-    assert (percentile(values, 0.5), percentile(values, 0.95), percentile(values, 0.99)) == (50, 95, 99)
-    assert percentile([7.0], 0.99) == 7.0
+def test_an_answer_is_expected_when_2xx_or_a_refusal_a_busy_programme_gives():
+    quota = {"error": {"code": "quota_exhausted", "message": "..."}}
+    assert error_code(409, quota) == "quota_exhausted"
+    assert error_code(201, {"error": {"code": "x"}}) == "" and error_code(502, "Bad Gateway") == ""
+    assert is_expected(DECLARE, 201, "") and is_expected(SEARCH, 200, "")
+    assert is_expected(DECLARE, 409, "quota_exhausted") and is_expected(PATCH, 412, "version_mismatch")
+    assert not is_expected(PATCH, 409, "quota_exhausted")  # a refusal is expected on its own route only
+    assert not is_expected(DECLARE, 409, "idempotency_conflict")
+    assert not is_expected(SEARCH, 500, "") and not is_expected(SEARCH, 0, "")
+
+
+class _Programme(BaseHTTPRequestHandler):
+    """Answers the search, and declarations in turn: 201, 409 quota_exhausted, 500."""
+
+    protocol_version = "HTTP/1.1"
+    declarations = 0
+    lock = threading.Lock()
+
+    def _answer(self, status: int, body: object) -> None:
+        payload = json.dumps(body).encode()
+        self.send_response(status)
+        self.send_header("content-type", "application/json")
+        self.send_header("content-length", str(len(payload)))
+        self.end_headers()
+        self.wfile.write(payload)
+
+    def do_GET(self) -> None:
+        self._answer(200, {"results": []})
+
+    def do_POST(self) -> None:
+        self.rfile.read(int(self.headers["content-length"]))
+        with self.lock:
+            turn = type(self).declarations % 3
+            type(self).declarations += 1
+        answers = [(201, {"id": "s1"}), (409, {"error": {"code": "quota_exhausted"}}), (500, {"message": "boom"})]
+        self._answer(*answers[turn])
+
+    def log_message(self, *_args) -> None:
+        pass
+
+
+# Runs in a process of its own: importing locust patches the standard library for gevent.
+_DRIVE = """
+import datetime as dt, json, sys, time
+from pathlib import Path
+from tests.load.run import drive
+from tests.load.traffic import Shared
+from tests.load.users import programme_user
+
+shared = Shared(today=dt.date(2026, 11, 20), patient_key=lambda nir, year: f"{nir}-{year}", declarers=["token"],
+                readers=[], deciders=[], drafts=[], cold_patients=50)
+started = time.monotonic()
+environment = drive(programme_user(shared, {"search": 50, "declare": 50}, 7), sys.argv[1], users=3, spawn_rate=3,
+                    seconds=2, csv_prefix=Path(sys.argv[2]))
+print(json.dumps({"seconds": time.monotonic() - started, "declared": sum(shared.declared.values()),
+                  "refused": [[*key, count] for key, count in shared.refused.items()],
+                  "failures": environment.stats.total.num_failures, "requests": environment.stats.total.num_requests,
+                  "crashes": len(environment.runner.exceptions)}))
+"""
+
+
+def test_the_locust_run_is_bounded_judges_each_answer_and_keeps_its_csv_statistics(tmp_path):
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _Programme)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        run = subprocess.run(
+            [sys.executable, "-c", _DRIVE, f"http://127.0.0.1:{server.server_port}", str(tmp_path / "locust")],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert run.returncode == 0, run.stderr[-3000:]
+    result = json.loads(run.stdout.strip().splitlines()[-1])
+    assert 2 <= result["seconds"] < 10 and result["crashes"] == 0
+    refused = {(route, status, code): count for route, status, code, count in result["refused"]}
+    declarations = result["declared"] + sum(refused.values())
+    assert declarations >= 3 and abs(result["declared"] - refused[(DECLARE, 500, "")]) <= 1
+    assert refused[(DECLARE, 409, "quota_exhausted")] >= 1
+    assert result["failures"] == refused[(DECLARE, 500, "")]  # the expected refusal is no failure, the 500 is
+
+    stats = (tmp_path / "locust_stats.csv").read_text().splitlines()
+    assert any(line.startswith("GET,/v1/psychologists/search,") for line in stats)
+    assert any(line.startswith("POST,/v1/sessions,") for line in stats)
+    assert stats[-1].split(",")[2] == str(result["requests"])  # the aggregated row holds the final count
+    failures = (tmp_path / "locust_failures.csv").read_text()
+    assert "POST,/v1/sessions,CatchResponseError('500')" in failures and "quota_exhausted" not in failures
+    assert len((tmp_path / "locust_stats_history.csv").read_text().splitlines()) > 2
 
 
 def test_the_load_refuses_any_endpoint_off_loopback():
