@@ -14,7 +14,7 @@ import uuid
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any
 
 from infra.seed import DEMO_PRACTICES
 
@@ -64,19 +64,9 @@ def is_expected(route: str, status: int, code: str) -> bool:
     return 200 <= status < 300 or (route, status, code) in EXPECTED_REFUSALS
 
 
-class Caller(Protocol):
-    """One simulated user's connection to the API: sends a request of `route` and records its answer."""
-
-    def call(
-        self,
-        route: str,
-        path: str,
-        *,
-        token: str | None = None,
-        json: Any = None,
-        params: dict[str, Any] | None = None,
-        headers: dict[str, str] | None = None,
-    ) -> tuple[int, Any]: ...
+# One simulated user's connection: call(route, path, token=, json=, params=, headers=) sends a request of `route`
+# (its template route key) to `path`, records the answer and returns (status, JSON body or None).
+Call = Callable[..., tuple[int, Any]]
 
 
 # ---------------------------------------------------------------- patients
@@ -196,16 +186,16 @@ REASONS = {
 }
 
 
-def read_queue(http: Caller, shared: Shared, rng: random.Random) -> None:
+def read_queue(call: Call, shared: Shared, rng: random.Random) -> None:
     token = rng.choice(shared.readers)
     params: dict[str, Any] = {"status": rng.choice(["submitted", "in_review", "info_requested", "accepted"])}
     if rng.random() < 0.5:
         params["department"] = rng.choice(["75", "92", "13"])
     params["limit"] = rng.choice([10, 20, 50])
-    http.call(QUEUE, "/v1/review/candidatures", token=token, params=params)
+    call(QUEUE, "/v1/review/candidatures", token=token, params=params)
 
 
-def read_search(http: Caller, shared: Shared, rng: random.Random) -> None:
+def read_search(call: Call, shared: Shared, rng: random.Random) -> None:
     """A patient looking for a psychologist near a demo address (the search contract of DESIGN.md)."""
     *_, lat, lon = rng.choice(DEMO_PRACTICES)
     params: dict[str, Any] = {
@@ -218,10 +208,10 @@ def read_search(http: Caller, shared: Shared, rng: random.Random) -> None:
         params["teleconsultation"] = "true"
     if rng.random() < 0.2:
         params["public"] = rng.choice(["enfants", "adolescents", "adultes"])
-    http.call(SEARCH, "/v1/psychologists/search", params=params)
+    call(SEARCH, "/v1/psychologists/search", params=params)
 
 
-def declare(http: Caller, shared: Shared, rng: random.Random) -> None:
+def declare(call: Call, shared: Shared, rng: random.Random) -> None:
     token = rng.choice(shared.declarers)
     patient = rng.choice(shared.hot if rng.random() < shared.hot_share else shared.cold)
     since_new_year = (shared.today - dt.date(shared.today.year, 1, 1)).days
@@ -232,16 +222,14 @@ def declare(http: Caller, shared: Shared, rng: random.Random) -> None:
         "first_session": rng.random() < 0.1,
         "tiers_payant_reason": rng.choice([None, None, None, "css", "ald"]),
     }
-    status, _ = http.call(
-        DECLARE, "/v1/sessions", token=token, json=body, headers={"Idempotency-Key": str(uuid.uuid4())}
-    )
+    status, _ = call(DECLARE, "/v1/sessions", token=token, json=body, headers={"Idempotency-Key": str(uuid.uuid4())})
     if status == 201:
         patient_key = shared.patient_key(patient.nir, day.year)
         with shared.lock:
             shared.declared[patient_key] += 1
 
 
-def edit(http: Caller, shared: Shared, rng: random.Random) -> None:
+def edit(call: Call, shared: Shared, rng: random.Random) -> None:
     draft = rng.choice(shared.drafts)
     change = rng.choice(
         [
@@ -254,19 +242,19 @@ def edit(http: Caller, shared: Shared, rng: random.Random) -> None:
     path = f"/v1/candidatures/{draft.candidature_id}"
     with shared.lock:
         version = draft.version
-    status, body = http.call(PATCH, path, token=draft.token, json=change, headers={"If-Match": str(version)})
+    status, body = call(PATCH, path, token=draft.token, json=change, headers={"If-Match": str(version)})
     if status == 200:
         with shared.lock:
             draft.landed += 1
             draft.version = max(draft.version, body["version"])
     elif status == 412:  # someone edited it meanwhile: read it again, as the psychologist's page would
-        status, body = http.call(READ_ONE, path, token=draft.token)
+        status, body = call(READ_ONE, path, token=draft.token)
         if status == 200:
             with shared.lock:
                 draft.version = max(draft.version, body["version"])
 
 
-def transition(http: Caller, shared: Shared, rng: random.Random) -> None:
+def transition(call: Call, shared: Shared, rng: random.Random) -> None:
     entry = shared.pick_for_review(rng)
     if entry is None:
         raise RuntimeError("no candidature left to review: the pool was sized too small for this run")
@@ -275,7 +263,7 @@ def transition(http: Caller, shared: Shared, rng: random.Random) -> None:
         action = rng.choices(["accept", "reject", "request_info"], weights=[60, 20, 20])[0]
     body = {"action": action, "reason": REASONS.get(action), "expected_version": entry.version}
     path = f"/v1/candidatures/{entry.candidature_id}/transitions"
-    status, answer = http.call(TRANSITION, path, token=rng.choice(shared.deciders), json=body)
+    status, answer = call(TRANSITION, path, token=rng.choice(shared.deciders), json=body)
     if status == 200:
         shared.reviewed(entry.candidature_id, answer["version"], answer["status"], action)
     elif status == 409 and answer["error"]["code"] == "version_conflict":
@@ -283,7 +271,7 @@ def transition(http: Caller, shared: Shared, rng: random.Random) -> None:
         shared.reviewed(entry.candidature_id, latest["current_version"], latest["status"], None)
 
 
-ACTIONS: dict[str, Callable[[Caller, Shared, random.Random], None]] = {
+ACTIONS: dict[str, Callable[[Call, Shared, random.Random], None]] = {
     "search": read_search,
     "queue": read_queue,
     "declare": declare,

@@ -24,7 +24,7 @@ def programme_user(shared: Shared, shares: dict[str, int], seed: int) -> type[Fa
     numbers = count()
 
     def task(action: Callable) -> Callable[[Any], None]:
-        return lambda user: action(user, shared, user.rng)
+        return lambda user: action(user.call, shared, user.rng)
 
     class ProgrammeUser(FastHttpUser):
         wait_time = constant(0)
