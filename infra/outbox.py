@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import logging
-import threading
 import time
 import uuid
 from email.message import EmailMessage
@@ -17,7 +16,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
-from infra.components import LOOPBACK
+from infra.components import LOOPBACK, serve_in_background
 
 log = logging.getLogger("outbox")
 
@@ -82,7 +81,7 @@ class LocalSes:
 
         self.server = ThreadingHTTPServer((LOOPBACK, 0), Handler)
         self.server.daemon_threads = True
-        threading.Thread(target=self.server.serve_forever, name="local-ses", daemon=True).start()
+        serve_in_background(self.server, "local-ses")
         return f"http://{LOOPBACK}:{self.server.server_address[1]}"
 
     def stop(self) -> None:
