@@ -257,7 +257,7 @@ def edit(call: Call, shared: Shared, rng: random.Random) -> None:
 def transition(call: Call, shared: Shared, rng: random.Random) -> None:
     entry = shared.pick_for_review(rng)
     if entry is None:
-        raise RuntimeError("no candidature left to review: the pool was sized too small for this run")
+        raise RuntimeError("no candidature left to review: the pool is topped up too slowly for this rate")
     action = next_action(entry.status)
     if action == "decide":
         action = rng.choices(["accept", "reject", "request_info"], weights=[60, 20, 20])[0]
