@@ -84,6 +84,9 @@ def create_buckets(template: Template, names: LocalNames) -> list[str]:
         except ClientError as error:
             if error.response["Error"]["Code"] not in {"BucketAlreadyOwnedByYou", "BucketAlreadyExists"}:
                 raise
+        versioning = template.buckets[logical_id].get("VersioningConfiguration")
+        if versioning:
+            client.put_bucket_versioning(Bucket=name, VersioningConfiguration={"Status": versioning["Status"]})
     return created
 
 

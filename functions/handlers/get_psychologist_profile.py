@@ -3,6 +3,7 @@
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.logging import correlation_paths
 
+from msp.clock import programme_today
 from msp.directory.listing import public_profile
 from msp.http import PUBLIC_CACHE_HEADERS, create_app, json_response
 from msp.storage.directory import directory_store
@@ -13,7 +14,7 @@ app = create_app()
 
 @app.get("/v1/psychologists/<psychologist_id>")
 def profile(psychologist_id: str):
-    found = public_profile(directory_store(), psychologist_id)
+    found = public_profile(directory_store(), psychologist_id, programme_today())
     return json_response(200, found.model_dump(mode="json"), PUBLIC_CACHE_HEADERS)
 
 

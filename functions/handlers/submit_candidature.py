@@ -6,6 +6,7 @@ from aws_lambda_powertools.logging import correlation_paths
 from msp.candidatures.use_cases import submit_candidature
 from msp.http import caller_of, create_app, json_response, require_empty_body
 from msp.storage.candidatures import candidature_store
+from msp.storage.messaging import decision_publisher
 
 logger = Logger()
 app = create_app()
@@ -14,7 +15,7 @@ app = create_app()
 @app.post("/v1/candidatures/<candidature_id>/submit")
 def submit(candidature_id: str):
     require_empty_body(app)
-    candidature = submit_candidature(candidature_store(), caller_of(app), candidature_id)
+    candidature = submit_candidature(candidature_store(), decision_publisher(), caller_of(app), candidature_id)
     return json_response(200, candidature.public())
 
 

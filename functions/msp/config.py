@@ -22,10 +22,17 @@ class Settings(BaseModel):
         alias="SEARCH_CURSOR_SECRET", default=SecretStr(""), description="HMAC key of directory search cursors"
     )
     mail_from: str = Field(alias="MAIL_FROM", default="")
+    # The reviewers' shared mailbox: resignations and the daily digest of new candidatures go there.
+    reviewers_mail: str = Field(alias="REVIEWERS_MAIL", default="")
     # Secrets Manager secret of the patient key; only the session functions are given it.
     patient_key_secret_arn: str | None = Field(alias="PATIENT_KEY_SECRET_ARN", default=None)
     # The local stack's stand-in for that secret's value (infra.provision.dev_secrets); never set on AWS.
     patient_key_dev_secret: SecretStr | None = Field(alias="PATIENT_KEY_DEV_SECRET", default=None)
+    # The retention purge's periods, in days after a candidature's last change (template parameters).
+    draft_retention_days: int = Field(alias="DRAFT_RETENTION_DAYS", default=183, ge=1)
+    withdrawn_retention_days: int = Field(alias="WITHDRAWN_RETENTION_DAYS", default=183, ge=1)
+    rejected_retention_days: int = Field(alias="REJECTED_RETENTION_DAYS", default=730, ge=1)
+    deconventioned_retention_days: int = Field(alias="DECONVENTIONED_RETENTION_DAYS", default=3650, ge=1)
     execution_env: str = Field(alias="AWS_EXECUTION_ENV", default="")
     # Set by Lambda itself: a job that must go on in a fresh invocation starts it under this name.
     function_name: str | None = Field(alias="AWS_LAMBDA_FUNCTION_NAME", default=None)

@@ -141,6 +141,11 @@ class ConventionMismatch(DomainError):
     """The psychologist's convention is held by another candidature."""
 
 
+class IdentityLocked(DomainError):
+    """An accepted psychologist tried to change their identity (name, identifier, diploma) themselves:
+    only a reviewer can, on request."""
+
+
 # ---------------------------------------------------------------- sessions
 
 

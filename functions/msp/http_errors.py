@@ -51,6 +51,7 @@ ERROR_ANSWERS: dict[type[DomainError], ErrorAnswer] = {
     errors.NotJson: ErrorAnswer(415, "unsupported_media_type"),
     errors.InvalidFields: ErrorAnswer(422, "validation_error"),
     errors.IncompleteCandidature: ErrorAnswer(422, "incomplete_candidature"),
+    errors.IdentityLocked: ErrorAnswer(422, "identity_locked"),
     errors.IdempotencyKeyReused: ErrorAnswer(422, "idempotency_key_reused"),
     errors.VersionRequired: ErrorAnswer(428, "if_match_required"),
     errors.StorageBusy: ErrorAnswer(503, "service_unavailable", BUSY),

@@ -166,6 +166,9 @@ class CandidatureFields(Strict):
     website: HttpUrl | None = None
     public_email: Email | None = None
     public_phone: Phone | None = None
+    # Availability: not taking new patients (false) until `full_until` if given, then taking them again.
+    accepting_new_patients: bool | None = None
+    full_until: dt.date | None = None
 
     @field_validator("languages", "publics")
     @classmethod
@@ -181,8 +184,14 @@ class CandidatureFields(Strict):
             raise ValueError("the website must use https://")
         return url
 
+    @model_validator(mode="after")
+    def _full_until_when_full(self) -> CandidatureFields:
+        if self.full_until is not None and self.accepting_new_patients is not False:
+            raise ValueError("full_until only goes with accepting_new_patients: false")
+        return self
+
     def missing_for_submission(self) -> list[str]:
-        optional = {"website", "public_email", "public_phone"}
+        optional = {"website", "public_email", "public_phone", "accepting_new_patients", "full_until"}
         return [name for name in type(self).model_fields if name not in optional and getattr(self, name) is None]
 
     @property
@@ -202,8 +211,8 @@ class Status(StrEnum):
     WITHDRAWN = "withdrawn"
 
 
-# States in which the candidature holds its professional identifier.
-INACTIVE_STATUSES = frozenset({Status.WITHDRAWN, Status.REJECTED})
+# States in which the candidature no longer holds its professional identifier: a new candidature may take it.
+INACTIVE_STATUSES = frozenset({Status.WITHDRAWN, Status.REJECTED, Status.DECONVENTIONED})
 EDITABLE_STATUSES = frozenset({Status.DRAFT, Status.INFO_REQUESTED})
 
 
@@ -260,6 +269,13 @@ class Candidature(BaseModel):
     status_reason: str | None = None
     fields: CandidatureFields
     documents: list[Document] = []
+    # The candidature this one follows: the last one that held the same identifier (history for reviewers).
+    previous_candidature_id: str | None = None
+    # The convention it holds once accepted: first day, and last day once an end is decided (ISO dates).
+    convention_start: dt.date | None = None
+    convention_end: dt.date | None = None
+    # Set when the retention period erased it: what is left is the anonymised skeleton.
+    purged_at: str | None = None
 
     @property
     def department(self) -> str | None:
@@ -282,6 +298,9 @@ class Candidature(BaseModel):
             status_reason=self.status_reason,
             department=self.department,
             documents=[d.public() for d in self.documents],
+            previous_candidature_id=self.previous_candidature_id,
+            convention_start=self.convention_start.isoformat() if self.convention_start else None,
+            convention_end=self.convention_end.isoformat() if self.convention_end else None,
         )
         return body
 
@@ -296,6 +315,9 @@ class AuditEvent(BaseModel):
     to_status: Status
     reason: str | None = None
     at: str
+    # A listing edit names the fields it changed; an end of convention, the day it takes effect.
+    changed_fields: list[str] | None = None
+    effective_date: dt.date | None = None
 
 
 class UploadTicket(BaseModel):

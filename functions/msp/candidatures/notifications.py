@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import datetime as dt
+from collections.abc import Iterable
 from typing import Protocol
 
-from msp.candidatures.models import AuditEvent, Candidature, DecisionEvent, EmailMessage
+from msp.candidatures.models import AuditEvent, Candidature, DecisionEvent, Document, EmailMessage, QueueEntry
 from msp.candidatures.ports import CandidatureRepository
 from msp.errors import NotFound
 
@@ -16,6 +18,8 @@ SIGNATURE = (
 )
 
 SUBJECTS = {
+    "submit": "Mon soutien psy : nous avons bien reçu votre candidature",
+    "resign": "Mon soutien psy : un psychologue conventionné met fin à son conventionnement",
     "request_info": "Mon soutien psy : des informations complémentaires sont nécessaires",
     "accept": "Mon soutien psy : votre candidature est acceptée",
     "reject": "Mon soutien psy : votre candidature n'a pas été retenue",
@@ -25,6 +29,14 @@ SUBJECTS = {
 
 class Mailer(Protocol):
     def send(self, message: EmailMessage) -> None: ...
+
+
+class DigestSource(Protocol):
+    def submitted_between(self, start: str, end: str) -> list[QueueEntry]: ...
+
+    def claim_digest(self, day: str) -> bool: ...
+
+    def release_digest(self, day: str) -> None: ...
 
 
 def _salutation(candidature: Candidature) -> str:
@@ -39,10 +51,42 @@ def _quoted(reason: str | None) -> str:
     return "\n".join(f"    {line}" for line in (reason or "").strip().splitlines())
 
 
-def decision_email(candidature: Candidature, decision: AuditEvent) -> EmailMessage:
-    """The message for one decision; the reason is quoted as the reviewer wrote it."""
+def _french_date(day: dt.date) -> str:
+    return day.strftime("%d/%m/%Y")
+
+
+def _resignation_email(candidature: Candidature, decision: AuditEvent, reviewers: str) -> EmailMessage:
+    """The reviewers' notice of a resignation: who, from when, and why if they said."""
+    fields = candidature.fields
+    name = " ".join(part for part in (fields.first_name, fields.last_name) if part) or "(sans nom)"
+    body = (
+        "Bonjour,\n\n"
+        f"{name} (département {candidature.department}) met fin à son conventionnement au dispositif "
+        f"Mon soutien psy à compter du {_french_date(decision.effective_date)} : ses cabinets quittent "
+        "l'annuaire ce jour-là et ses séances datées après ne sont plus acceptées.\n\n"
+        + (f"Motif indiqué :\n\n{_quoted(decision.reason)}\n\n" if decision.reason else "")
+        + f"Référence de la candidature : {candidature.id}\n\n{SIGNATURE}\n"
+    )
+    return EmailMessage(
+        to=reviewers, subject=SUBJECTS["resign"], body=body, reference=f"{candidature.id}-v{decision.version}"
+    )
+
+
+def decision_email(candidature: Candidature, decision: AuditEvent, reviewers: str = "") -> EmailMessage:
+    """The message for one decision; the reason is quoted as the reviewer wrote it. A resignation is told to
+    the reviewers' mailbox (`reviewers`), everything else to the psychologist."""
     reference = f"{candidature.id}-v{decision.version}"
-    if decision.action == "request_info":
+    if decision.action == "resign":
+        if not reviewers:
+            raise ValueError("no reviewers' mailbox to tell of a resignation")
+        return _resignation_email(candidature, decision, reviewers)
+    if decision.action == "submit":
+        middle = (
+            "Nous avons bien reçu votre candidature au dispositif Mon soutien psy. Un instructeur de votre "
+            "département va l'examiner ; vous recevrez un message à chaque étape. Vous pouvez suivre son état "
+            "dans votre espace psychologue."
+        )
+    elif decision.action == "request_info":
         middle = (
             "L'instructeur de votre candidature au dispositif Mon soutien psy a besoin d'informations "
             "complémentaires avant de pouvoir décider :\n\n"
@@ -67,12 +111,13 @@ def decision_email(candidature: Candidature, decision: AuditEvent) -> EmailMessa
             "Si votre situation évolue, vous pourrez déposer une nouvelle candidature."
         )
     elif decision.action == "deconvention":
+        when = f"le {_french_date(decision.effective_date)}" if decision.effective_date else "dès aujourd'hui"
         middle = (
-            "Nous vous informons que votre conventionnement au dispositif Mon soutien psy prend fin, "
+            f"Nous vous informons que votre conventionnement au dispositif Mon soutien psy prend fin {when}, "
             "pour le motif suivant :\n\n"
             f"{_quoted(decision.reason)}\n\n"
-            "Vos cabinets ne figurent plus dans l'annuaire et vous ne pouvez plus déclarer de séances "
-            "au titre du dispositif."
+            "Vos cabinets quittent alors l'annuaire et vous ne pouvez plus déclarer de séances datées "
+            "après cette date au titre du dispositif."
         )
     else:
         raise ValueError(f"no e-mail for action {decision.action!r}")
@@ -84,7 +129,7 @@ def decision_email(candidature: Candidature, decision: AuditEvent) -> EmailMessa
     return EmailMessage(to=candidature.fields.email, subject=SUBJECTS[decision.action], body=body, reference=reference)
 
 
-def notify_decision(store: CandidatureRepository, mailer: Mailer, event: DecisionEvent) -> bool:
+def notify_decision(store: CandidatureRepository, mailer: Mailer, event: DecisionEvent, reviewers: str = "") -> bool:
     """Send the e-mail of one decision once; False when there is nothing (more) to send.
 
     EventBridge may deliver an event twice: a marker item claimed before sending makes the
@@ -97,7 +142,7 @@ def notify_decision(store: CandidatureRepository, mailer: Mailer, event: Decisio
     decision = store.audit_event(event.candidature_id, event.version)
     if decision is None or decision.action not in SUBJECTS:
         return False
-    message = decision_email(candidature, decision)
+    message = decision_email(candidature, decision, reviewers)
     if not store.claim_notification(event.candidature_id, event.version):
         return False
     try:
@@ -106,3 +151,73 @@ def notify_decision(store: CandidatureRepository, mailer: Mailer, event: Decisio
         store.release_notification(event.candidature_id, event.version)
         raise
     return True
+
+
+def document_rejected_email(candidature: Candidature, document: Document) -> EmailMessage:
+    """Tells the psychologist an uploaded file was refused, and why, so they send another."""
+    kinds = {"diploma": "votre diplôme", "identity": "votre pièce d'identité", "identifier_proof": "votre justificatif"}
+    body = (
+        f"{_salutation(candidature)}\n\n"
+        f"Le fichier envoyé pour {kinds.get(document.kind.value, 'un document')} n'a pas pu être accepté :\n\n"
+        f"{_quoted(document.reason)}\n\n"
+        "Vous pouvez en envoyer un autre (PDF, JPEG ou PNG, 10 Mo au plus) depuis votre espace psychologue.\n\n"
+        f"Référence de votre candidature : {candidature.id}\n\n{SIGNATURE}\n"
+    )
+    if not candidature.fields.email:
+        raise ValueError("the candidature has no e-mail address")
+    return EmailMessage(
+        to=candidature.fields.email,
+        subject="Mon soutien psy : un document de votre candidature n'a pas été accepté",
+        body=body,
+        reference=f"{candidature.id}-document-{document.document_id}",
+    )
+
+
+def digest_email(day: dt.date, entries: Iterable[QueueEntry], reviewers: str) -> EmailMessage | None:
+    """The reviewers' daily digest: the candidatures submitted the day before, by department; None if none."""
+    by_department: dict[str, list[QueueEntry]] = {}
+    for entry in entries:
+        by_department.setdefault(entry.department, []).append(entry)
+    if not by_department:
+        return None
+    sections = []
+    for department, found in sorted(by_department.items()):
+        lines = [
+            f"  - {' '.join(p for p in (e.first_name, e.last_name) if p) or '(sans nom)'}"
+            f", {e.city or ''} ({e.postcode or ''}) : {e.id}"
+            for e in sorted(found, key=lambda e: e.submitted_at)
+        ]
+        sections.append(f"Département {department} ({len(found)}) :\n" + "\n".join(lines))
+    total = sum(len(found) for found in by_department.values())
+    body = (
+        "Bonjour,\n\n"
+        f"{total} candidature(s) ont été soumises le {_french_date(day)} et attendent une instruction :\n\n"
+        + "\n\n".join(sections)
+        + f"\n\nElles figurent dans la file d'instruction de la page des instructeurs.\n\n{SIGNATURE}\n"
+    )
+    return EmailMessage(
+        to=reviewers,
+        subject=f"Mon soutien psy : {total} nouvelle(s) candidature(s) du {_french_date(day)}",
+        body=body,
+        reference=f"digest-{day.isoformat()}",
+    )
+
+
+def send_daily_digest(source: DigestSource, mailer: Mailer, day: dt.date, reviewers: str) -> int:
+    """E-mail the reviewers the candidatures submitted on `day` (Paris) that still wait; the number listed.
+
+    Once per day: a marker claimed before sending, released when the send fails so the retry sends it."""
+    from msp.clock import PROGRAMME_TIMEZONE, iso
+
+    start = dt.datetime.combine(day, dt.time(), PROGRAMME_TIMEZONE)
+    end = dt.datetime.combine(day + dt.timedelta(days=1), dt.time(), PROGRAMME_TIMEZONE)
+    entries = source.submitted_between(iso(start), iso(end))
+    message = digest_email(day, entries, reviewers)
+    if message is None or not source.claim_digest(day.isoformat()):
+        return 0
+    try:
+        mailer.send(message)
+    except Exception:
+        source.release_digest(day.isoformat())
+        raise
+    return len(entries)

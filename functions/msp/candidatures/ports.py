@@ -3,7 +3,7 @@ msp.storage implement them, and the unit tests give in-memory fakes."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
     from msp.candidatures.convention import DecisionEffects
@@ -40,6 +40,22 @@ class CandidatureRepository(Protocol):
 
     def record_document_verdict(self, candidature_id: str, document: Document) -> bool:
         """Store a pending document's verdict once; False when it was already recorded."""
+        ...
+
+    def convention(self, owner_sub: str) -> dict[str, Any] | None:
+        """The psychologist's convention item (status, candidature_id, start_date, end_date), or None."""
+        ...
+
+    def owned_by(self, owner_sub: str) -> list[Candidature]:
+        """Every candidature of this psychologist, newest first."""
+        ...
+
+    def previous_holder(self, identifier_type: str, value: str) -> str | None:
+        """The last submitted candidature that held this identifier and let it go, if any."""
+        ...
+
+    def ending_by(self, day: str) -> list[str]:
+        """Ids of accepted candidatures whose convention ends on `day` (ISO date) or earlier."""
         ...
 
 

@@ -7,13 +7,15 @@ answers exactly like a missing candidature (404), so its existence is never reve
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Annotated, Any
 
-from pydantic import Field, StringConstraints, field_validator
+from pydantic import Field, StringConstraints, field_validator, model_validator
 
 from msp import geography
 from msp.auth import ALL_DEPARTMENTS, Caller, Role
 from msp.candidatures.convention import decision_effects
+from msp.candidatures.leaving import dated_end
 from msp.candidatures.models import (
     QUEUE_STATUSES,
     AuditEvent,
@@ -28,7 +30,7 @@ from msp.candidatures.models import (
 from msp.candidatures.ports import CandidatureRepository, DecisionEvents, DocumentStorage, ReviewQueue
 from msp.candidatures.use_cases import audit_event, stored_document_key
 from msp.candidatures.workflow import Action, allowed_actions, plan_transition
-from msp.clock import now_iso
+from msp.clock import now_iso, programme_today
 from msp.errors import DocumentNotAvailable, NotFound, OutOfScope, StaleDecision, VersionMismatch
 
 REVIEW_ROLES = frozenset({Role.REVIEWER, Role.ADMIN})
@@ -43,6 +45,14 @@ class TransitionRequest(Strict):
     action: Action
     reason: Annotated[str, StringConstraints(strip_whitespace=True, max_length=2000)] | None = None
     expected_version: int = Field(ge=1)
+    # deconvention only: the convention's last day (today when left out); a later day keeps it listed until then.
+    effective_date: dt.date | None = None
+
+    @model_validator(mode="after")
+    def _effective_date_of_a_deconvention(self) -> TransitionRequest:
+        if self.effective_date is not None and self.action is not Action.DECONVENTION:
+            raise ValueError("effective_date goes with the deconvention action only")
+        return self
 
 
 class QueueQuery(Strict):
@@ -129,15 +139,17 @@ def transition_candidature(
         raise _stale(current, caller, request.expected_version)
     target = plan_transition(current.status, request.action, caller.roles & REVIEW_ROLES, request.reason)
     reason = request.reason or None
-    updated = current.model_copy(
-        update={
-            "status": target,
-            "version": current.version + 1,
-            "updated_at": now_iso(),
-            "status_reason": reason,
-        }
-    )
+    today = programme_today()
+    if request.action is Action.DECONVENTION:
+        updated = dated_end(current, request.effective_date or today, today, reason)
+    else:
+        changes = {"status": target, "version": current.version + 1, "updated_at": now_iso(), "status_reason": reason}
+        if target is Status.ACCEPTED:
+            changes |= {"convention_start": today, "convention_end": None}
+        updated = current.model_copy(update=changes)
     audit = audit_event(updated, caller, _review_role(caller), request.action.value, previous=current, reason=reason)
+    if request.action is Action.DECONVENTION:
+        audit = audit.model_copy(update={"effective_date": updated.convention_end})
     try:
         store.save(updated, previous=current, audit=audit, effects=decision_effects(current, updated))
     except VersionMismatch as error:

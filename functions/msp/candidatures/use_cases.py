@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import logging
 import uuid
+from typing import TYPE_CHECKING
 
 from msp.auth import Caller, Role
 from msp.candidatures.documents import SNIFF_BYTES, verdict_for
@@ -12,16 +14,22 @@ from msp.candidatures.models import (
     AuditEvent,
     Candidature,
     CandidatureFields,
+    DecisionEvent,
     Document,
     DocumentKind,
     DocumentStatus,
     DocumentUploadRequest,
     UploadTicket,
 )
-from msp.candidatures.ports import CandidatureRepository, DocumentStorage
+from msp.candidatures.ports import CandidatureRepository, DecisionEvents, DocumentStorage
 from msp.candidatures.workflow import Action, plan_transition
 from msp.clock import now_iso
 from msp.errors import IncompleteCandidature, NotEditable, NotFound, TooManyDocuments, VersionMismatch
+
+if TYPE_CHECKING:
+    from msp.candidatures.notifications import Mailer
+
+log = logging.getLogger(__name__)
 
 UPLOAD_URL_SECONDS = 300
 UPLOAD_PREFIX = "uploads/"
@@ -89,10 +97,22 @@ def _require_editable(candidature: Candidature) -> None:
         )
 
 
+def _linked(store: CandidatureRepository, candidature: Candidature) -> Candidature:
+    """The candidature linked to the last one that held its identifier, if it is not linked yet."""
+    identifier = candidature.fields.identifier
+    if candidature.previous_candidature_id or identifier is None:
+        return candidature
+    previous = store.previous_holder(identifier.type, identifier.value)
+    if previous is None or previous == candidature.id:
+        return candidature
+    return candidature.model_copy(update={"previous_candidature_id": previous})
+
+
 def create_candidature(store: CandidatureRepository, caller: Caller, fields: CandidatureFields) -> Candidature:
     caller.require(Role.PSYCHOLOGIST)
     now = now_iso()
     candidature = Candidature(id=str(uuid.uuid4()), owner_sub=caller.sub, created_at=now, updated_at=now, fields=fields)
+    candidature = _linked(store, candidature)
     store.save(
         candidature, previous=None, audit=audit_event(candidature, caller, Role.PSYCHOLOGIST, "create", previous=None)
     )
@@ -121,6 +141,7 @@ def patch_candidature(
             "updated_at": now_iso(),
         }
     )
+    updated = _linked(store, updated)
     store.save(updated, previous=current, audit=None)
     return updated
 
@@ -157,8 +178,11 @@ def request_document_upload(
     return UploadTicket(document_id=document.document_id, url=url, fields=fields, expires_in=UPLOAD_URL_SECONDS)
 
 
-def verify_uploaded_document(store: CandidatureRepository, bucket: DocumentStorage, key: str) -> DocumentStatus | None:
-    """Check one uploaded object and record the verdict; None when the object belongs to nothing.
+def verify_uploaded_document(
+    store: CandidatureRepository, bucket: DocumentStorage, key: str, mailer: Mailer | None = None
+) -> DocumentStatus | None:
+    """Check one uploaded object and record the verdict; None when the object belongs to nothing. A refused file
+    is told to the psychologist, with the reason, by the run that records the verdict.
 
     Safe to run again on the same key, as S3 redelivers and Lambda retries a run that failed: a verified file is
     copied to documents/ before the verdict is recorded, and the upload is deleted only after, so a run stopped
@@ -189,9 +213,22 @@ def verify_uploaded_document(store: CandidatureRepository, bucket: DocumentStora
         verdict = document.model_copy(update={"status": DocumentStatus.VERIFIED, "size": size})
     else:
         verdict = document.model_copy(update={"status": DocumentStatus.REJECTED, "reason": reason, "size": size})
-    store.record_document_verdict(candidature_id, verdict)
+    recorded = store.record_document_verdict(candidature_id, verdict)
+    if recorded and mailer is not None and verdict.status is DocumentStatus.REJECTED:
+        _tell_document_rejected(mailer, candidature, verdict)
     bucket.delete(key)
     return verdict.status
+
+
+def _tell_document_rejected(mailer: Mailer, candidature: Candidature, document: Document) -> None:
+    """Sent once, after the verdict is recorded; a failed send is logged, not retried: the verdict and its
+    reason stay readable on the candidature."""
+    from msp.candidatures.notifications import document_rejected_email
+
+    try:
+        mailer.send(document_rejected_email(candidature, document))
+    except Exception:
+        log.exception("document rejection not e-mailed", extra={"candidature_id": candidature.id})
 
 
 def _missing_for_submission(candidature: Candidature) -> list[dict[str, str]]:
@@ -208,6 +245,7 @@ def _missing_for_submission(candidature: Candidature) -> list[dict[str, str]]:
 def _psychologist_transition(
     store: CandidatureRepository, caller: Caller, candidature_id: str, action: Action
 ) -> Candidature:
+    """Submit or withdraw one's own candidature."""
     current = _own(store, caller, candidature_id)
     target = plan_transition(current.status, action, caller.roles, reason=None)
     now = now_iso()
@@ -224,8 +262,21 @@ def _psychologist_transition(
     return updated
 
 
-def submit_candidature(store: CandidatureRepository, caller: Caller, candidature_id: str) -> Candidature:
-    return _psychologist_transition(store, caller, candidature_id, Action.SUBMIT)
+def submit_candidature(
+    store: CandidatureRepository, publisher: DecisionEvents, caller: Caller, candidature_id: str
+) -> Candidature:
+    """Send a complete candidature for review; the psychologist then gets an acknowledgement by e-mail."""
+    submitted = _psychologist_transition(store, caller, candidature_id, Action.SUBMIT)
+    publisher.publish(
+        DecisionEvent(
+            candidature_id=submitted.id,
+            version=submitted.version,
+            action=Action.SUBMIT.value,
+            to_status=submitted.status,
+            at=submitted.updated_at,
+        )
+    )
+    return submitted
 
 
 def withdraw_candidature(store: CandidatureRepository, caller: Caller, candidature_id: str) -> Candidature:

@@ -7,6 +7,7 @@ transaction as the candidature that caused it.
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -48,6 +49,14 @@ class ListedPractice(NamedTuple):
     languages: list[str]
     publics: list[str]
     teleconsultation: bool
+    # Availability as the psychologist set it (see `accepts_new_patients` for what it means on a given day).
+    accepting_new_patients: bool = True
+    full_until: str | None = None
+
+
+def accepts_new_patients(accepting: bool, full_until: str | None, today: dt.date) -> bool:
+    """Whether a listed psychologist takes new patients today: as they said, or again once `full_until` passed."""
+    return accepting or (full_until is not None and full_until < today.isoformat())
 
 
 # A stored practice's `listing` attribute: the record's fields after its keys, as one JSON array in this order,
@@ -94,6 +103,8 @@ def listing_items_for(psychologist_id: str, fields: CandidatureFields) -> list[L
                 languages=list(values["languages"]),
                 publics=list(values["publics"]),
                 teleconsultation=values["teleconsultation"],
+                accepting_new_patients=fields.accepting_new_patients is not False,
+                full_until=fields.full_until.isoformat() if fields.full_until else None,
             )
         )
     return items
@@ -125,6 +136,8 @@ class PublicProfile(BaseModel):
     publics: list[str]
     teleconsultation: bool
     practices: list[ProfilePractice]
+    accepting_new_patients: bool = True
+    full_until: str | None = None
 
 
 # The profile's fields every listed practice carries alike (name, public contact, languages, ...).
@@ -157,12 +170,16 @@ class ProfilePort(Protocol):
 _PSYCHOLOGIST_ID = re.compile(r"^[A-Za-z0-9-]{1,64}$")
 
 
-def public_profile(port: ProfilePort, psychologist_id: str) -> PublicProfile:
-    """A listed psychologist's public profile; 404 for anyone else, whatever the reason."""
+def public_profile(port: ProfilePort, psychologist_id: str, today: dt.date) -> PublicProfile:
+    """A listed psychologist's public profile, with their availability as of today; 404 for anyone else,
+    whatever the reason."""
     profile = port.profile(psychologist_id) if _PSYCHOLOGIST_ID.match(psychologist_id) else None
     if profile is None:
         raise NotFound("No listed psychologist with this id.")
-    return profile
+    accepting = accepts_new_patients(profile.accepting_new_patients, profile.full_until, today)
+    return profile.model_copy(
+        update={"accepting_new_patients": accepting, "full_until": None if accepting else profile.full_until}
+    )
 
 
 # ---------------------------------------------------------------- density hint

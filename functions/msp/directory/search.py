@@ -18,6 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints, Validation
 
 from msp import cursors, geography
 from msp.candidatures.models import Language, Public
+from msp.clock import programme_today
 from msp.directory.cellkeys import (
     FINE_RESOLUTION,
     KeyRange,
@@ -29,7 +30,7 @@ from msp.directory.cellkeys import (
     union,
 )
 from msp.directory.covering import cover_disk
-from msp.directory.listing import ListedPractice
+from msp.directory.listing import ListedPractice, accepts_new_patients
 from msp.directory.names import fold, matches_prefix
 from msp.directory.spherical import haversine_km
 from msp.errors import InvalidCursor
@@ -57,6 +58,8 @@ class SearchQuery(BaseModel):
     public: Public | None = None
     teleconsultation: bool | None = None
     language: Language | None = None
+    # true: only psychologists taking new patients today; false: only those who are not.
+    accepting: bool | None = None
     name: Annotated[str, StringConstraints(min_length=1, max_length=100)] | None = None
 
     @field_validator("language", mode="before")
@@ -87,6 +90,11 @@ class SearchQuery(BaseModel):
             and (self.teleconsultation is None or practice.teleconsultation == self.teleconsultation)
             and (self.language is None or self.language in practice.languages)
             and (self.name is None or matches_prefix(practice.name_tokens, fold(self.name)))
+            and (
+                self.accepting is None
+                or accepts_new_patients(practice.accepting_new_patients, practice.full_until, programme_today())
+                == self.accepting
+            )
         )
 
     def fingerprint(self) -> str:
@@ -96,8 +104,9 @@ class SearchQuery(BaseModel):
         return hashlib.sha256(json.dumps(criteria, sort_keys=True).encode()).hexdigest()
 
 
-# What a search shows of a listed practice: its fields but the keys and the folded name, the distance after the name.
-_NOT_SHOWN = frozenset({"partition", "sort_key", "name_tokens"})
+# What a search shows of a listed practice: its fields but the keys and the folded name, the distance after the name,
+# and its availability as of today rather than as set (`full_until` turns it back by itself).
+_NOT_SHOWN = frozenset({"partition", "sort_key", "name_tokens", "full_until"})
 
 
 def _result_fields() -> dict[str, Any]:
@@ -201,6 +210,9 @@ def _result(distance: float, practice: ListedPractice) -> SearchResult:
     fields: dict[str, Any] = practice._asdict()
     for key in _NOT_SHOWN:
         del fields[key]
+    fields["accepting_new_patients"] = accepts_new_patients(
+        practice.accepting_new_patients, practice.full_until, programme_today()
+    )
     return SearchResult(distance_km=round(distance, 3), **fields)
 
 

@@ -24,6 +24,7 @@ from msp.errors import (
 )
 from msp.storage.aws import (
     aws_errors,
+    batch_get,
     cancellation_reasons,
     condition_failed,
     dynamodb_client,
@@ -38,16 +39,21 @@ from msp.storage.conventions import read_convention
 
 # Only the stores that need them import the candidature models (a handler pays at cold start for what it imports).
 if TYPE_CHECKING:
+    from msp.candidatures.convention import DecisionEffects
     from msp.candidatures.models import AuditEvent, Candidature, Document
-    from msp.candidatures.use_cases.convention import DecisionEffects
 
 
 def _candidature_key(candidature_id: str) -> dict[str, Any]:
     return {"pk": {"S": f"CANDIDATURE#{candidature_id}"}, "sk": {"S": "CANDIDATURE"}}
 
 
-def _identifier_key(identifier_type: str, value: str) -> dict[str, Any]:
-    return {"pk": {"S": f"IDENTIFIER#{identifier_type}#{value}"}, "sk": {"S": "LOCK"}}
+OWNER_INDEX = "ByOwner"
+ENDING_INDEX = "ConventionEnds"
+
+
+def _identifier_key(identifier_type: str, value: str, record: str = "LOCK") -> dict[str, Any]:
+    """The identifier's lock (`LOCK`: the candidature holding it) or its last holder (`PREVIOUS`)."""
+    return {"pk": {"S": f"IDENTIFIER#{identifier_type}#{value}"}, "sk": {"S": record}}
 
 
 def _held_identifier(candidature: Candidature | None) -> tuple[str, str] | None:
@@ -70,11 +76,24 @@ def _queue_keys(candidature: Candidature) -> dict[str, str]:
     }
 
 
+def _ending_keys(candidature: Candidature) -> dict[str, str]:
+    """Keys of the sparse ConventionEnds index: an accepted candidature whose convention has an end date."""
+    from msp.candidatures.models import Status
+
+    if candidature.status is not Status.ACCEPTED or candidature.convention_end is None:
+        return {}
+    end = candidature.convention_end.isoformat()
+    return {"ending_year": end[:4], "ending_on": f"{end}#{candidature.id}"}
+
+
 def _candidature_item(candidature: Candidature) -> dict[str, Any]:
     data = candidature.model_dump(mode="json", exclude={"documents"})
     data["documents"] = {d.document_id: d.model_dump(mode="json") for d in candidature.documents}
     data["department"] = candidature.department
-    data |= _queue_keys(candidature)
+    data |= _queue_keys(candidature) | _ending_keys(candidature)
+    if candidature.purged_at:
+        # The anonymised skeleton belongs to nobody: it leaves the ByOwner index.
+        del data["owner_sub"]
     return _candidature_key(candidature.id) | to_item(data)
 
 
@@ -82,6 +101,7 @@ def _candidature_from_item(item: dict[str, Any]) -> Candidature:
     from msp.candidatures.models import Candidature
 
     data = from_item(item)
+    data.setdefault("owner_sub", "")
     documents = sorted(data.pop("documents", {}).values(), key=lambda d: (d["requested_at"], d["document_id"]))
     return Candidature.model_validate({**data, "documents": documents})
 
@@ -149,7 +169,7 @@ class CandidatureStore:
         items = [self._versioned_put(candidature, previous)]
         before, after = _held_identifier(previous), _held_identifier(candidature)
         if before != after:
-            items += self._identifier_moves(candidature.id, before, after)
+            items += self._identifier_moves(candidature, before, after)
         if audit is not None:
             items.append(_audit_put(audit))
         convention_at = len(items)
@@ -178,10 +198,17 @@ class CandidatureStore:
         return {"Put": {"TableName": self.table, "Item": _candidature_item(candidature), **condition}}
 
     def _identifier_moves(
-        self, candidature_id: str, before: tuple[str, str] | None, after: tuple[str, str] | None
+        self, candidature: Candidature, before: tuple[str, str] | None, after: tuple[str, str] | None
     ) -> list[dict[str, Any]]:
-        """Release the identifier this candidature held, take the one it holds now (unless another has it)."""
+        """Release the identifier this candidature held, take the one it holds now (unless another has it).
+
+        A submitted candidature that ends (rejected, withdrawn, deconventioned) stays the identifier's last
+        holder, so the next candidature with it links this one."""
+        candidature_id = candidature.id
         moves: list[dict[str, Any]] = []
+        if before and after is None and candidature.submitted_at and not candidature.purged_at:
+            item = _identifier_key(*before, record="PREVIOUS") | {"candidature_id": {"S": candidature_id}}
+            moves.append({"Put": {"TableName": self.table, "Item": item}})
         if before:
             moves.append(
                 {
@@ -226,6 +253,42 @@ class CandidatureStore:
 
     def convention(self, owner_sub: str) -> dict[str, Any] | None:
         return read_convention(owner_sub)
+
+    def owned_by(self, owner_sub: str) -> list[Candidature]:
+        """Every candidature of this psychologist, newest first: the ByOwner index, then the items."""
+        arguments: dict[str, Any] = {
+            "TableName": self.table,
+            "IndexName": OWNER_INDEX,
+            "KeyConditionExpression": "owner_sub = :owner",
+            "ExpressionAttributeValues": {":owner": {"S": owner_sub}},
+            "ScanIndexForward": False,
+        }
+        keys = [{"pk": item["pk"], "sk": item["sk"]} for item in query_items(arguments)]
+        found: list[Candidature] = []
+        for start in range(0, len(keys), 100):
+            items = batch_get({self.table: {"Keys": keys[start : start + 100], "ConsistentRead": True}})
+            found += [_candidature_from_item(item) for item in items.get(self.table, [])]
+        # The index is eventually consistent: an item that changed hands since is left out.
+        mine = [candidature for candidature in found if candidature.owner_sub == owner_sub]
+        return sorted(mine, key=lambda c: (c.created_at, c.id), reverse=True)
+
+    def previous_holder(self, identifier_type: str, value: str) -> str | None:
+        """The last submitted candidature that held this identifier and let it go, if any."""
+        item = get_item(self.table, _identifier_key(identifier_type, value, record="PREVIOUS"))
+        return item["candidature_id"]["S"] if item else None
+
+    def ending_by(self, day: str) -> list[str]:
+        """Ids of accepted candidatures whose convention ends on `day` (ISO) or earlier, this year or last."""
+        ids: list[str] = []
+        for year in (int(day[:4]) - 1, int(day[:4])):
+            arguments: dict[str, Any] = {
+                "TableName": self.table,
+                "IndexName": ENDING_INDEX,
+                "KeyConditionExpression": "ending_year = :year AND ending_on <= :last",
+                "ExpressionAttributeValues": {":year": {"S": str(year)}, ":last": {"S": f"{day}#~"}},
+            }
+            ids += [item["ending_on"]["S"].split("#", 1)[1] for item in query_items(arguments)]
+        return ids
 
     def claim_notification(self, candidature_id: str, version: int) -> bool:
         """Mark the decision of `version` as being notified; False when it already was (redelivery)."""

@@ -13,7 +13,7 @@ from msp.config import settings
 from msp.storage.aws import aws_errors, dynamodb_client, from_item, get_item, to_item, without_keys
 
 if TYPE_CHECKING:
-    from msp.candidatures.use_cases.convention import ConventionChange
+    from msp.candidatures.convention import ConventionChange
 
 CONVENTION_ACCEPTED = "accepted"
 _STATUSES = ("accepted", "deconventioned")
@@ -31,8 +31,11 @@ def convention_put(
     psychologist_id: str,
     department: str | None,
     updated_at: str,
+    start_date: str | None = None,
+    end_date: str | None = None,
 ) -> dict[str, Any]:
-    """The convention item as a transaction Put."""
+    """The convention item as a transaction Put (`start_date`, `end_date`: ISO dates, the first and last day
+    it covers; no end_date while no end is decided)."""
     if status not in _STATUSES:
         raise ValueError(f"unknown convention status {status!r}")
     data = {
@@ -42,6 +45,8 @@ def convention_put(
         "psychologist_sub": psychologist_sub,
         "department": department,
         "updated_at": updated_at,
+        "start_date": start_date,
+        "end_date": end_date,
     }
     return {"Put": {"TableName": settings().app_table, "Item": convention_key(psychologist_sub) | to_item(data)}}
 
@@ -56,6 +61,8 @@ def convention_write(change: ConventionChange) -> dict[str, Any]:
         psychologist_id=change.candidature_id,
         department=change.department,
         updated_at=change.updated_at,
+        start_date=change.start_date,
+        end_date=change.end_date,
     )["Put"]
     if change.status == CONVENTION_ACCEPTED:
         put["ConditionExpression"] = "attribute_not_exists(pk) OR #status <> :accepted OR candidature_id = :id"

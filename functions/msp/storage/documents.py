@@ -64,6 +64,23 @@ class DocumentBucket:
         with aws_errors():
             s3_client().delete_object(Bucket=self.bucket, Key=key)
 
+    def erase_prefix(self, prefix: str) -> int:
+        """Delete every version and delete marker under the prefix (the bucket is versioned: deleting a key
+        only hides it); the number erased."""
+        erased = 0
+        with aws_errors():
+            for page in s3_client().get_paginator("list_object_versions").paginate(Bucket=self.bucket, Prefix=prefix):
+                versions = [
+                    {"Key": entry["Key"], "VersionId": entry["VersionId"]}
+                    for entry in page.get("Versions", []) + page.get("DeleteMarkers", [])
+                ]
+                if versions:
+                    answer = s3_client().delete_objects(Bucket=self.bucket, Delete={"Objects": versions, "Quiet": True})
+                    if answer.get("Errors"):
+                        raise RuntimeError(f"{len(answer['Errors'])} object versions under {prefix} were not erased")
+                    erased += len(versions)
+        return erased
+
 
 def is_missing_object(error: Exception) -> bool:
     return isinstance(error, ClientError) and error.response.get("Error", {}).get("Code") in {

@@ -6,10 +6,12 @@ import heapq
 from functools import cache
 from typing import TYPE_CHECKING, Any
 
+from botocore.exceptions import ClientError
+
 from msp import cursors
 from msp.config import settings
 from msp.errors import InvalidCursor
-from msp.storage.aws import dynamodb_client, from_item, pages
+from msp.storage.aws import aws_errors, condition_failed, dynamodb_client, from_item, pages
 
 if TYPE_CHECKING:
     from msp.candidatures.models import QueueEntry, QueuePage, Status
@@ -107,6 +109,52 @@ class ReviewQueueStore:
 
 DECISION_SOURCE = "msp.candidatures.review"
 DECISION_DETAIL_TYPE = "CandidatureDecision"
+
+
+class DigestStore:
+    """What the reviewers' daily digest reads (the national queue index, by submission time) and the marker
+    that makes it go out once a day."""
+
+    def __init__(self, table: str):
+        self.table = table
+
+    def submitted_between(self, start: str, end: str) -> list[QueueEntry]:
+        """Candidatures still `submitted` whose submission time is in [start, end) (ISO, UTC)."""
+        arguments: dict[str, Any] = {
+            "TableName": self.table,
+            "IndexName": NATIONAL_QUEUE_INDEX,
+            "KeyConditionExpression": "review_status = :submitted AND review_sk BETWEEN :start AND :end",
+            "ExpressionAttributeValues": {
+                ":submitted": {"S": "submitted"},
+                ":start": {"S": start},
+                ":end": {"S": end},
+            },
+        }
+        return [_queue_entry(item)[1] for page in pages(dynamodb_client().query, arguments) for item in page["Items"]]
+
+    def claim_digest(self, day: str) -> bool:
+        """Mark the digest of `day` as sent; False when it already was (a schedule delivered twice)."""
+        try:
+            with aws_errors():
+                dynamodb_client().put_item(
+                    TableName=self.table,
+                    Item={"pk": {"S": f"DIGEST#{day}"}, "sk": {"S": "SENT"}},
+                    ConditionExpression="attribute_not_exists(pk)",
+                )
+        except ClientError as error:
+            if condition_failed(error):
+                return False
+            raise
+        return True
+
+    def release_digest(self, day: str) -> None:
+        with aws_errors():
+            dynamodb_client().delete_item(TableName=self.table, Key={"pk": {"S": f"DIGEST#{day}"}, "sk": {"S": "SENT"}})
+
+
+@cache
+def digest_store() -> DigestStore:
+    return DigestStore(settings().app_table)
 
 
 @cache

@@ -15,7 +15,17 @@ from botocore.exceptions import ClientError
 
 from msp.config import settings
 from msp.errors import NotFound
-from msp.storage.aws import batch_get, cancellations, check_failed, from_item, get_item, to_item, transact_write
+from msp.storage.aws import (
+    batch_get,
+    cancellations,
+    check_failed,
+    dynamodb_client,
+    from_item,
+    get_item,
+    pages,
+    to_item,
+    transact_write,
+)
 from msp.storage.conventions import convention_check, convention_key
 
 if TYPE_CHECKING:
@@ -23,6 +33,7 @@ if TYPE_CHECKING:
     from msp.sessions.rules import SessionRecord
 
 TALLY_INDEX = "ByYear"
+STATEMENT_INDEX = "ByPsychologist"
 TALLY_SHARDS = 16  # changing it means rewriting year_shard on every item
 AMOUNT_FIELDS = ("price", "amo", "amc", "patient_advance")
 
@@ -71,6 +82,8 @@ def session_item(session: SessionRecord, department: str | None, ordinal: int) -
             "created_at": session.created_at,
             "year_shard": year_shard(session.patient_key, session.year),
             "tally_sk": f"PATIENT#{session.patient_key}#SESSION#{session.session_id}",
+            # ByPsychologist: the psychologist's statement, by date (kept when the session is cancelled).
+            "statement_sk": f"{session.date.isoformat()}#{session.session_id}",
         }
     )
     # Euros as exact DynamoDB numbers, so the tally can add them up.
@@ -232,6 +245,34 @@ class SessionStore:
             if failed[1]:
                 raise NotFound("No session with this id.") from error  # cancelled meanwhile
             raise
+
+    def sessions_of(
+        self, psychologist_sub: str, first_day: str, last_day: str, after: str | None, limit: int | None
+    ) -> tuple[list[dict[str, Any]], str | None]:
+        """The psychologist's sessions dated first_day..last_day (ISO), by date, after the `statement_sk`
+        `after`; at most `limit` (all when None), with the position to go on from when more are left."""
+        arguments: dict[str, Any] = {
+            "TableName": self.sessions_table,
+            "IndexName": STATEMENT_INDEX,
+            "KeyConditionExpression": "psychologist_sub = :sub AND statement_sk BETWEEN :low AND :high",
+            "ExpressionAttributeValues": {
+                ":sub": {"S": psychologist_sub},
+                ":low": {"S": first_day},
+                ":high": {"S": f"{last_day}#~"},
+            },
+        }
+        if after:
+            # An index's start key is the item's key and its index key: all derive from the position.
+            start = session_key(after.split("#", 1)[1]) | {"psychologist_sub": {"S": psychologist_sub}}
+            arguments["ExclusiveStartKey"] = start | {"statement_sk": {"S": after}}
+        found: list[dict[str, Any]] = []
+        for page in pages(dynamodb_client().query, arguments):
+            found += [from_item(item) for item in page.get("Items", [])]
+            if limit is not None and len(found) > limit:
+                break
+        if limit is not None and len(found) > limit:
+            return found[:limit], found[limit - 1]["statement_sk"]
+        return found, None
 
 
 @cache
