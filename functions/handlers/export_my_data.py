@@ -21,8 +21,10 @@ def export():
     document = export_personal_data(
         candidature_store(), document_bucket(), session_store(), patient_keyring(), caller, now_iso()
     )
-    logger.info("personal data exported", extra={"candidatures": len(document["candidatures"])})
-    return json_response(200, document, {"Content-Disposition": 'attachment; filename="mes-donnees.json"'})
+    logger.info("personal data exported", extra={"candidatures": len(document.candidatures)})
+    return json_response(
+        200, document.model_dump(mode="json"), {"Content-Disposition": 'attachment; filename="mes-donnees.json"'}
+    )
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP)

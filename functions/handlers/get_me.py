@@ -13,7 +13,7 @@ app = create_app()
 
 @app.get("/v1/me")
 def me():
-    return json_response(200, my_account(candidature_store(), caller_of(app)))
+    return json_response(200, my_account(candidature_store(), caller_of(app)).model_dump(mode="json"))
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP)

@@ -6,7 +6,7 @@ from aws_lambda_powertools.logging import correlation_paths
 
 from msp.headers import SECURITY_HEADERS
 from msp.http import caller_of, create_app, header, json_response, parse_query
-from msp.sessions.statements import StatementQuery, month_statement, statement_csv
+from msp.sessions.statements import MonthQuery, month_statement, statement_csv
 from msp.storage.sessions import session_store
 
 logger = Logger()
@@ -15,7 +15,7 @@ app = create_app()
 
 @app.get("/v1/sessions/statement")
 def statement():
-    query = parse_query(app, StatementQuery)
+    query = parse_query(app, MonthQuery)
     totals = month_statement(session_store(), caller_of(app), query)
     if "text/csv" in (header(app, "Accept") or ""):
         filename = f"releve-{query.year}-{query.month:02d}.csv"

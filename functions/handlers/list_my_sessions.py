@@ -5,7 +5,7 @@ from aws_lambda_powertools.logging import correlation_paths
 
 from msp.config import settings
 from msp.http import caller_of, create_app, json_response, parse_query
-from msp.sessions.statements import StatementQuery, list_sessions
+from msp.sessions.statements import SessionsQuery, list_sessions
 from msp.storage.secrets import patient_keyring
 from msp.storage.sessions import session_store
 
@@ -15,7 +15,7 @@ app = create_app()
 
 @app.get("/v1/sessions")
 def sessions():
-    query = parse_query(app, StatementQuery)
+    query = parse_query(app, SessionsQuery)
     page = list_sessions(session_store(), patient_keyring(), caller_of(app), query, settings().cursor_secret.encode())
     return json_response(200, page.model_dump(mode="json"))
 

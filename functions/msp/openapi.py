@@ -14,11 +14,15 @@ from typing import Any
 from pydantic import BaseModel
 from pydantic.json_schema import JsonSchemaMode, models_json_schema
 
+from msp.candidatures.leaving import ResignationRequest
+from msp.candidatures.listing_edits import ListingChanges, ListingView
 from msp.candidatures.models import AuditEvent, CandidatureFields, DocumentUploadRequest, DownloadTicket, QueuePage
+from msp.candidatures.personal_data import Account, PersonalDataExport
 from msp.candidatures.review import QueueQuery, TransitionRequest
 from msp.directory.listing import PublicProfile
 from msp.directory.search import SearchPage, SearchQuery
 from msp.sessions.rules import DeclaredSession, QuotaQuery, QuotaStatus, SessionDeclaration
+from msp.sessions.statements import MonthQuery, MonthStatement, SessionsQuery, StatementPage
 from msp.tally.statistics import Statistics, StatsQuery
 
 REF = "#/components/schemas/{model}"
@@ -69,6 +73,8 @@ class Operation:
     body: type[BaseModel] | None = None
     query: type[BaseModel] | None = None
     headers: tuple[tuple[str, bool, str, str], ...] = field(default_factory=tuple)
+    # Also answered as CSV (text/csv) when the request's Accept header asks for it.
+    csv: bool = False
 
     @property
     def public(self) -> bool:
@@ -265,6 +271,75 @@ OPERATIONS: tuple[Operation, ...] = (
         _ref(PublicProfile),
         (404,),
     ),
+    Operation(
+        "GET",
+        "/v1/me",
+        "The caller's candidatures (current first) and convention",
+        PSYCHOLOGIST,
+        200,
+        _ref(Account),
+        (401, 403, 503),
+    ),
+    Operation(
+        "GET",
+        "/v1/me/listing",
+        "The accepted psychologist's listing, availability and version (ETag)",
+        PSYCHOLOGIST,
+        200,
+        _ref(ListingView),
+        (401, 403, 503),
+    ),
+    Operation(
+        "PATCH",
+        "/v1/me/listing",
+        "Edit one's listing; the directory follows at once. Identity fields: 422 identity_locked",
+        PSYCHOLOGIST,
+        200,
+        _ref(ListingView),
+        (400, 401, 403, 412, 413, 415, 422, 428, 503),
+        body=ListingChanges,
+        headers=(IF_MATCH,),
+    ),
+    Operation(
+        "GET",
+        "/v1/me/export",
+        "Everything held about the caller (RGPD access), documents as short-lived links",
+        PSYCHOLOGIST,
+        200,
+        _ref(PersonalDataExport),
+        (401, 403, 503),
+    ),
+    Operation(
+        "POST",
+        "/v1/convention/resign",
+        "Leave the programme from an effective date (today or later)",
+        PSYCHOLOGIST,
+        200,
+        CANDIDATURE,
+        (400, 401, 403, 409, 413, 415, 422, 503),
+        body=ResignationRequest,
+    ),
+    Operation(
+        "GET",
+        "/v1/sessions",
+        "The caller's declared sessions of a month, by date, with a pseudonymous patient reference",
+        PSYCHOLOGIST,
+        200,
+        _ref(StatementPage),
+        (400, 401, 403, 422, 503),
+        query=SessionsQuery,
+    ),
+    Operation(
+        "GET",
+        "/v1/sessions/statement",
+        "A month's totals per payer, as JSON or (Accept: text/csv) a French CSV",
+        PSYCHOLOGIST,
+        200,
+        _ref(MonthStatement),
+        (401, 403, 422, 503),
+        query=MonthQuery,
+        csv=True,
+    ),
     Operation("GET", "/v1/openapi.json", "This document", (), 200, {"type": "object"}, ()),
 )
 
@@ -291,6 +366,11 @@ def _components() -> dict[str, Any]:
         Statistics,
         SearchPage,
         PublicProfile,
+        Account,
+        ListingView,
+        PersonalDataExport,
+        StatementPage,
+        MonthStatement,
     }
     validation: list[tuple[type[BaseModel], JsonSchemaMode]] = [
         (m, "validation") for m in sorted(requests, key=lambda m: m.__name__)
@@ -322,6 +402,9 @@ def _components() -> dict[str, Any]:
             ],
         },
         "version": {"type": "integer", "minimum": 1},
+        "previous_candidature_id": {"type": ["string", "null"]},
+        "convention_start": {"type": ["string", "null"], "format": "date"},
+        "convention_end": {"type": ["string", "null"], "format": "date"},
         "documents": {
             "type": "array",
             "items": {
@@ -380,6 +463,8 @@ def build_document() -> dict[str, Any]:
         success: dict[str, Any] = {"description": "Success"}
         if op.response is not None:
             success["content"] = {"application/json": {"schema": op.response}}
+        if op.csv:
+            success["content"]["text/csv"] = {"schema": {"type": "string", "description": "UTF-8 with BOM, ';'"}}
         responses = {str(op.status): success} | {str(s): _error_response(s) for s in op.errors}
         operation: dict[str, Any] = {
             "operationId": _operation_id(op),

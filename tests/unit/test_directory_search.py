@@ -276,6 +276,7 @@ def test_results_show_only_public_fields():
         "languages",
         "publics",
         "teleconsultation",
+        "accepting_new_patients",
     }
 
 

@@ -227,7 +227,7 @@ def _decision(action, reason=None, version=3):
         ("request_info", "informations complémentaires", "soumettre à nouveau"),
         ("accept", "acceptée", "annuaire"),
         ("reject", "n'a pas été retenue", "motif suivant"),
-        ("deconvention", "fin de votre conventionnement", "ne figurent plus"),
+        ("deconvention", "fin de votre conventionnement", "quittent alors l'annuaire"),
     ],
 )
 def test_decision_emails_are_french_and_quote_the_reason(action, subject, phrase):

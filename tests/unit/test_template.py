@@ -155,13 +155,15 @@ def test_admin_page_has_no_inline_script_or_style():
     assert "<style" not in html and " style=" not in html and not re.search(r"\son[a-z]+=", html)
 
 
-def test_sessions_table_keys_counters_and_sessions_and_indexes_them_by_year():
+def test_sessions_table_keys_counters_and_sessions_and_indexes_them_by_year_and_by_psychologist():
     table = TEMPLATE.tables["SessionsTable"]
     assert [k["AttributeName"] for k in table["KeySchema"]] == ["pk", "sk"]
-    (by_year,) = table["GlobalSecondaryIndexes"]
+    by_year, by_psychologist = table["GlobalSecondaryIndexes"]
     assert by_year["IndexName"] == "ByYear"
     assert [k["AttributeName"] for k in by_year["KeySchema"]] == ["year_shard", "tally_sk"]
     assert by_year["Projection"]["ProjectionType"] == "ALL"
+    assert by_psychologist["IndexName"] == "ByPsychologist"
+    assert [k["AttributeName"] for k in by_psychologist["KeySchema"]] == ["psychologist_sub", "statement_sk"]
     assert TEMPLATE.resources["SessionsTable"]["DeletionPolicy"] == "Retain"
 
 
@@ -204,7 +206,13 @@ def test_the_patient_key_secret_is_generated_retained_and_read_only_where_needed
     generated = secret["Properties"]["GenerateSecretString"]
     assert generated["GenerateStringKey"] == "secret" and generated["PasswordLength"] >= 32
     readers = {name for name, function in FUNCTIONS.items() if function.environment.get("PATIENT_KEY_SECRET_ARN")}
-    assert readers == {"DeclareSessionFunction", "GetSessionQuotaFunction"}
+    # Declaring and looking up key patients; the statement and the export derive each psychologist's references.
+    assert readers == {
+        "DeclareSessionFunction",
+        "GetSessionQuotaFunction",
+        "ListMySessionsFunction",
+        "ExportMyDataFunction",
+    }
     for name, function in FUNCTIONS.items():
         granted = [
             statement["Resource"]
@@ -248,12 +256,13 @@ def test_the_tally_runs_nightly_and_closes_the_past_year_on_1_january_paris_time
     assert tally["Timeout"] == 900 and tally["ReservedConcurrentExecutions"] == 1
 
 
-def test_the_tally_may_invoke_itself_and_nothing_else():
-    tally = TEMPLATE.resources["TallySessionsFunction"]["Properties"]
-    (invoke,) = [s for s in _statements(FUNCTIONS["TallySessionsFunction"]) if "lambda:InvokeFunction" in s["Action"]]
-    assert _sub(invoke["Resource"]).endswith(":function:" + _sub(tally["FunctionName"]))
+@pytest.mark.parametrize("job", ["TallySessionsFunction", "PurgeCandidaturesFunction"])
+def test_a_long_job_may_invoke_itself_and_nothing_else(job):
+    properties = TEMPLATE.resources[job]["Properties"]
+    (invoke,) = [s for s in _statements(FUNCTIONS[job]) if "lambda:InvokeFunction" in s["Action"]]
+    assert _sub(invoke["Resource"]).endswith(":function:" + _sub(properties["FunctionName"]))
     for name, function in FUNCTIONS.items():
-        if name != "TallySessionsFunction":
+        if name not in {"TallySessionsFunction", "PurgeCandidaturesFunction"}:
             assert not [s for s in _statements(function) if any(a.startswith("lambda:") for a in s["Action"])], name
 
 

@@ -3,56 +3,97 @@ the service holds about them, as one document (`GET /v1/me/export`, their right 
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import TYPE_CHECKING, Any
 
+from pydantic import BaseModel
+
 from msp.auth import Caller, Role
-from msp.candidatures.models import INACTIVE_STATUSES, Candidature, DocumentStatus
+from msp.candidatures.models import INACTIVE_STATUSES, Candidature, DocumentStatus, Status
 from msp.candidatures.ports import CandidatureRepository, DocumentStorage
 from msp.candidatures.use_cases import stored_document_key
+from msp.sessions.statements import SessionsOfPsychologist, StatementLine, statement_line
 
 if TYPE_CHECKING:
     from msp.sessions.rules import PatientKeyring
-    from msp.sessions.statements import SessionsOfPsychologist
 
 EXPORT_LINK_SECONDS = 300
-_CONVENTION_FIELDS = ("status", "candidature_id", "department", "start_date", "end_date", "updated_at")
 
 
-def _convention(store: CandidatureRepository, caller: Caller) -> dict[str, Any] | None:
+class ConventionView(BaseModel):
+    status: str
+    candidature_id: str
+    department: str | None = None
+    start_date: dt.date | None = None
+    end_date: dt.date | None = None
+    updated_at: str
+
+
+class CandidatureSummary(BaseModel):
+    id: str
+    status: Status
+    version: int
+    department: str | None
+    created_at: str
+    updated_at: str
+    submitted_at: str | None
+    previous_candidature_id: str | None
+    convention_start: dt.date | None
+    convention_end: dt.date | None
+
+
+class Account(BaseModel):
+    """`GET /v1/me`: the caller's candidatures, the current one first, and their convention if any."""
+
+    sub: str
+    candidatures: list[CandidatureSummary]
+    convention: ConventionView | None
+
+
+class PersonalDataExport(BaseModel):
+    """`GET /v1/me/export`: every candidature as it reads, with its audit trail (`history`) and documents (with a
+    `download_url` valid `links_expire_in` seconds for the verified ones), the convention, the sessions."""
+
+    exported_at: str
+    sub: str
+    links_expire_in: int
+    convention: ConventionView | None
+    candidatures: list[dict[str, Any]]
+    sessions: list[StatementLine]
+
+
+def _convention(store: CandidatureRepository, caller: Caller) -> ConventionView | None:
     found = store.convention(caller.sub)
-    return {name: found.get(name) for name in _CONVENTION_FIELDS} if found else None
+    return (
+        ConventionView.model_validate({name: found.get(name) for name in ConventionView.model_fields})
+        if found
+        else None
+    )
 
 
-def _current_first(candidatures: list[Candidature], convention: dict[str, Any] | None) -> list[Candidature]:
+def _current_first(candidatures: list[Candidature], convention: ConventionView | None) -> list[Candidature]:
     """The candidature that holds the convention, else the newest still active, then the others newest first."""
-    held = convention["candidature_id"] if convention else None
+    held = convention.candidature_id if convention else None
     current = next((c for c in candidatures if c.id == held), None) or next(
         (c for c in candidatures if c.status not in INACTIVE_STATUSES), None
     )
     return ([current] if current else []) + [c for c in candidatures if c is not current]
 
 
-def my_account(store: CandidatureRepository, caller: Caller) -> dict[str, Any]:
+def _account(caller: Caller, candidatures: list[Candidature], convention: ConventionView | None) -> Account:
+    summaries = [
+        CandidatureSummary.model_validate(
+            {name: getattr(c, name) for name in CandidatureSummary.model_fields} | {"department": c.department}
+        )
+        for c in _current_first(candidatures, convention)
+    ]
+    return Account(sub=caller.sub, candidatures=summaries, convention=convention)
+
+
+def my_account(store: CandidatureRepository, caller: Caller) -> Account:
     """The caller's candidatures (current first) and convention, so a client needs no stored id."""
     caller.require(Role.PSYCHOLOGIST)
-    convention = _convention(store, caller)
-    ordered = _current_first(store.owned_by(caller.sub), convention)
-    summaries = [
-        {
-            "id": c.id,
-            "status": c.status.value,
-            "version": c.version,
-            "department": c.department,
-            "created_at": c.created_at,
-            "updated_at": c.updated_at,
-            "submitted_at": c.submitted_at,
-            "previous_candidature_id": c.previous_candidature_id,
-            "convention_start": c.convention_start.isoformat() if c.convention_start else None,
-            "convention_end": c.convention_end.isoformat() if c.convention_end else None,
-        }
-        for c in ordered
-    ]
-    return {"sub": caller.sub, "candidatures": summaries, "convention": convention}
+    return _account(caller, store.owned_by(caller.sub), _convention(store, caller))
 
 
 def _documents_with_links(bucket: DocumentStorage, candidature: Candidature) -> list[dict[str, Any]]:
@@ -78,12 +119,10 @@ def export_personal_data(
     keyring: PatientKeyring,
     caller: Caller,
     exported_at: str,
-) -> dict[str, Any]:
+) -> PersonalDataExport:
     """Everything held about the caller: candidatures with their audit trails and documents (short-lived links
     to the verified files), the convention, and every session they declared as their statements show it."""
-    from msp.sessions.statements import statement_line
-
-    account = my_account(store, caller)
+    caller.require(Role.PSYCHOLOGIST)
     candidatures = []
     for candidature in store.owned_by(caller.sub):
         body = candidature.public()
@@ -91,11 +130,11 @@ def export_personal_data(
         body["history"] = [event.model_dump(mode="json") for event in store.history(candidature.id)]
         candidatures.append(body)
     items, _ = sessions.sessions_of(caller.sub, "0000-00-00", "9999-12-31", None, None)
-    return {
-        "exported_at": exported_at,
-        "sub": caller.sub,
-        "links_expire_in": EXPORT_LINK_SECONDS,
-        "convention": account["convention"],
-        "candidatures": candidatures,
-        "sessions": [statement_line(item, keyring).model_dump(mode="json") for item in items],
-    }
+    return PersonalDataExport(
+        exported_at=exported_at,
+        sub=caller.sub,
+        links_expire_in=EXPORT_LINK_SECONDS,
+        convention=_convention(store, caller),
+        candidatures=candidatures,
+        sessions=[statement_line(item, keyring) for item in items],
+    )

@@ -35,12 +35,11 @@ PAGE_SIZE = 50
 _REFERENCE_CONTEXT = b"msp statement patient reference\x00"
 
 
-class StatementQuery(BaseModel):
+class MonthQuery(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     year: int = Field(ge=2022, le=2100)
     month: int = Field(ge=1, le=12)
-    cursor: Annotated[str, StringConstraints(max_length=1000)] | None = None
 
     @property
     def first_day(self) -> dt.date:
@@ -50,6 +49,10 @@ class StatementQuery(BaseModel):
     def last_day(self) -> dt.date:
         following = dt.date(self.year + self.month // 12, self.month % 12 + 1, 1)
         return following - dt.timedelta(days=1)
+
+
+class SessionsQuery(MonthQuery):
+    cursor: Annotated[str, StringConstraints(max_length=1000)] | None = None
 
 
 class StatementLine(BaseModel):
@@ -121,12 +124,12 @@ def statement_line(item: dict[str, Any], keyring: PatientKeyring) -> StatementLi
     )
 
 
-def _context(caller: Caller, query: StatementQuery) -> str:
+def _context(caller: Caller, query: SessionsQuery) -> str:
     return f"statement|{caller.sub}|{query.year}-{query.month:02d}"
 
 
 def list_sessions(
-    port: SessionsOfPsychologist, keyring: PatientKeyring, caller: Caller, query: StatementQuery, secret: bytes
+    port: SessionsOfPsychologist, keyring: PatientKeyring, caller: Caller, query: SessionsQuery, secret: bytes
 ) -> StatementPage:
     """The caller's sessions of the month, by date, a page at a time."""
     caller.require(Role.PSYCHOLOGIST)
@@ -147,7 +150,7 @@ def list_sessions(
     )
 
 
-def month_statement(port: SessionsOfPsychologist, caller: Caller, query: StatementQuery) -> MonthStatement:
+def month_statement(port: SessionsOfPsychologist, caller: Caller, query: MonthQuery) -> MonthStatement:
     """The month's totals: sessions by kind, the price and each payer's share, cancelled sessions left out."""
     caller.require(Role.PSYCHOLOGIST)
     items, _ = port.sessions_of(caller.sub, query.first_day.isoformat(), query.last_day.isoformat(), None, None)
