@@ -19,6 +19,7 @@ STORAGE_MODULES = (
     "documents",
     "messaging",
     "reports",
+    "retention",
     "review_queue",
     "secrets",
     "session_years",

@@ -100,6 +100,7 @@ def test_full_review_with_info_request_acceptance_and_deconvention(api, stack, m
         "psychologist_id": cid,
         "department": "13",
         "updated_at": accepted.json()["updated_at"],
+        "start_date": accepted.json()["convention_start"],
     }
     listed = _directory_items(stack, cid)
     assert len(listed) == 2  # the practice and the public profile
@@ -115,7 +116,9 @@ def test_full_review_with_info_request_acceptance_and_deconvention(api, stack, m
 
     ended = _transition(api, reviewer, cid, "deconvention", version + 2, reason="Cessation d'activité déclarée.")
     assert ended.status_code == 200 and ended.json()["status"] == "deconventioned"
-    assert _convention(candidature.owner_sub)["status"] == "deconventioned"
+    ended_convention = _convention(candidature.owner_sub)
+    assert ended_convention["status"] == "deconventioned"
+    assert ended_convention["end_date"] == ended.json()["convention_end"] == ended_convention["start_date"]
     assert _directory_items(stack, cid) == []
 
     history = api.call("GET", f"/v1/candidatures/{cid}/history", token=reviewer)

@@ -32,6 +32,7 @@ PAYERS = {
     "patient_advance": "Avance du patient",
 }
 PAGE_SIZE = 50
+MAX_PAGE_SIZE = 200
 _REFERENCE_CONTEXT = b"msp statement patient reference\x00"
 
 
@@ -53,6 +54,7 @@ class MonthQuery(BaseModel):
 
 class SessionsQuery(MonthQuery):
     cursor: Annotated[str, StringConstraints(max_length=1000)] | None = None
+    limit: int = Field(default=PAGE_SIZE, ge=1, le=MAX_PAGE_SIZE)
 
 
 class StatementLine(BaseModel):
@@ -137,7 +139,7 @@ def list_sessions(
     if query.cursor:
         after = cursors.open_sealed(query.cursor, context=_context(caller, query), secret=secret).get("after")
     items, position = port.sessions_of(
-        caller.sub, query.first_day.isoformat(), query.last_day.isoformat(), after, PAGE_SIZE
+        caller.sub, query.first_day.isoformat(), query.last_day.isoformat(), after, query.limit
     )
     next_cursor = None
     if position is not None:
