@@ -185,6 +185,30 @@ def tally_storage(stack):
     clear_storage_clients()
 
 
+@pytest.fixture(scope="module")
+def own_tables(stack):
+    """An AppTable and a DirectoryTable of the module's own, made from the template on the local stack, with the
+    functions pointed at them: a scenario can then check the whole directory against every accepted candidature
+    (tests elsewhere write accepted candidatures without listing them). Yields the tables' names."""
+    import boto3
+
+    from infra.provision import table_definition
+
+    dynamodb = boto3.client("dynamodb", region_name="eu-west-3")
+    suffix = uuid.uuid4().hex[:8]
+    names = {logical_id: f"msp-test-{logical_id}-{suffix}" for logical_id in ("AppTable", "DirectoryTable")}
+    for logical_id, name in names.items():
+        dynamodb.create_table(**table_definition(name, stack.template.tables[logical_id]))
+    for name in names.values():
+        dynamodb.get_waiter("table_exists").wait(TableName=name, WaiterConfig={"Delay": 1, "MaxAttempts": 30})
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("APP_TABLE", names["AppTable"])
+        patch.setenv("DIRECTORY_TABLE", names["DirectoryTable"])
+        clear_storage_clients()
+        yield names
+    clear_storage_clients()
+
+
 @pytest.fixture
 def moto_env(monkeypatch, reset_storage_clients):
     """Environment for moto-backed unit tests: no local endpoints, fake credentials, test resource names."""
