@@ -72,8 +72,8 @@ def _convention(store: CandidatureRepository, caller: Caller) -> ConventionView 
 
 
 def _current_first(candidatures: list[Candidature], convention: ConventionView | None) -> list[Candidature]:
-    """The candidature that holds the convention, else the newest still active, then the others newest first."""
-    held = convention.candidature_id if convention else None
+    """The candidature that holds a live convention, else the newest still active, then the others newest first."""
+    held = convention.candidature_id if convention and convention.status == "accepted" else None
     current = next((c for c in candidatures if c.id == held), None) or next(
         (c for c in candidatures if c.status not in INACTIVE_STATUSES), None
     )
