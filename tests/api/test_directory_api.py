@@ -32,6 +32,7 @@ RESULT_FIELDS = {
     "languages",
     "publics",
     "teleconsultation",
+    "accepting_new_patients",
 }
 PUBLIC_CACHE = "public, max-age=60"
 
@@ -137,6 +138,8 @@ def test_accepted_practices_are_found_nearest_first_with_public_fields_only(api,
         "publics",
         "teleconsultation",
         "practices",
+        "accepting_new_patients",
+        "full_until",
     }
     _assert_no_private_field(profile.text, one_fields)
 

@@ -139,8 +139,10 @@ def test_full_review_with_info_request_acceptance_and_deconvention(api, stack, m
     assert events[3]["role"] == "psychologists" and events[3]["from_status"] == "info_requested"
 
     mails = _outbox(stack, cid)
-    assert len(mails) == 3  # request_info, accept, deconvention; start_review is not a decision
+    # request_info, the resubmission's acknowledgement, accept, deconvention; start_review is not a decision
+    assert len(mails) == 4
     joined = "\n".join(mails)
+    assert "Subject: Mon soutien psy : nous avons bien reçu votre candidature" in joined
     assert "Subject: Mon soutien psy : des informations complémentaires sont nécessaires" in joined
     assert "Diplôme illisible : merci de le renvoyer." in joined
     assert "Subject: Mon soutien psy : votre candidature est acceptée" in joined
@@ -187,7 +189,8 @@ def test_psychologists_cannot_decide_and_reviewers_cannot_act_out_of_scope(api, 
 
 
 def test_a_second_accepted_candidature_of_the_same_psychologist_is_refused(api, make_candidature):
-    first = make_candidature(department="75", status="accepted")
+    first = make_candidature(department="75", status="in_review")
+    assert _transition(api, api.token("admin"), first.id, "accept", 1).status_code == 200  # writes the convention
     second = make_candidature(department="75", status="in_review", owner_sub=first.owner_sub)
     response = _transition(api, api.token("admin"), second.id, "accept", 1)
     assert response.status_code == 409 and response.json()["error"]["code"] == "already_conventioned"
