@@ -114,7 +114,14 @@ def decide_declaration(state: DeclarationState, session: SessionRecord) -> Decla
 
     if state.stored_session is not None:
         return recorded_answer(state.stored_session, session)
-    department = require_accepted(state.convention).get("department")
+    convention = require_accepted(state.convention)
+    department = convention.get("department")
+    end_date = convention.get("end_date")
+    if end_date and session.date.isoformat() > end_date:
+        raise NotConventioned(
+            f"Your convention ends on {end_date}: sessions dated after it cannot be declared.",
+            details=[{"field": "date", "message": f"give a date on or before {end_date}"}],
+        )
     if state.used >= session.quota:
         raise quota_exhausted(session.year, state.used, session.quota)
     return Declaration(session=session, department=department, seen=state.used)
