@@ -6,8 +6,9 @@ route ships without its access rules being stated and checked. Each call gets fr
 Roles: the psychologist (owner of "own" resources), a reviewer whose scope covers the resource's
 department, a reviewer of another department, an admin, and a call without a token. Resources
 live in department 75; "foreign" ones belong to another psychologist. For the session routes the
-resource is an accepted candidature: "own" means the caller is conventioned (and declared the
-session), "foreign" that another psychologist is.
+resource is a candidature accepted through the API: "own" means the caller is conventioned (and declared the
+session), "foreign" that another psychologist is. The listing and resignation routes address the caller's own
+convention the same way.
 """
 
 from __future__ import annotations
@@ -75,7 +76,49 @@ def _declared_session(api, candidature) -> dict[str, str]:
     return {"session_id": response.json()["session_id"]}
 
 
+def _accepted_by_admin(api, candidature) -> dict[str, str]:
+    """Accept through the API, so the owner holds a convention and a listing (version 2 after it)."""
+    body = {"action": "accept", "expected_version": candidature.version}
+    response = api.call("POST", f"/v1/candidatures/{candidature.id}/transitions", token=api.token("admin"), json=body)
+    assert response.status_code == 200, response.text
+    return {}
+
+
+def _this_month() -> dict[str, str]:
+    today = programme_today()
+    return {"year": str(today.year), "month": str(today.month)}
+
+
+# The caller's own things: every psychologist has an account, a statement and an export (empty or not); only the
+# conventioned owner ("own") has a listing to read, edit or resign from.
+OWN_ONLY = {
+    "psychologist": (200, 403),
+    "reviewer_in_scope": 403,
+    "reviewer_out_of_scope": 403,
+    "admin": 403,
+    "anonymous": 401,
+}
+ANY_PSYCHOLOGIST = OWN_ONLY | {"psychologist": 200}
+
 EXPECTED: dict[str, Case] = {
+    "GET /v1/me": Case(expect=ANY_PSYCHOLOGIST),
+    "GET /v1/me/export": Case(files=True, expect=ANY_PSYCHOLOGIST),
+    "GET /v1/me/listing": Case(state="in_review", setup=_accepted_by_admin, expect=OWN_ONLY),
+    "PATCH /v1/me/listing": Case(
+        state="in_review",
+        setup=_accepted_by_admin,
+        body=lambda candidature, _: {"teleconsultation": False},
+        headers={"If-Match": "2"},
+        expect=OWN_ONLY,
+    ),
+    "POST /v1/convention/resign": Case(
+        state="in_review",
+        setup=_accepted_by_admin,
+        body=lambda candidature, _: {"effective_date": programme_today().isoformat()},
+        expect=OWN_ONLY,
+    ),
+    "GET /v1/sessions": Case(state=None, query=_this_month, expect=ANY_PSYCHOLOGIST),
+    "GET /v1/sessions/statement": Case(state=None, query=_this_month, expect=ANY_PSYCHOLOGIST),
     "POST /v1/candidatures": Case(
         state=None,
         body=_fields,
@@ -169,7 +212,8 @@ EXPECTED: dict[str, Case] = {
         },
     ),
     "POST /v1/sessions": Case(
-        state="accepted",
+        state="in_review",
+        setup=_accepted_by_admin,
         body=_session_body,
         headers={"Idempotency-Key": "fresh"},
         expect={
@@ -181,7 +225,8 @@ EXPECTED: dict[str, Case] = {
         },
     ),
     "GET /v1/sessions/quota": Case(
-        state="accepted",
+        state="in_review",
+        setup=_accepted_by_admin,
         query=_patient,
         expect={
             "psychologist": (200, 403),
@@ -192,8 +237,8 @@ EXPECTED: dict[str, Case] = {
         },
     ),
     "DELETE /v1/sessions/{session_id}": Case(
-        state="accepted",
-        setup=_declared_session,
+        state="in_review",
+        setup=lambda api, candidature: _accepted_by_admin(api, candidature) | _declared_session(api, candidature),
         expect={
             "psychologist": (204, 404),
             "reviewer_in_scope": 403,
@@ -224,8 +269,8 @@ EXPECTED: dict[str, Case] = {
     ),
     # Public: anyone reads a listed psychologist's profile, theirs or not.
     "GET /v1/psychologists/{psychologist_id}": Case(
-        state="accepted",
-        setup=lambda api, candidature: {"psychologist_id": candidature.id},
+        state="in_review",
+        setup=lambda api, candidature: _accepted_by_admin(api, candidature) | {"psychologist_id": candidature.id},
         expect=dict.fromkeys(ROLES, 200),
     ),
     "GET /v1/review/candidatures": Case(
