@@ -43,8 +43,17 @@
     accept: "Acceptation",
     reject: "Refus",
     deconvention: "Déconventionnement",
+    resign: "Démission du psychologue",
+    convention_end: "Fin de la convention",
+    edit_listing: "Modification de la fiche annuaire",
+    purge: "Effacement des données (durée de conservation échue)",
   };
-  const ROLE_LABELS = { psychologists: "Psychologue", reviewers: "Instructeur", admins: "Administrateur" };
+  // Decisions worth showing in a previous candidature's summary.
+  const DECISIVE = ["accept", "reject", "request_info", "deconvention", "resign", "convention_end", "withdraw"];
+  const ROLE_LABELS = { psychologists: "Psychologue", reviewers: "Instructeur", admins: "Administrateur", system: "Système" };
+  const dayFormat = new Intl.DateTimeFormat("fr-FR", { dateStyle: "long", timeZone: "UTC" });
+  // A previous candidature is followed this many steps back at most.
+  const LINEAGE_DEPTH = 10;
   const DOCUMENT_LABELS = { diploma: "Diplôme", identity: "Pièce d'identité", identifier_proof: "Justificatif RPPS ou ADELI" };
   const DOCUMENT_STATUS = { pending: "en cours de vérification", verified: "vérifié", rejected: "refusé" };
   const PUBLICS = { enfants: "Enfants", adolescents: "Adolescents", adultes: "Adultes" };
@@ -461,6 +470,8 @@
       );
     }
     $("reason").value = "";
+    $("effective-date").value = "";
+    $("effective-field").hidden = !allowed.includes("deconvention");
     clearActionErrors();
   }
 
@@ -486,12 +497,76 @@
             " (" + move + (STATUS_LABELS[e.to_status] || e.to_status) + ") par " + who,
           );
           if (e.reason) item.append(el("br"), "Motif : « " + e.reason + " »");
+          if (e.effective_date) item.append(el("br"), "Date d'effet : " + formatDay(e.effective_date));
           return item;
         }),
       );
     } catch (error) {
       if (error.status === 401) return;
       list.replaceChildren(el("li", { text: "L'historique n'a pas pu être chargé. " + friendly(error) }));
+    }
+  }
+
+  function formatDay(isoDate) {
+    return isoDate ? dayFormat.format(new Date(isoDate + "T00:00:00Z")) : "";
+  }
+
+  function conventionPeriod(c) {
+    if (!c.convention_start) return "jamais conventionné au titre de cette candidature";
+    const start = "conventionné du " + formatDay(c.convention_start);
+    if (!c.convention_end) return start + " à ce jour";
+    return start + (c.status === "accepted" ? " jusqu'au " : " au ") + formatDay(c.convention_end);
+  }
+
+  function lineageEntry(c, events, current) {
+    const title = current ? "Candidature affichée" : "Candidature précédente";
+    const heading = el("h3", {}, title + " — " + (STATUS_LABELS[c.status] || c.status));
+    const item = el("li", {}, heading);
+    const facts = [
+      ["Créée le", formatDate(c.created_at)],
+      ["Soumise le", formatDate(c.submitted_at)],
+      ["Convention", conventionPeriod(c)],
+    ];
+    const list = el("dl", { class: "details" });
+    definitionList(list, facts);
+    item.append(list);
+    const decisions = events.filter((e) => DECISIVE.includes(e.action));
+    if (decisions.length) {
+      item.append(
+        el(
+          "ul",
+          { class: "plain-list" },
+          ...decisions.map((e) => {
+            const line = el("li", {}, el("span", { class: "when", text: formatDate(e.at) + " " }), el("strong", { text: HISTORY_LABELS[e.action] || e.action }));
+            if (e.effective_date) line.append(" (effet le " + formatDay(e.effective_date) + ")");
+            if (e.reason) line.append(" — motif : « " + e.reason + " »");
+            return line;
+          }),
+        ),
+      );
+    }
+    if (!current) item.append(el("p", {}, el("a", { href: "#/candidatures/" + encodeURIComponent(c.id), text: "Ouvrir cette candidature précédente" })));
+    return item;
+  }
+
+  async function loadLineage(c) {
+    const list = $("lineage");
+    list.replaceChildren(lineageEntry(c, [], true));
+    let previous = c.previous_candidature_id;
+    for (let step = 0; previous && step < LINEAGE_DEPTH; step += 1) {
+      try {
+        const [earlier, history] = await Promise.all([
+          api("GET", "/candidatures/" + encodeURIComponent(previous)),
+          api("GET", "/candidatures/" + encodeURIComponent(previous) + "/history"),
+        ]);
+        if (!state.candidature || state.candidature.id !== c.id) return;
+        list.append(lineageEntry(earlier, history.events, false));
+        previous = earlier.previous_candidature_id;
+      } catch (error) {
+        if (error.status === 401) return;
+        list.append(el("li", { text: "Une candidature précédente existe mais n'est pas consultable (hors de votre périmètre ou effacée)." }));
+        return;
+      }
     }
   }
 
@@ -506,7 +581,7 @@
       if (error.status === 401) return;
       state.candidature = null;
       $("candidature-title").textContent = "Candidature introuvable";
-      for (const node of ["identity", "professional", "practices", "documents", "history"]) $(node).replaceChildren();
+      for (const node of ["identity", "professional", "practices", "documents", "history", "lineage"]) $(node).replaceChildren();
       $("action-form").hidden = true;
       $("no-action").hidden = true;
       $("candidature-reason").hidden = true;
@@ -520,7 +595,7 @@
     document.title = $("candidature-title").textContent + " — Espace instructeur — Mon soutien psy";
     // Focus moves now, never after the history arrives: by then the user may already be acting.
     if (focus) focusHeading("candidature-title");
-    await loadHistory(id);
+    await Promise.all([loadHistory(id), loadLineage(candidature)]);
   }
 
   async function onDocument(event) {
@@ -571,6 +646,8 @@
     try {
       const body = { action, expected_version: c.version };
       if (reason) body.reason = reason;
+      const effective = $("effective-date").value;
+      if (action === "deconvention" && effective) body.effective_date = effective;
       await api("POST", "/candidatures/" + encodeURIComponent(c.id) + "/transitions", body);
       await loadCandidature(c.id, false);
       flash(DONE[action] || "La décision est enregistrée.", "success").focus();

@@ -287,3 +287,66 @@ def test_a_reviewer_works_the_queue_with_the_keyboard_only(page, api, stack, mak
     # no CSP violation, no script error, no missing file; the one 409 is the lost race above
     unexpected = [p for p in page.problems if "status of 409" not in p]
     assert not unexpected, unexpected
+
+
+def _advance(candidature_id: str, status: str) -> None:
+    """Move a candidature straight to `status` in storage (the submission path is tested elsewhere)."""
+    from msp.candidatures.models import Status
+    from msp.clock import now_iso
+    from msp.storage.candidatures import candidature_store
+
+    store = candidature_store()
+    current = store.get(candidature_id)
+    changes = {"status": Status(status), "version": current.version + 1, "submitted_at": now_iso()}
+    store.save(current.model_copy(update=changes), previous=current, audit=None)
+
+
+def test_a_reviewer_reads_a_psychologists_history_across_candidatures_and_conventions(
+    page, api, stack, make_candidature, unique_fields
+):
+    admin = api.token("admin", sub="admin-lineage")
+
+    def decide(candidature_id, action, **extra):
+        version = api.call("GET", f"/v1/candidatures/{candidature_id}", token=admin).json()["version"]
+        body = {"action": action, "expected_version": version} | extra
+        response = api.call("POST", f"/v1/candidatures/{candidature_id}/transitions", token=admin, json=body)
+        assert response.status_code == 200, response.text
+
+    fields = unique_fields(first_name="Hélène", last_name="Henry")
+    refused = make_candidature(status="in_review", department=DEPARTMENT, identifier=fields["identifier"])
+    decide(refused.id, "reject", reason="Diplôme non reconnu.")
+    psychologist = api.token("psychologist", sub=refused.owner_sub)
+    fields["practices"] = [refused.fields.practices[0].model_dump(mode="json")]
+    conventioned = api.create_candidature(psychologist, fields).json()
+    assert conventioned["previous_candidature_id"] == refused.id
+    _advance(conventioned["id"], "in_review")
+    decide(conventioned["id"], "accept")
+    decide(conventioned["id"], "deconvention", reason="Cessation d'activité déclarée.")
+    latest = api.create_candidature(psychologist, fields).json()
+    assert latest["previous_candidature_id"] == conventioned["id"]
+
+    keys = Keyboard(page)
+    page.goto("/admin/")
+    page.fill("#token", api.token("reviewer", sub="rev-lineage", departments=DEPARTMENT))
+    keys.tab_to("#signin-form button[type=submit]")
+    keys.press("Enter")
+    page.get_by_role("heading", name="File d'instruction").wait_for()
+    page.evaluate("id => { location.hash = '#/candidatures/' + id; }", latest["id"])
+    page.get_by_role("heading", name="Candidature de Mme Hélène Henry").wait_for()
+    page.wait_for_function("() => document.querySelectorAll('#lineage > li').length === 3")
+    entries = page.locator("#lineage > li").all_inner_texts()
+    assert "Candidature affichée — Brouillon" in entries[0]
+    assert "Déconventionnement" in entries[1] and "Cessation d'activité déclarée." in entries[1]
+    assert "conventionné du" in entries[1]
+    assert "Refus" in entries[2] and "Diplôme non reconnu." in entries[2]
+    assert "jamais conventionné" in entries[2]
+    check_accessibility(page, "20-historique-du-psychologue")
+
+    keys.tab_to(f"#lineage a[href='#/candidatures/{conventioned['id']}']")
+    keys.press("Enter")
+    page.wait_for_function("id => location.hash.endsWith(id)", arg=conventioned["id"])
+    page.wait_for_function("() => document.querySelectorAll('#lineage > li').length === 2")
+    assert keys.focused("#candidature-title")
+    assert "Déconventionnée" in page.inner_text("#candidature-status")
+    assert "Diplôme non reconnu." in page.locator("#lineage > li").nth(1).inner_text()
+    check_accessibility(page, "21-candidature-precedente")
