@@ -16,9 +16,9 @@ from pydantic import StringConstraints
 from msp.auth import Caller, Role
 from msp.candidatures.convention import decision_effects
 from msp.candidatures.listing_edits import conventioned_candidature
-from msp.candidatures.models import AuditEvent, Candidature, DecisionEvent, Status, Strict
+from msp.candidatures.models import Candidature, DecisionEvent, Status, Strict
 from msp.candidatures.ports import CandidatureRepository, DecisionEvents
-from msp.candidatures.use_cases import audit_event
+from msp.candidatures.use_cases import audit_event, system_event
 from msp.clock import now_iso
 from msp.errors import InvalidFields, NotFound, VersionMismatch
 
@@ -48,16 +48,6 @@ def dated_end(current: Candidature, effective: dt.date, today: dt.date, reason: 
     return current.model_copy(update=changes)
 
 
-def _decision_event(updated: Candidature, action: str) -> DecisionEvent:
-    return DecisionEvent(
-        candidature_id=updated.id,
-        version=updated.version,
-        action=action,
-        to_status=updated.status,
-        at=updated.updated_at,
-    )
-
-
 def resign(
     store: CandidatureRepository,
     publisher: DecisionEvents,
@@ -74,7 +64,7 @@ def resign(
     audit = audit_event(updated, caller, Role.PSYCHOLOGIST, "resign", previous=current, reason=reason)
     audit = audit.model_copy(update={"effective_date": request.effective_date})
     store.save(updated, previous=current, audit=audit, effects=decision_effects(current, updated))
-    publisher.publish(_decision_event(updated, "resign"))
+    publisher.publish(DecisionEvent.of(updated, "resign"))
     return updated
 
 
@@ -94,16 +84,8 @@ def end_due_conventions(store: CandidatureRepository, today: dt.date) -> list[st
             updated = current.model_copy(
                 update={"status": Status.DECONVENTIONED, "version": current.version + 1, "updated_at": now_iso()}
             )
-            audit = AuditEvent(
-                candidature_id=updated.id,
-                version=updated.version,
-                actor=SCHEDULER,
-                role="system",
-                action="convention_end",
-                from_status=current.status,
-                to_status=updated.status,
-                at=updated.updated_at,
-                effective_date=current.convention_end,
+            audit = system_event(current, updated, SCHEDULER, "convention_end").model_copy(
+                update={"effective_date": current.convention_end}
             )
             try:
                 store.save(updated, previous=current, audit=audit, effects=decision_effects(current, updated))

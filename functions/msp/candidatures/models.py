@@ -385,6 +385,17 @@ class DecisionEvent(BaseModel):
     to_status: Status
     at: str
 
+    @classmethod
+    def of(cls, candidature: Candidature, action: str) -> DecisionEvent:
+        """The event of `action`, just saved as this version of the candidature."""
+        return cls(
+            candidature_id=candidature.id,
+            version=candidature.version,
+            action=action,
+            to_status=candidature.status,
+            at=candidature.updated_at,
+        )
+
 
 class EmailMessage(BaseModel):
     to: str

@@ -19,8 +19,9 @@ from typing import Protocol
 
 from pydantic import BaseModel, Field
 
-from msp.candidatures.models import AuditEvent, Candidature, CandidatureFields, Status
+from msp.candidatures.models import Candidature, CandidatureFields, Status
 from msp.candidatures.ports import CandidatureRepository
+from msp.candidatures.use_cases import DOCUMENT_PREFIX, UPLOAD_PREFIX, system_event
 from msp.errors import NotFound, VersionMismatch
 
 RETENTION_ACTOR = "retention"
@@ -106,24 +107,12 @@ class PurgeReport(BaseModel):
 
 def purge_one(store: PurgeStore, bucket: PurgeBucket, candidature: Candidature, now: str, report: PurgeReport) -> None:
     """Erase one candidature's personal data and documents, leaving its skeleton (see the module's order)."""
-    from msp.candidatures.use_cases import DOCUMENT_PREFIX, UPLOAD_PREFIX
-
     for prefix in (DOCUMENT_PREFIX, UPLOAD_PREFIX):
         report.object_versions_erased += bucket.erase_prefix(f"{prefix}{candidature.id}/")
     report.audit_events_anonymised += store.anonymise_history(candidature.id)
     report.items_erased += store.erase_markers(candidature)
     kept = skeleton(candidature, now)
-    audit = AuditEvent(
-        candidature_id=kept.id,
-        version=kept.version,
-        actor=RETENTION_ACTOR,
-        role="system",
-        action="purge",
-        from_status=candidature.status,
-        to_status=kept.status,
-        at=now,
-    )
-    store.save(kept, previous=candidature, audit=audit)
+    store.save(kept, previous=candidature, audit=system_event(candidature, kept, RETENTION_ACTOR, "purge"))
     report.purged.append(candidature.id)
 
 

@@ -156,15 +156,7 @@ def transition_candidature(
         # Another reviewer's transaction won between our read and our write.
         raise _stale(store.get(candidature_id), caller, request.expected_version) from error
     if request.action in DECISIONS:
-        publisher.publish(
-            DecisionEvent(
-                candidature_id=updated.id,
-                version=updated.version,
-                action=request.action.value,
-                to_status=updated.status,
-                at=updated.updated_at,
-            )
-        )
+        publisher.publish(DecisionEvent.of(updated, request.action.value))
     return updated
 
 

@@ -60,6 +60,20 @@ def parse_upload_key(key: str) -> tuple[str, str] | None:
     return parts[1], parts[2]
 
 
+def system_event(previous: Candidature, updated: Candidature, actor: str, action: str) -> AuditEvent:
+    """The audit event of a change a scheduled job made (no person acted: role `system`)."""
+    return AuditEvent(
+        candidature_id=updated.id,
+        version=updated.version,
+        actor=actor,
+        role="system",
+        action=action,
+        from_status=previous.status,
+        to_status=updated.status,
+        at=updated.updated_at,
+    )
+
+
 def audit_event(
     candidature: Candidature,
     caller: Caller,
@@ -267,15 +281,7 @@ def submit_candidature(
 ) -> Candidature:
     """Send a complete candidature for review; the psychologist then gets an acknowledgement by e-mail."""
     submitted = _psychologist_transition(store, caller, candidature_id, Action.SUBMIT)
-    publisher.publish(
-        DecisionEvent(
-            candidature_id=submitted.id,
-            version=submitted.version,
-            action=Action.SUBMIT.value,
-            to_status=submitted.status,
-            at=submitted.updated_at,
-        )
-    )
+    publisher.publish(DecisionEvent.of(submitted, Action.SUBMIT.value))
     return submitted
 
 
