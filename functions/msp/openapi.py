@@ -440,6 +440,15 @@ def _error_response(status: int) -> dict[str, Any]:
     return {"description": ERROR_DESCRIPTIONS[status], "content": {"application/json": {"schema": body}}}
 
 
+def _success(op: Operation) -> dict[str, Any]:
+    success: dict[str, Any] = {"description": "Success"}
+    if op.response is not None:
+        success["content"] = {"application/json": {"schema": op.response}}
+    if op.csv:
+        success["content"]["text/csv"] = {"schema": {"type": "string", "description": "UTF-8 with BOM, ';'"}}
+    return success
+
+
 def build_document() -> dict[str, Any]:
     schemas = _components()
     paths: dict[str, Any] = {}
@@ -460,12 +469,7 @@ def build_document() -> dict[str, Any]:
         ]
         if op.query:
             parameters += _query_parameters(op.query, schemas)
-        success: dict[str, Any] = {"description": "Success"}
-        if op.response is not None:
-            success["content"] = {"application/json": {"schema": op.response}}
-        if op.csv:
-            success["content"]["text/csv"] = {"schema": {"type": "string", "description": "UTF-8 with BOM, ';'"}}
-        responses = {str(op.status): success} | {str(s): _error_response(s) for s in op.errors}
+        responses = {str(op.status): _success(op)} | {str(s): _error_response(s) for s in op.errors}
         operation: dict[str, Any] = {
             "operationId": _operation_id(op),
             "summary": op.summary,

@@ -156,4 +156,7 @@ def test_a_practice_stored_in_the_format_of_november_2026_reads_back_field_for_f
         "languages": ["fr", "en"],
         "publics": ["adultes"],
         "teleconsultation": True,
+        # Written before availability existed: read back as taking new patients.
+        "accepting_new_patients": True,
+        "full_until": None,
     }

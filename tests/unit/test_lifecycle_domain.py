@@ -373,3 +373,21 @@ def test_the_digest_groups_by_department_and_goes_out_once_a_day():
     assert send_daily_digest(Source(), Mailer(), TODAY, "instruction@example.fr") == 3
     assert send_daily_digest(Source(), Mailer(), TODAY, "instruction@example.fr") == 0
     assert len(sent) == 1
+
+
+def test_a_new_candidature_with_a_freed_identifier_links_the_last_one_that_held_it():
+    from msp.candidatures.use_cases import create_candidature
+    from tests.unit.use_case_fakes import InMemoryCandidatures
+
+    store = InMemoryCandidatures()
+    first = _accepted(status=Status.IN_REVIEW)
+    store.save(first, previous=None, audit=None)
+    held = first.fields.identifier
+    assert store.identifiers[(held.type, held.value)] == first.id
+    rejected = first.model_copy(update={"status": Status.REJECTED, "version": first.version + 1})
+    store.save(rejected, previous=first, audit=None)
+    again = create_candidature(store, OWNER, first.fields)
+    assert again.previous_candidature_id == first.id
+    assert store.identifiers[(held.type, held.value)] == again.id
+    unrelated = create_candidature(store, OWNER, CandidatureFields())
+    assert unrelated.previous_candidature_id is None

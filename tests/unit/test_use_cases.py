@@ -39,6 +39,14 @@ from msp.sessions.policy import Amounts
 from msp.sessions.rules import SessionRecord
 from tests.unit.use_case_fakes import InMemoryCandidatures, InMemoryDocuments, InMemorySessions
 
+
+class Published:
+    """A bus that takes every event."""
+
+    def publish(self, event) -> bool:
+        return True
+
+
 ADMIN = Caller(sub="admin-1", roles=frozenset({Role.ADMIN}))
 
 
@@ -64,17 +72,12 @@ def with_verified_documents(store: InMemoryCandidatures, bucket: InMemoryDocumen
 def submitted(store, bucket, caller: Caller, rpps_body: str = "0000000001") -> str:
     candidature = create_candidature(store, caller, fields(rpps_body))
     with_verified_documents(store, bucket, caller, candidature.id)
-    return submit_candidature(store, caller, candidature.id).id
+    return submit_candidature(store, Published(), caller, candidature.id).id
 
 
 def decide(store, candidature_id: str, action: Action, reason: str | None = None):
     current = store.get(candidature_id)
     request = TransitionRequest(action=action, reason=reason, expected_version=current.version)
-
-    class Published:
-        def publish(self, event) -> bool:
-            return True
-
     return transition_candidature(store, Published(), ADMIN, candidature_id, request)
 
 
@@ -90,7 +93,7 @@ def test_an_edit_needs_the_current_version_and_an_editable_status():
     edited = patch_candidature(store, caller, draft.id, changes, if_match=draft.version)
     assert (edited.version, edited.fields.experience_years) == (2, 9)
     with_verified_documents(store, bucket, caller, draft.id)
-    submit_candidature(store, caller, draft.id)
+    submit_candidature(store, Published(), caller, draft.id)
     with pytest.raises(NotEditable):
         patch_candidature(store, caller, draft.id, changes, if_match=store.get(draft.id).version)
 
@@ -107,10 +110,10 @@ def test_submission_lists_what_is_missing_and_a_withdrawal_frees_the_identifier(
     store, bucket, caller = InMemoryCandidatures(), InMemoryDocuments(), psychologist()
     draft = create_candidature(store, caller, fields())
     with pytest.raises(IncompleteCandidature) as refused:
-        submit_candidature(store, caller, draft.id)
+        submit_candidature(store, Published(), caller, draft.id)
     assert {detail["field"] for detail in refused.value.details} == {f"documents.{kind.value}" for kind in DocumentKind}
     with_verified_documents(store, bucket, caller, draft.id)
-    assert submit_candidature(store, caller, draft.id).status is Status.SUBMITTED
+    assert submit_candidature(store, Published(), caller, draft.id).status is Status.SUBMITTED
     with pytest.raises(IdentifierTaken):
         submitted(store, bucket, psychologist("psy-2"))
     withdraw_candidature(store, caller, draft.id)

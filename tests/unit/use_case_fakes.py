@@ -32,6 +32,7 @@ class InMemoryCandidatures:
         self.profiles: set[str] = set()
         self.density: dict[str, int] = {}
         self.notified: set[tuple[str, int]] = set()
+        self.previous_holders: dict[tuple[str, str], str] = {}
 
     def get(self, candidature_id: str) -> Candidature:
         if candidature_id not in self.candidatures:
@@ -58,6 +59,8 @@ class InMemoryCandidatures:
         released = self._held(previous) if previous else None
         if released and released != held:
             del self.identifiers[released]
+            if held is None and candidature.submitted_at and not candidature.purged_at:
+                self.previous_holders[released] = candidature.id
         if held:
             self.identifiers[held] = candidature.id
         self.candidatures[candidature.id] = candidature
@@ -95,6 +98,9 @@ class InMemoryCandidatures:
                 "status": change.status,
                 "candidature_id": change.candidature_id,
                 "department": change.department,
+                "start_date": change.start_date,
+                "end_date": change.end_date,
+                "updated_at": change.updated_at,
             }
         plan = effects.listing
         if plan is None:
@@ -110,6 +116,23 @@ class InMemoryCandidatures:
         for cells in plan.density.values():
             for cell, change in cells.items():
                 self.density[cell] = self.density.get(cell, 0) + change
+
+    def convention(self, owner_sub: str) -> dict[str, Any] | None:
+        return self.conventions.get(owner_sub)
+
+    def owned_by(self, owner_sub: str) -> list[Candidature]:
+        mine = [c for c in self.candidatures.values() if c.owner_sub == owner_sub]
+        return sorted(mine, key=lambda c: (c.created_at, c.id), reverse=True)
+
+    def previous_holder(self, identifier_type: str, value: str) -> str | None:
+        return self.previous_holders.get((identifier_type, value))
+
+    def ending_by(self, day: str) -> list[str]:
+        return [
+            c.id
+            for c in self.candidatures.values()
+            if c.status.value == "accepted" and c.convention_end and c.convention_end.isoformat() <= day
+        ]
 
     def history(self, candidature_id: str) -> list[AuditEvent]:
         return [event for (cid, _), event in sorted(self.audits.items()) if cid == candidature_id]

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
 
-from msp.candidatures.models import Candidature, Status
+from msp.candidatures.models import Candidature, CandidatureFields, Status
 
 if TYPE_CHECKING:
     from msp.directory.listing import ListingPlan
@@ -53,25 +53,25 @@ def _convention_of(candidature: Candidature) -> ConventionChange:
     )
 
 
+def _listed(candidature: Candidature | None) -> CandidatureFields | None:
+    """What a candidature lists: its fields while accepted, nothing otherwise."""
+    return candidature.fields if candidature is not None and candidature.status is Status.ACCEPTED else None
+
+
 def decision_effects(previous: Candidature | None, updated: Candidature) -> DecisionEffects:
     """The convention and listing changes of a change to a candidature (from nothing, for a candidature stored
     already decided).
 
     Entering or leaving `accepted` starts or ends the convention and lists or unlists; an accepted
     candidature that stays accepted re-lists what changed and re-dates its convention when its end moved."""
-    was = previous is not None and previous.status is Status.ACCEPTED
-    now = updated.status is Status.ACCEPTED
-    if not (was or now):
+    listed_before, listed_after = _listed(previous), _listed(updated)
+    if listed_before is None and listed_after is None:
         return DecisionEffects()
     # H3 and the listing code load only where a listing changes.
     from msp.directory.listing import plan_listing
 
-    if was and now:
-        plan = plan_listing(updated.id, previous.fields, updated.fields)
-        moved_end = previous.convention_end != updated.convention_end
-        return DecisionEffects(_convention_of(updated) if moved_end else None, None if plan.empty else plan)
-    if now:
-        return DecisionEffects(_convention_of(updated), plan_listing(updated.id, None, updated.fields))
-    return DecisionEffects(
-        _convention_of(updated), plan_listing(updated.id, previous.fields if previous else None, None)
-    )
+    plan = plan_listing(updated.id, listed_before, listed_after)
+    if listed_before is None or listed_after is None:
+        return DecisionEffects(_convention_of(updated), plan)
+    moved_end = previous is None or previous.convention_end != updated.convention_end
+    return DecisionEffects(_convention_of(updated) if moved_end else None, None if plan.empty else plan)

@@ -127,12 +127,12 @@ def listing_view(candidature: Candidature, today: dt.date) -> ListingView:
         public_email=fields.public_email,
         public_phone=fields.public_phone,
         website=str(fields.website) if fields.website else None,
-        languages=fields.languages,
-        publics=fields.publics,
-        teleconsultation=fields.teleconsultation,
+        languages=listed[0].languages,
+        publics=listed[0].publics,
+        teleconsultation=listed[0].teleconsultation,
         practices=[
             {"practice_id": item.practice_id} | practice.model_dump(mode="json")
-            for item, practice in zip(listed, fields.practices, strict=True)
+            for item, practice in zip(listed, fields.practices or [], strict=True)
         ],
         accepting_new_patients=accepting,
         full_until=None if accepting else fields.full_until,

@@ -59,10 +59,11 @@ def _resignation_email(candidature: Candidature, decision: AuditEvent, reviewers
     """The reviewers' notice of a resignation: who, from when, and why if they said."""
     fields = candidature.fields
     name = " ".join(part for part in (fields.first_name, fields.last_name) if part) or "(sans nom)"
+    effective = decision.effective_date or dt.date.fromisoformat(decision.at[:10])
     body = (
         "Bonjour,\n\n"
         f"{name} (département {candidature.department}) met fin à son conventionnement au dispositif "
-        f"Mon soutien psy à compter du {_french_date(decision.effective_date)} : ses cabinets quittent "
+        f"Mon soutien psy à compter du {_french_date(effective)} : ses cabinets quittent "
         "l'annuaire ce jour-là et ses séances datées après ne sont plus acceptées.\n\n"
         + (f"Motif indiqué :\n\n{_quoted(decision.reason)}\n\n" if decision.reason else "")
         + f"Référence de la candidature : {candidature.id}\n\n{SIGNATURE}\n"
@@ -70,6 +71,66 @@ def _resignation_email(candidature: Candidature, decision: AuditEvent, reviewers
     return EmailMessage(
         to=reviewers, subject=SUBJECTS["resign"], body=body, reference=f"{candidature.id}-v{decision.version}"
     )
+
+
+def _submitted(_: AuditEvent) -> str:
+    return (
+        "Nous avons bien reçu votre candidature au dispositif Mon soutien psy. Un instructeur de votre "
+        "département va l'examiner ; vous recevrez un message à chaque étape. Vous pouvez suivre son état "
+        "dans votre espace psychologue."
+    )
+
+
+def _info_requested(decision: AuditEvent) -> str:
+    return (
+        "L'instructeur de votre candidature au dispositif Mon soutien psy a besoin d'informations "
+        "complémentaires avant de pouvoir décider :\n\n"
+        f"{_quoted(decision.reason)}\n\n"
+        "Vous pouvez dès maintenant modifier votre candidature dans votre espace psychologue, "
+        "puis la soumettre à nouveau : elle reviendra alors dans la file d'instruction."
+    )
+
+
+def _accepted(decision: AuditEvent) -> str:
+    middle = (
+        "Nous avons le plaisir de vous informer que votre candidature au dispositif Mon soutien psy "
+        "est acceptée. Vous êtes désormais conventionné·e : vos cabinets apparaissent dans "
+        "l'annuaire des psychologues partenaires et vous pouvez déclarer les séances que vous réalisez "
+        "dans le cadre du dispositif."
+    )
+    if decision.reason:
+        middle += f"\n\nMessage de l'instructeur :\n\n{_quoted(decision.reason)}"
+    return middle
+
+
+def _rejected(decision: AuditEvent) -> str:
+    return (
+        "Après examen, votre candidature au dispositif Mon soutien psy n'a pas été retenue, "
+        "pour le motif suivant :\n\n"
+        f"{_quoted(decision.reason)}\n\n"
+        "Si votre situation évolue, vous pourrez déposer une nouvelle candidature."
+    )
+
+
+def _deconventioned(decision: AuditEvent) -> str:
+    when = f"le {_french_date(decision.effective_date)}" if decision.effective_date else "dès aujourd'hui"
+    return (
+        f"Nous vous informons que votre conventionnement au dispositif Mon soutien psy prend fin {when}, "
+        "pour le motif suivant :\n\n"
+        f"{_quoted(decision.reason)}\n\n"
+        "Vos cabinets quittent alors l'annuaire et vous ne pouvez plus déclarer de séances datées "
+        "après cette date au titre du dispositif."
+    )
+
+
+# The heart of each message to the psychologist, by action.
+_MIDDLES = {
+    "submit": _submitted,
+    "request_info": _info_requested,
+    "accept": _accepted,
+    "reject": _rejected,
+    "deconvention": _deconventioned,
+}
 
 
 def decision_email(candidature: Candidature, decision: AuditEvent, reviewers: str = "") -> EmailMessage:
@@ -80,47 +141,9 @@ def decision_email(candidature: Candidature, decision: AuditEvent, reviewers: st
         if not reviewers:
             raise ValueError("no reviewers' mailbox to tell of a resignation")
         return _resignation_email(candidature, decision, reviewers)
-    if decision.action == "submit":
-        middle = (
-            "Nous avons bien reçu votre candidature au dispositif Mon soutien psy. Un instructeur de votre "
-            "département va l'examiner ; vous recevrez un message à chaque étape. Vous pouvez suivre son état "
-            "dans votre espace psychologue."
-        )
-    elif decision.action == "request_info":
-        middle = (
-            "L'instructeur de votre candidature au dispositif Mon soutien psy a besoin d'informations "
-            "complémentaires avant de pouvoir décider :\n\n"
-            f"{_quoted(decision.reason)}\n\n"
-            "Vous pouvez dès maintenant modifier votre candidature dans votre espace psychologue, "
-            "puis la soumettre à nouveau : elle reviendra alors dans la file d'instruction."
-        )
-    elif decision.action == "accept":
-        middle = (
-            "Nous avons le plaisir de vous informer que votre candidature au dispositif Mon soutien psy "
-            "est acceptée. Vous êtes désormais conventionné·e : vos cabinets apparaissent dans "
-            "l'annuaire des psychologues partenaires et vous pouvez déclarer les séances que vous réalisez "
-            "dans le cadre du dispositif."
-        )
-        if decision.reason:
-            middle += f"\n\nMessage de l'instructeur :\n\n{_quoted(decision.reason)}"
-    elif decision.action == "reject":
-        middle = (
-            "Après examen, votre candidature au dispositif Mon soutien psy n'a pas été retenue, "
-            "pour le motif suivant :\n\n"
-            f"{_quoted(decision.reason)}\n\n"
-            "Si votre situation évolue, vous pourrez déposer une nouvelle candidature."
-        )
-    elif decision.action == "deconvention":
-        when = f"le {_french_date(decision.effective_date)}" if decision.effective_date else "dès aujourd'hui"
-        middle = (
-            f"Nous vous informons que votre conventionnement au dispositif Mon soutien psy prend fin {when}, "
-            "pour le motif suivant :\n\n"
-            f"{_quoted(decision.reason)}\n\n"
-            "Vos cabinets quittent alors l'annuaire et vous ne pouvez plus déclarer de séances datées "
-            "après cette date au titre du dispositif."
-        )
-    else:
+    if decision.action not in _MIDDLES:
         raise ValueError(f"no e-mail for action {decision.action!r}")
+    middle = _MIDDLES[decision.action](decision)
     body = (
         f"{_salutation(candidature)}\n\n{middle}\n\nRéférence de votre candidature : {candidature.id}\n\n{SIGNATURE}\n"
     )
@@ -173,6 +196,15 @@ def document_rejected_email(candidature: Candidature, document: Document) -> Ema
     )
 
 
+def _digest_section(department: str, entries: list[QueueEntry]) -> str:
+    lines = [
+        f"  - {' '.join(p for p in (e.first_name, e.last_name) if p) or '(sans nom)'}"
+        f", {e.city or ''} ({e.postcode or ''}) : {e.id}"
+        for e in sorted(entries, key=lambda e: e.submitted_at)
+    ]
+    return f"Département {department} ({len(entries)}) :\n" + "\n".join(lines)
+
+
 def digest_email(day: dt.date, entries: Iterable[QueueEntry], reviewers: str) -> EmailMessage | None:
     """The reviewers' daily digest: the candidatures submitted the day before, by department; None if none."""
     by_department: dict[str, list[QueueEntry]] = {}
@@ -180,14 +212,7 @@ def digest_email(day: dt.date, entries: Iterable[QueueEntry], reviewers: str) ->
         by_department.setdefault(entry.department, []).append(entry)
     if not by_department:
         return None
-    sections = []
-    for department, found in sorted(by_department.items()):
-        lines = [
-            f"  - {' '.join(p for p in (e.first_name, e.last_name) if p) or '(sans nom)'}"
-            f", {e.city or ''} ({e.postcode or ''}) : {e.id}"
-            for e in sorted(found, key=lambda e: e.submitted_at)
-        ]
-        sections.append(f"Département {department} ({len(found)}) :\n" + "\n".join(lines))
+    sections = [_digest_section(department, found) for department, found in sorted(by_department.items())]
     total = sum(len(found) for found in by_department.values())
     body = (
         "Bonjour,\n\n"

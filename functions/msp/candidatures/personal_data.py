@@ -74,10 +74,8 @@ def _convention(store: CandidatureRepository, caller: Caller) -> ConventionView 
 def _current_first(candidatures: list[Candidature], convention: ConventionView | None) -> list[Candidature]:
     """The candidature that holds a live convention, else the newest still active, then the others newest first."""
     held = convention.candidature_id if convention and convention.status == "accepted" else None
-    current = next((c for c in candidatures if c.id == held), None) or next(
-        (c for c in candidatures if c.status not in INACTIVE_STATUSES), None
-    )
-    return ([current] if current else []) + [c for c in candidatures if c is not current]
+    # Stable sort on (not the holder, not active): the holder first, then the active ones, newest first each.
+    return sorted(candidatures, key=lambda c: (c.id != held, c.status in INACTIVE_STATUSES))
 
 
 def _account(caller: Caller, candidatures: list[Candidature], convention: ConventionView | None) -> Account:

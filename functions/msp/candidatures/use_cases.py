@@ -227,16 +227,17 @@ def verify_uploaded_document(
         verdict = document.model_copy(update={"status": DocumentStatus.VERIFIED, "size": size})
     else:
         verdict = document.model_copy(update={"status": DocumentStatus.REJECTED, "reason": reason, "size": size})
-    recorded = store.record_document_verdict(candidature_id, verdict)
-    if recorded and mailer is not None and verdict.status is DocumentStatus.REJECTED:
+    if store.record_document_verdict(candidature_id, verdict):
         _tell_document_rejected(mailer, candidature, verdict)
     bucket.delete(key)
     return verdict.status
 
 
-def _tell_document_rejected(mailer: Mailer, candidature: Candidature, document: Document) -> None:
-    """Sent once, after the verdict is recorded; a failed send is logged, not retried: the verdict and its
-    reason stay readable on the candidature."""
+def _tell_document_rejected(mailer: Mailer | None, candidature: Candidature, document: Document) -> None:
+    """A refused file is told once, by the run that recorded the verdict; a failed send is logged, not retried:
+    the verdict and its reason stay readable on the candidature."""
+    if mailer is None or document.status is not DocumentStatus.REJECTED:
+        return
     from msp.candidatures.notifications import document_rejected_email
 
     try:
