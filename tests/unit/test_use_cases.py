@@ -213,6 +213,17 @@ def test_only_a_conventioned_psychologist_declares():
     assert store.writes == 0
 
 
+def test_sessions_dated_after_the_conventions_end_are_refused():
+    store = InMemorySessions()
+    # The resignation takes effect on 19 November: a session on the 20th is refused, nothing is written.
+    store.conventions["psy-1"] = {"status": "accepted", "department": "75", "end_date": "2026-11-19"}
+    with pytest.raises(NotConventioned) as refused:
+        record_session(store, session(1))
+    assert "2026-11-19" in refused.value.message and store.writes == 0
+    store.conventions["psy-1"]["end_date"] = "2026-11-20"  # its last day is still covered
+    assert record_session(store, session(1)).used == 1
+
+
 def test_a_declaration_racing_another_is_decided_again_on_the_refusals_state_without_reading_again():
     store = conventioned_sessions("psy-1", "psy-2")
     store.interleave.append(lambda: record_session(store, session(9, psychologist_sub="psy-2", quota=2)))
