@@ -411,7 +411,7 @@ def test_reviewers_get_a_daily_digest_of_the_new_candidatures_by_department(api,
     )
     sent = stack.runtime.invoke("SendReviewDigestFunction", {})
     assert sent["candidatures"] >= 3
-    (digest,) = _outbox(stack, f"*-digest-{programme_today().isoformat()}.eml")
+    (digest,) = _outbox(stack, f"*-digest-{programme_today().isoformat()}-all.eml")
     assert "Département 69" in digest and "Département 75" in digest
     assert all(c.id in digest for c in fresh)
     assert stack.runtime.invoke("SendReviewDigestFunction", {})["candidatures"] == 0  # once a day

@@ -16,7 +16,7 @@ from msp.candidatures.convention import decision_effects
 from msp.candidatures.leaving import ResignationRequest, dated_end, end_due_conventions, resign
 from msp.candidatures.listing_edits import ListingChanges, edit_listing
 from msp.candidatures.models import Candidature, CandidatureFields, QueueEntry, Status
-from msp.candidatures.notifications import digest_email, send_daily_digest
+from msp.candidatures.notifications import digest_emails, send_daily_digest
 from msp.candidatures.retention import PurgeReport, RetentionPolicy, purge_due, purge_expired, skeleton
 from msp.directory.listing import accepts_new_patients, listing_items_for
 from msp.errors import IdentityLocked, InvalidFields, NotConventioned, VersionMismatch
@@ -344,10 +344,17 @@ def _entry(department, name):
 
 def test_the_digest_groups_by_department_and_goes_out_once_a_day():
     entries = [_entry("75", "Martin"), _entry("13", "Durand"), _entry("75", "Petit")]
-    message = digest_email(TODAY, entries, "instruction@example.fr")
-    assert message.to == "instruction@example.fr" and "3 nouvelle(s)" in message.subject
+    ((message, count),) = digest_emails(TODAY, entries, "instruction@example.fr")
+    assert message.to == "instruction@example.fr" and "3 nouvelle(s)" in message.subject and count == 3
     assert message.body.index("Département 13 (1)") < message.body.index("Département 75 (2)")
-    assert digest_email(TODAY, [], "instruction@example.fr") is None
+    assert digest_emails(TODAY, [], "instruction@example.fr") == []
+
+    per_department = digest_emails(TODAY, entries, "instruction-{department}@example.fr")
+    assert [(m.to, n) for m, n in per_department] == [
+        ("instruction-13@example.fr", 1),
+        ("instruction-75@example.fr", 2),
+    ]
+    assert "Martin" not in per_department[0][0].body and "Durand" not in per_department[1][0].body
 
     claimed: set[str] = set()
 
@@ -356,13 +363,13 @@ def test_the_digest_groups_by_department_and_goes_out_once_a_day():
             assert start == "2026-06-09T22:00:00.000000Z" and end == "2026-06-10T22:00:00.000000Z"
             return entries
 
-        def claim_digest(self, day):
-            fresh = day not in claimed
-            claimed.add(day)
+        def claim_digest(self, reference):
+            fresh = reference not in claimed
+            claimed.add(reference)
             return fresh
 
-        def release_digest(self, day):
-            claimed.discard(day)
+        def release_digest(self, reference):
+            claimed.discard(reference)
 
     sent = []
 
@@ -370,9 +377,9 @@ def test_the_digest_groups_by_department_and_goes_out_once_a_day():
         def send(self, message):
             sent.append(message)
 
-    assert send_daily_digest(Source(), Mailer(), TODAY, "instruction@example.fr") == 3
-    assert send_daily_digest(Source(), Mailer(), TODAY, "instruction@example.fr") == 0
-    assert len(sent) == 1
+    assert send_daily_digest(Source(), Mailer(), TODAY, "instruction-{department}@example.fr") == 3
+    assert send_daily_digest(Source(), Mailer(), TODAY, "instruction-{department}@example.fr") == 0
+    assert [m.to for m in sent] == ["instruction-13@example.fr", "instruction-75@example.fr"]
 
 
 def test_a_new_candidature_with_a_freed_identifier_links_the_last_one_that_held_it():

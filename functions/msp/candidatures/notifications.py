@@ -34,9 +34,9 @@ class Mailer(Protocol):
 class DigestSource(Protocol):
     def submitted_between(self, start: str, end: str) -> list[QueueEntry]: ...
 
-    def claim_digest(self, day: str) -> bool: ...
+    def claim_digest(self, reference: str) -> bool: ...
 
-    def release_digest(self, day: str) -> None: ...
+    def release_digest(self, reference: str) -> None: ...
 
 
 def _salutation(candidature: Candidature) -> str:
@@ -55,6 +55,15 @@ def _french_date(day: dt.date) -> str:
     return day.strftime("%d/%m/%Y")
 
 
+DEPARTMENT_PLACEHOLDER = "{department}"
+
+
+def reviewers_of(reviewers: str, department: str | None) -> str:
+    """The mailbox of a department's reviewers: `reviewers` with `{department}` replaced by the department code
+    (one mailbox per department), or `reviewers` itself when it names one mailbox for all."""
+    return reviewers.replace(DEPARTMENT_PLACEHOLDER, (department or "").lower())
+
+
 def _resignation_email(candidature: Candidature, decision: AuditEvent, reviewers: str) -> EmailMessage:
     """The reviewers' notice of a resignation: who, from when, and why if they said."""
     fields = candidature.fields
@@ -69,7 +78,10 @@ def _resignation_email(candidature: Candidature, decision: AuditEvent, reviewers
         + f"Référence de la candidature : {candidature.id}\n\n{SIGNATURE}\n"
     )
     return EmailMessage(
-        to=reviewers, subject=SUBJECTS["resign"], body=body, reference=f"{candidature.id}-v{decision.version}"
+        to=reviewers_of(reviewers, candidature.department),
+        subject=SUBJECTS["resign"],
+        body=body,
+        reference=f"{candidature.id}-v{decision.version}",
     )
 
 
@@ -205,13 +217,24 @@ def _digest_section(department: str, entries: list[QueueEntry]) -> str:
     return f"Département {department} ({len(entries)}) :\n" + "\n".join(lines)
 
 
-def digest_email(day: dt.date, entries: Iterable[QueueEntry], reviewers: str) -> EmailMessage | None:
-    """The reviewers' daily digest: the candidatures submitted the day before, by department; None if none."""
+def digest_emails(day: dt.date, entries: Iterable[QueueEntry], reviewers: str) -> list[tuple[EmailMessage, int]]:
+    """The reviewers' daily digest of the candidatures submitted on `day`, by department, each message with the
+    number it lists: one per department when `reviewers` has a `{department}` placeholder, one for all
+    otherwise; none when none came."""
     by_department: dict[str, list[QueueEntry]] = {}
     for entry in entries:
         by_department.setdefault(entry.department, []).append(entry)
-    if not by_department:
-        return None
+    if DEPARTMENT_PLACEHOLDER in reviewers:
+        groups = [(department, {department: found}) for department, found in sorted(by_department.items())]
+    else:
+        groups = [("all", by_department)] if by_department else []
+    return [
+        (_digest(day, scope, found, reviewers_of(reviewers, scope)), sum(map(len, found.values())))
+        for scope, found in groups
+    ]
+
+
+def _digest(day: dt.date, scope: str, by_department: dict[str, list[QueueEntry]], to: str) -> EmailMessage:
     sections = [_digest_section(department, found) for department, found in sorted(by_department.items())]
     total = sum(len(found) for found in by_department.values())
     body = (
@@ -221,28 +244,29 @@ def digest_email(day: dt.date, entries: Iterable[QueueEntry], reviewers: str) ->
         + f"\n\nElles figurent dans la file d'instruction de la page des instructeurs.\n\n{SIGNATURE}\n"
     )
     return EmailMessage(
-        to=reviewers,
+        to=to,
         subject=f"Mon soutien psy : {total} nouvelle(s) candidature(s) du {_french_date(day)}",
         body=body,
-        reference=f"digest-{day.isoformat()}",
+        reference=f"digest-{day.isoformat()}-{scope.lower()}",
     )
 
 
 def send_daily_digest(source: DigestSource, mailer: Mailer, day: dt.date, reviewers: str) -> int:
     """E-mail the reviewers the candidatures submitted on `day` (Paris) that still wait; the number listed.
 
-    Once per day: a marker claimed before sending, released when the send fails so the retry sends it."""
+    Each message once: a marker claimed before sending it, released when the send fails so the retry sends it."""
     from msp.clock import PROGRAMME_TIMEZONE, iso
 
     start = dt.datetime.combine(day, dt.time(), PROGRAMME_TIMEZONE)
     end = dt.datetime.combine(day + dt.timedelta(days=1), dt.time(), PROGRAMME_TIMEZONE)
-    entries = source.submitted_between(iso(start), iso(end))
-    message = digest_email(day, entries, reviewers)
-    if message is None or not source.claim_digest(day.isoformat()):
-        return 0
-    try:
-        mailer.send(message)
-    except Exception:
-        source.release_digest(day.isoformat())
-        raise
-    return len(entries)
+    listed = 0
+    for message, count in digest_emails(day, source.submitted_between(iso(start), iso(end)), reviewers):
+        if not source.claim_digest(message.reference):
+            continue
+        try:
+            mailer.send(message)
+        except Exception:
+            source.release_digest(message.reference)
+            raise
+        listed += count
+    return listed

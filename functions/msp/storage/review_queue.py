@@ -132,13 +132,14 @@ class DigestStore:
         }
         return [_queue_entry(item)[1] for page in pages(dynamodb_client().query, arguments) for item in page["Items"]]
 
-    def claim_digest(self, day: str) -> bool:
-        """Mark the digest of `day` as sent; False when it already was (a schedule delivered twice)."""
+    def claim_digest(self, reference: str) -> bool:
+        """Mark the digest message `reference` (its day and scope) as sent; False when it already was (a schedule
+        delivered twice)."""
         try:
             with aws_errors():
                 dynamodb_client().put_item(
                     TableName=self.table,
-                    Item={"pk": {"S": f"DIGEST#{day}"}, "sk": {"S": "SENT"}},
+                    Item={"pk": {"S": f"DIGEST#{reference}"}, "sk": {"S": "SENT"}},
                     ConditionExpression="attribute_not_exists(pk)",
                 )
         except ClientError as error:
@@ -147,9 +148,10 @@ class DigestStore:
             raise
         return True
 
-    def release_digest(self, day: str) -> None:
+    def release_digest(self, reference: str) -> None:
+        key = {"pk": {"S": f"DIGEST#{reference}"}, "sk": {"S": "SENT"}}
         with aws_errors():
-            dynamodb_client().delete_item(TableName=self.table, Key={"pk": {"S": f"DIGEST#{day}"}, "sk": {"S": "SENT"}})
+            dynamodb_client().delete_item(TableName=self.table, Key=key)
 
 
 @cache
