@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any
 
 from infra.api_client import SAMPLE_PDF, ApiClient
@@ -160,10 +161,38 @@ def load_demo_data(stack) -> str:
             continue  # one stays a draft
         submit_with_documents(client, stack, token, candidature["id"])
         review(client, admin, candidature["id"], DEMO_REVIEW.get(index, []))
+    if created:
+        _after_acceptance(client, stack)
     stack.events.wait_idle()
     if created == 0:
         return "Demo data already loaded."
     return (
         f"Loaded {created} demo candidatures in {len({p[6] for p in DEMO_PRACTICES})} departments "
-        f"(1 draft, the others submitted, {len(DEMO_REVIEW)} of them further reviewed)."
+        f"(1 draft, the others submitted, {len(DEMO_REVIEW)} of them further reviewed; one refused psychologist "
+        f"applied again, one listed psychologist takes no new patients for a month)."
     )
+
+
+def _after_acceptance(client: ApiClient, stack) -> None:
+    """The second life the admin page and the search show: the refused psychologist (6) applies again with the
+    same identifier (the new candidature links the refused one), and a listed one (9) is full for a month.
+    Done once: a second load finds both done and leaves them."""
+    again = client.token("psychologist", sub="demo-psychologist-6")
+    response = client.create_candidature(again, demo_fields(6), key="demo-candidature-6-again")
+    response.raise_for_status()
+    # A replayed Idempotency-Key answers with the first result: the candidature as it is now says what is left.
+    current = client.call("GET", f"/v1/candidatures/{response.json()['id']}", token=again).json()
+    if current["status"] == "draft" and not current["documents"]:
+        submit_with_documents(client, stack, again, current["id"])
+    full = client.token("psychologist", sub="demo-psychologist-9")
+    listing = client.call("GET", "/v1/me/listing", token=full).json()
+    if not listing["accepting_new_patients"]:
+        return
+    until = (dt.date.today() + dt.timedelta(days=30)).isoformat()
+    client.call(
+        "PATCH",
+        "/v1/me/listing",
+        token=full,
+        json={"accepting_new_patients": False, "full_until": until},
+        headers={"If-Match": str(listing["version"])},
+    ).raise_for_status()
