@@ -28,6 +28,7 @@ from msp.sessions.statements import (
     statement_csv,
     statement_line,
 )
+from tests.unit.use_case_fakes import InMemoryCandidatures
 
 TODAY = dt.date(2026, 6, 10)
 OWNER = Caller(sub="psy-1", roles=frozenset({Role.PSYCHOLOGIST}))
@@ -52,28 +53,13 @@ def _accepted(version: int = 3, **changes) -> Candidature:
     ).model_copy(update=changes)
 
 
-class Store:
-    """The candidature port in memory, conditional on the version read like the real one."""
-
-    def __init__(self, *candidatures: Candidature):
-        self.items = {c.id: c for c in candidatures}
-        self.saved: list[tuple] = []
-
-    def get(self, candidature_id):
-        return self.items[candidature_id]
-
-    def save(self, candidature, *, previous, audit, effects=None):
-        if previous is not None and self.items[candidature.id].version != previous.version:
-            raise VersionMismatch("stale")
-        self.items[candidature.id] = candidature
-        self.saved.append((candidature, audit, effects))
-
-    def convention(self, owner_sub):
-        held = [c for c in self.items.values() if c.owner_sub == owner_sub and c.status is Status.ACCEPTED]
-        return {"status": "accepted", "candidature_id": held[0].id} if held else None
-
-    def ending_by(self, day):
-        return [c.id for c in self.items.values() if c.convention_end and c.convention_end.isoformat() <= day]
+def _stored(*candidatures: Candidature) -> InMemoryCandidatures:
+    """The in-memory candidature port holding these candidatures as stored already decided: an accepted one
+    with its convention and listing."""
+    store = InMemoryCandidatures()
+    for candidature in candidatures:
+        store.save(candidature, previous=None, audit=None, effects=decision_effects(None, candidature))
+    return store
 
 
 class Publisher:
@@ -123,29 +109,30 @@ def test_a_listing_keeps_at_least_one_practice_language_and_public(cleared):
         ListingChanges.model_validate(cleared)
 
 
-def test_moving_a_practice_replans_the_directory_in_the_edit_itself():
+def test_moving_a_practice_relists_it_in_the_edit_itself():
     current = _accepted()
-    store = Store(current)
+    store = _stored(current)
+    (old,) = listing_items_for(current.id, current.fields)
+    assert set(store.practices) == {(old.partition, old.sort_key)}
+    density_before = dict(store.density)
     view = edit_listing(store, OWNER, ListingChanges(practices=[OTHER_PARIS]), current.version, TODAY)
     assert view.version == current.version + 1 and view.practices[0]["postcode"] == "75012"
-    _, audit, effects = store.saved[-1]
+    audit = store.audits[(current.id, view.version)]
     assert audit.action == "edit_listing" and audit.changed_fields == ["practices"]
-    assert effects.convention is None
-    (old,) = listing_items_for(current.id, current.fields)
-    (new,) = effects.listing.put
-    assert effects.listing.delete == (old,) and new.postcode == "75012"
-    moved = [change for cells in effects.listing.density.values() for change in cells.values()]
-    assert sorted(moved) in ([-1, 1], [])  # leaves one density cell for another, or stays in the same
+    (new,) = listing_items_for(current.id, store.get(current.id).fields)
+    assert set(store.practices) == {(new.partition, new.sort_key)} and new.postcode == "75012"
+    assert sum(store.density.values()) == sum(density_before.values()) == 1  # moved, not added
 
 
 def test_an_edit_on_a_stale_version_or_without_convention_is_refused():
     current = _accepted()
     with pytest.raises(VersionMismatch):
-        edit_listing(Store(current), OWNER, ListingChanges(teleconsultation=False), current.version - 1, TODAY)
+        edit_listing(_stored(current), OWNER, ListingChanges(teleconsultation=False), current.version - 1, TODAY)
     with pytest.raises(NotConventioned):
-        edit_listing(Store(), OWNER, ListingChanges(teleconsultation=False), 1, TODAY)
+        edit_listing(_stored(), OWNER, ListingChanges(teleconsultation=False), 1, TODAY)
     with pytest.raises(InvalidFields):
-        edit_listing(Store(current), OWNER, ListingChanges(accepting_new_patients=False, full_until=TODAY), 3, TODAY)
+        changes = ListingChanges(accepting_new_patients=False, full_until=TODAY)
+        edit_listing(_stored(current), OWNER, changes, current.version, TODAY)
 
 
 # ---------------------------------------------------------------- ends of convention
@@ -169,32 +156,39 @@ def test_an_end_today_deconventions_and_unlists_a_later_one_only_dates_the_conve
 
 def test_resigning_twice_the_same_way_changes_nothing_and_tells_the_reviewers_once():
     current = _accepted()
-    store, publisher = Store(current), Publisher()
+    store, publisher = _stored(current), Publisher()
     request = ResignationRequest(effective_date=TODAY + dt.timedelta(days=3))
     first = resign(store, publisher, OWNER, request, TODAY)
     again = resign(store, publisher, OWNER, request, TODAY)
     assert first.version == again.version == current.version + 1
     assert [e.action for e in publisher.events] == ["resign"]
-    assert store.saved[-1][1].effective_date == request.effective_date
+    assert store.audits[(current.id, first.version)].effective_date == request.effective_date
+    assert store.conventions[OWNER.sub]["end_date"] == request.effective_date.isoformat()
 
 
 def test_the_daily_job_ends_what_is_due_once_and_rereads_an_edited_candidature():
     due = _accepted(convention_end=TODAY)
     later = _accepted(convention_end=TODAY + dt.timedelta(days=1))
-    store = Store(due, later)
+    later = later.model_copy(
+        update={"owner_sub": "psy-2", "fields": later.fields.model_copy(update={"identifier": None})}
+    )
+    store = _stored(due, later)
     original_save = store.save
     raced = []
 
     def save_losing_once(candidature, *, previous, audit, effects=None):
         if not raced:  # the psychologist edited their listing just before the job's write
             raced.append(True)
-            store.items[candidature.id] = previous.model_copy(update={"version": previous.version + 1})
+            store.candidatures[candidature.id] = previous.model_copy(update={"version": previous.version + 1})
         original_save(candidature, previous=previous, audit=audit, effects=effects)
 
-    store.save = save_losing_once
+    store.save = save_losing_once  # type: ignore[method-assign]
     assert end_due_conventions(store, TODAY) == [due.id]
-    assert store.items[due.id].status is Status.DECONVENTIONED and store.items[later.id].status is Status.ACCEPTED
-    assert store.saved[-1][1].action == "convention_end" and store.saved[-1][1].role == "system"
+    ended = store.get(due.id)
+    assert ended.status is Status.DECONVENTIONED and store.get(later.id).status is Status.ACCEPTED
+    audit = store.audits[(due.id, ended.version)]
+    assert audit.action == "convention_end" and audit.role == "system" and audit.effective_date == TODAY
+    assert store.conventions[OWNER.sub]["status"] == "deconventioned" and not store.profiles - {later.id}
     assert end_due_conventions(store, TODAY) == []
 
 
@@ -230,12 +224,12 @@ def test_a_skeleton_keeps_states_and_dates_and_no_name():
 def test_a_purge_stopped_by_its_budget_resumes_after_the_last_one_done():
     candidatures = [_accepted(status=Status.WITHDRAWN) for _ in range(4)]
 
-    class PurgeStore(Store):
+    class PurgeStore(InMemoryCandidatures):
         def purge_candidates(self, start):
-            ids = sorted(self.items)
+            ids = sorted(self.candidatures)
             for candidature_id in ids[ids.index(start) + 1 :] if start else ids:
-                if not self.items[candidature_id].purged_at:
-                    yield self.items[candidature_id], candidature_id
+                if not self.candidatures[candidature_id].purged_at:
+                    yield self.candidatures[candidature_id], candidature_id
 
         def anonymise_history(self, candidature_id):
             return 1
@@ -247,13 +241,15 @@ def test_a_purge_stopped_by_its_budget_resumes_after_the_last_one_done():
         def erase_prefix(self, prefix):
             return 2
 
-    store = PurgeStore(*candidatures)
+    store = PurgeStore()
+    for candidature in candidatures:
+        store.save(candidature, previous=None, audit=None)
     budget = iter([True, True])
     now = dt.datetime(2030, 1, 1, tzinfo=dt.UTC)
     first = purge_expired(store, Bucket(), RetentionPolicy(), now, time_left=lambda: next(budget, False))
-    assert not first.complete and len(first.purged) == 2 and first.resume_from == sorted(store.items)[1]
+    assert not first.complete and len(first.purged) == 2 and first.resume_from == sorted(store.candidatures)[1]
     rest = purge_expired(store, Bucket(), RetentionPolicy(), now, start=first.resume_from)
-    assert rest.complete and sorted(first.purged + rest.purged) == sorted(store.items)
+    assert rest.complete and sorted(first.purged + rest.purged) == sorted(store.candidatures)
     assert rest.object_versions_erased == 2 * 2 * 2 and isinstance(rest, PurgeReport)
     assert purge_expired(store, Bucket(), RetentionPolicy(), now).purged == []
 
@@ -384,7 +380,6 @@ def test_the_digest_groups_by_department_and_goes_out_once_a_day():
 
 def test_a_new_candidature_with_a_freed_identifier_links_the_last_one_that_held_it():
     from msp.candidatures.use_cases import create_candidature
-    from tests.unit.use_case_fakes import InMemoryCandidatures
 
     store = InMemoryCandidatures()
     first = _accepted(status=Status.IN_REVIEW)
