@@ -189,8 +189,7 @@ def test_psychologists_cannot_decide_and_reviewers_cannot_act_out_of_scope(api, 
 
 
 def test_a_second_accepted_candidature_of_the_same_psychologist_is_refused(api, make_candidature):
-    first = make_candidature(department="75", status="in_review")
-    assert _transition(api, api.token("admin"), first.id, "accept", 1).status_code == 200  # writes the convention
+    first = make_candidature(department="75", status="accepted")
     second = make_candidature(department="75", status="in_review", owner_sub=first.owner_sub)
     response = _transition(api, api.token("admin"), second.id, "accept", 1)
     assert response.status_code == 409 and response.json()["error"]["code"] == "already_conventioned"

@@ -6,7 +6,7 @@ route ships without its access rules being stated and checked. Each call gets fr
 Roles: the psychologist (owner of "own" resources), a reviewer whose scope covers the resource's
 department, a reviewer of another department, an admin, and a call without a token. Resources
 live in department 75; "foreign" ones belong to another psychologist. For the session routes the
-resource is a candidature accepted through the API: "own" means the caller is conventioned (and declared the
+resource is an accepted candidature: "own" means the caller is conventioned (and declared the
 session), "foreign" that another psychologist is. The listing and resignation routes address the caller's own
 convention the same way.
 """
@@ -76,14 +76,6 @@ def _declared_session(api, candidature) -> dict[str, str]:
     return {"session_id": response.json()["session_id"]}
 
 
-def _accepted_by_admin(api, candidature) -> dict[str, str]:
-    """Accept through the API, so the owner holds a convention and a listing (version 2 after it)."""
-    body = {"action": "accept", "expected_version": candidature.version}
-    response = api.call("POST", f"/v1/candidatures/{candidature.id}/transitions", token=api.token("admin"), json=body)
-    assert response.status_code == 200, response.text
-    return {}
-
-
 def _this_month() -> dict[str, str]:
     today = programme_today()
     return {"year": str(today.year), "month": str(today.month)}
@@ -103,17 +95,15 @@ ANY_PSYCHOLOGIST = OWN_ONLY | {"psychologist": 200}
 EXPECTED: dict[str, Case] = {
     "GET /v1/me": Case(expect=ANY_PSYCHOLOGIST),
     "GET /v1/me/export": Case(files=True, expect=ANY_PSYCHOLOGIST),
-    "GET /v1/me/listing": Case(state="in_review", setup=_accepted_by_admin, expect=OWN_ONLY),
+    "GET /v1/me/listing": Case(state="accepted", expect=OWN_ONLY),
     "PATCH /v1/me/listing": Case(
-        state="in_review",
-        setup=_accepted_by_admin,
+        state="accepted",
         body=lambda candidature, _: {"teleconsultation": False},
-        headers={"If-Match": "2"},
+        headers={"If-Match": "1"},
         expect=OWN_ONLY,
     ),
     "POST /v1/convention/resign": Case(
-        state="in_review",
-        setup=_accepted_by_admin,
+        state="accepted",
         body=lambda candidature, _: {"effective_date": programme_today().isoformat()},
         expect=OWN_ONLY,
     ),
@@ -212,8 +202,7 @@ EXPECTED: dict[str, Case] = {
         },
     ),
     "POST /v1/sessions": Case(
-        state="in_review",
-        setup=_accepted_by_admin,
+        state="accepted",
         body=_session_body,
         headers={"Idempotency-Key": "fresh"},
         expect={
@@ -225,8 +214,7 @@ EXPECTED: dict[str, Case] = {
         },
     ),
     "GET /v1/sessions/quota": Case(
-        state="in_review",
-        setup=_accepted_by_admin,
+        state="accepted",
         query=_patient,
         expect={
             "psychologist": (200, 403),
@@ -237,8 +225,8 @@ EXPECTED: dict[str, Case] = {
         },
     ),
     "DELETE /v1/sessions/{session_id}": Case(
-        state="in_review",
-        setup=lambda api, candidature: _accepted_by_admin(api, candidature) | _declared_session(api, candidature),
+        state="accepted",
+        setup=_declared_session,
         expect={
             "psychologist": (204, 404),
             "reviewer_in_scope": 403,
@@ -269,8 +257,8 @@ EXPECTED: dict[str, Case] = {
     ),
     # Public: anyone reads a listed psychologist's profile, theirs or not.
     "GET /v1/psychologists/{psychologist_id}": Case(
-        state="in_review",
-        setup=lambda api, candidature: _accepted_by_admin(api, candidature) | {"psychologist_id": candidature.id},
+        state="accepted",
+        setup=lambda api, candidature: {"psychologist_id": candidature.id},
         expect=dict.fromkeys(ROLES, 200),
     ),
     "GET /v1/review/candidatures": Case(
