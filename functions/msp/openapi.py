@@ -18,6 +18,7 @@ from msp.candidatures.models import AuditEvent, CandidatureFields, DocumentUploa
 from msp.candidatures.review import QueueQuery, TransitionRequest
 from msp.directory.listing import PublicProfile
 from msp.directory.search import SearchPage, SearchQuery
+from msp.places.matching import PlaceQuery, PlaceSuggestions
 from msp.sessions.rules import DeclaredSession, QuotaQuery, QuotaStatus, SessionDeclaration
 from msp.tally.statistics import Statistics, StatsQuery
 
@@ -265,6 +266,16 @@ OPERATIONS: tuple[Operation, ...] = (
         _ref(PublicProfile),
         (404,),
     ),
+    Operation(
+        "GET",
+        "/v1/places",
+        "Communes by name prefix or postcode, best first, each with a centre point",
+        (),
+        200,
+        _ref(PlaceSuggestions),
+        (422,),
+        query=PlaceQuery,
+    ),
     Operation("GET", "/v1/openapi.json", "This document", (), 200, {"type": "object"}, ()),
 )
 
@@ -291,6 +302,7 @@ def _components() -> dict[str, Any]:
         Statistics,
         SearchPage,
         PublicProfile,
+        PlaceSuggestions,
     }
     validation: list[tuple[type[BaseModel], JsonSchemaMode]] = [
         (m, "validation") for m in sorted(requests, key=lambda m: m.__name__)

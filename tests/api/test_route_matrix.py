@@ -228,6 +228,11 @@ EXPECTED: dict[str, Case] = {
         setup=lambda api, candidature: {"psychologist_id": candidature.id},
         expect=dict.fromkeys(ROLES, 200),
     ),
+    "GET /v1/places": Case(
+        state=None,
+        query=lambda: {"q": "lyon"},
+        expect=dict.fromkeys(ROLES, 200),
+    ),
     "GET /v1/review/candidatures": Case(
         state=None,
         expect={

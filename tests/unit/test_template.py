@@ -280,18 +280,23 @@ def test_the_stats_route_is_authorized():
     assert found.function == "GetStatsFunction" and not found.public
 
 
-def test_only_the_directory_routes_are_public_and_they_only_read_the_directory():
+def test_only_the_patients_routes_are_public_and_they_read_only_public_data():
     public = {route.route_key: route.function for route in TEMPLATE.routes if route.public}
-    assert public == {
+    directory = {
         "GET /v1/psychologists/search": "SearchPsychologistsFunction",
         "GET /v1/psychologists/{psychologist_id}": "GetPsychologistProfileFunction",
+    }
+    assert public == directory | {
+        "GET /v1/places": "SuggestPlacesFunction",
         "GET /v1/openapi.json": "GetOpenApiFunction",
     }
-    for function in public.values():
+    for function in directory.values():
         for statement in _statements(FUNCTIONS[function]):
             assert statement["Resource"] == {"Fn::GetAtt": ["DirectoryTable", "Arn"]}, function
             assert set(statement["Action"]) <= {"dynamodb:Query", "dynamodb:GetItem", "dynamodb:BatchGetItem"}
             if statement["Action"] != ["dynamodb:Query"]:
                 assert "dynamodb:LeadingKeys" in str(statement["Condition"]), "single-item reads are scoped by key"
+    # The communes are shipped with the code: the places function reads nothing.
+    assert FUNCTIONS["SuggestPlacesFunction"].policies == []
     secret = FUNCTIONS["SearchPsychologistsFunction"].environment["SEARCH_CURSOR_SECRET"]
     assert secret["Fn::Sub"].startswith("{{resolve:secretsmanager:${SearchCursorSecret}")
