@@ -16,6 +16,7 @@ from pydantic.json_schema import JsonSchemaMode, models_json_schema
 
 from msp.candidatures.models import AuditEvent, CandidatureFields, DocumentUploadRequest, DownloadTicket, QueuePage
 from msp.candidatures.review import QueueQuery, TransitionRequest
+from msp.directory.geojson import GEOJSON, PracticeFeatureCollection
 from msp.directory.listing import PublicProfile
 from msp.directory.search import SearchPage, SearchQuery
 from msp.places.matching import PlaceQuery, PlaceSuggestions
@@ -70,6 +71,8 @@ class Operation:
     body: type[BaseModel] | None = None
     query: type[BaseModel] | None = None
     headers: tuple[tuple[str, bool, str, str], ...] = field(default_factory=tuple)
+    # Other representations of the success answer, by media type (chosen with the Accept header).
+    alternatives: tuple[tuple[str, dict[str, Any]], ...] = ()
 
     @property
     def public(self) -> bool:
@@ -250,12 +253,13 @@ OPERATIONS: tuple[Operation, ...] = (
     Operation(
         "GET",
         "/v1/psychologists/search",
-        "Listed practices nearest a point, exact order by distance",
+        "Listed practices nearest a point, exact order by distance; GeoJSON with Accept: application/geo+json",
         (),
         200,
         _ref(SearchPage),
         (400, 422),
         query=SearchQuery,
+        alternatives=((GEOJSON, _ref(PracticeFeatureCollection)),),
     ),
     Operation(
         "GET",
@@ -303,6 +307,7 @@ def _components() -> dict[str, Any]:
         SearchPage,
         PublicProfile,
         PlaceSuggestions,
+        PracticeFeatureCollection,
     }
     validation: list[tuple[type[BaseModel], JsonSchemaMode]] = [
         (m, "validation") for m in sorted(requests, key=lambda m: m.__name__)
@@ -391,7 +396,9 @@ def build_document() -> dict[str, Any]:
             parameters += _query_parameters(op.query, schemas)
         success: dict[str, Any] = {"description": "Success"}
         if op.response is not None:
-            success["content"] = {"application/json": {"schema": op.response}}
+            success["content"] = {"application/json": {"schema": op.response}} | {
+                media: {"schema": schema} for media, schema in op.alternatives
+            }
         responses = {str(op.status): success} | {str(s): _error_response(s) for s in op.errors}
         operation: dict[str, Any] = {
             "operationId": _operation_id(op),
