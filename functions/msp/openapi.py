@@ -19,6 +19,7 @@ from msp.candidatures.review import QueueQuery, TransitionRequest
 from msp.directory.geojson import GEOJSON, PracticeFeatureCollection
 from msp.directory.listing import PublicProfile
 from msp.directory.search import SearchPage, SearchQuery
+from msp.open_statistics.figures import OpenStatistics, OpenStatsQuery
 from msp.places.matching import PlaceQuery, PlaceSuggestions
 from msp.sessions.rules import DeclaredSession, QuotaQuery, QuotaStatus, SessionDeclaration
 from msp.tally.statistics import Statistics, StatsQuery
@@ -280,6 +281,16 @@ OPERATIONS: tuple[Operation, ...] = (
         (422,),
         query=PlaceQuery,
     ),
+    Operation(
+        "GET",
+        "/v1/public/stats",
+        "Open statistics of the latest tally: per department and closed month, counts under 11 suppressed",
+        (),
+        200,
+        _ref(OpenStatistics),
+        (404, 422, 503),
+        query=OpenStatsQuery,
+    ),
     Operation("GET", "/v1/openapi.json", "This document", (), 200, {"type": "object"}, ()),
 )
 
@@ -308,6 +319,7 @@ def _components() -> dict[str, Any]:
         PublicProfile,
         PlaceSuggestions,
         PracticeFeatureCollection,
+        OpenStatistics,
     }
     validation: list[tuple[type[BaseModel], JsonSchemaMode]] = [
         (m, "validation") for m in sorted(requests, key=lambda m: m.__name__)

@@ -233,6 +233,11 @@ EXPECTED: dict[str, Case] = {
         query=lambda: {"q": "lyon"},
         expect=dict.fromkeys(ROLES, 200),
     ),
+    # Public; no tally has run in the shared test stack: everyone gets the clear 404.
+    "GET /v1/public/stats": Case(
+        state=None,
+        expect=dict.fromkeys(ROLES, 404),
+    ),
     "GET /v1/review/candidatures": Case(
         state=None,
         expect={

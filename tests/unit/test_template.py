@@ -257,7 +257,7 @@ def test_the_tally_may_invoke_itself_and_nothing_else():
             assert not [s for s in _statements(function) if any(a.startswith("lambda:") for a in s["Action"])], name
 
 
-def test_reports_are_written_by_the_tally_only_and_read_by_the_stats_route():
+def test_reports_are_written_by_the_tally_only_and_read_by_the_stats_routes():
     for name, function in FUNCTIONS.items():
         for statement in _statements(function):
             resources = statement["Resource"] if isinstance(statement["Resource"], list) else [statement["Resource"]]
@@ -266,6 +266,12 @@ def test_reports_are_written_by_the_tally_only_and_read_by_the_stats_route():
                 assert name == "TallySessionsFunction"
             if on_reports and "s3:GetObject" in statement["Action"]:
                 assert name == "GetStatsFunction"
+    # The open statistics read a year's pointer and the summary it names, never a whole report or a CSV file.
+    (read,) = [s for s in _statements(FUNCTIONS["GetPublicStatsFunction"]) if s["Action"] == ["s3:GetObject"]]
+    assert [_sub(resource).rsplit("/reports/", 1)[1] for resource in read["Resource"]] == [
+        "*/latest.json",
+        "*/summary.json",
+    ]
     (query,) = [s for s in _statements(FUNCTIONS["TallySessionsFunction"]) if s["Action"] == ["dynamodb:Query"]]
     assert _sub(query["Resource"]) == "${SessionsTable.Arn}/index/ByYear"
 
@@ -288,6 +294,7 @@ def test_only_the_patients_routes_are_public_and_they_read_only_public_data():
     }
     assert public == directory | {
         "GET /v1/places": "SuggestPlacesFunction",
+        "GET /v1/public/stats": "GetPublicStatsFunction",
         "GET /v1/openapi.json": "GetOpenApiFunction",
     }
     for function in directory.values():
