@@ -11,8 +11,9 @@ CHROMIUM ?= /usr/bin/chromium
 AXE_CORE := .tools/npm/node_modules/axe-core/axe.min.js
 # The communes of GET /v1/places, generated from pinned open data and shipped with the function's code.
 PLACES_DATA := functions/msp/places/communes.json
-# Leaflet, copied from the npm package next to the public page, which serves it from its own origin.
-LEAFLET := public/vendor/leaflet/leaflet.js
+# Copied from npm packages next to the public page, which serves them from its own origin: Leaflet, and the
+# departments' names of the statistics view.
+PUBLIC_VENDOR := public/vendor/.copied
 BACKEND ?= dynamodb-local
 PORT ?= 3000
 ROLE ?= psychologist
@@ -79,14 +80,15 @@ $(PLACES_DATA): infra/places_data.py infra/places-sources.txt functions/msp/plac
 
 places: $(PLACES_DATA)
 
-$(LEAFLET): $(NPM_TOOLS)
+$(PUBLIC_VENDOR): $(NPM_TOOLS)
 	@mkdir -p public/vendor/leaflet
-	cp -R .tools/npm/node_modules/leaflet/dist/leaflet.css .tools/npm/node_modules/leaflet/dist/images \
-		public/vendor/leaflet/
-	cp .tools/npm/node_modules/leaflet/dist/leaflet.js $@
+	cp -R .tools/npm/node_modules/leaflet/dist/leaflet.js .tools/npm/node_modules/leaflet/dist/leaflet.css \
+		.tools/npm/node_modules/leaflet/dist/images public/vendor/leaflet/
+	cp .tools/npm/node_modules/@etalab/decoupage-administratif/data/departements.json public/vendor/
+	@touch $@
 
 # What the functions and the pages need beyond the repository: the places data and the vendored map library.
-site: $(PLACES_DATA) $(LEAFLET)
+site: $(PLACES_DATA) $(PUBLIC_VENDOR)
 
 tools: venv $(NPM_TOOLS) site
 
