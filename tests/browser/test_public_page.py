@@ -318,10 +318,13 @@ def test_without_map_tiles_the_list_is_the_whole_answer(page, listed, screenshot
 def test_the_statistics_view_shows_closed_months_with_small_counts_suppressed(page, stack, tally_storage, screenshots):
     from infra.synthetic import load_year, plan_year
     from msp.clock import programme_today
-    from msp.storage import patient_keyring, session_store
+    from msp.storage.secrets import patient_keyring
+    from msp.storage.session_years import session_year_store
 
     today = programme_today()
-    load_year(session_store(), plan_year(today.year, 2500, seed=3, tag="public-page", until=today), patient_keyring())
+    load_year(
+        session_year_store(), plan_year(today.year, 2500, seed=3, tag="public-page", until=today), patient_keyring()
+    )
     outcome = stack.runtime.invoke("TallySessionsFunction", {"kind": "nightly"})
     assert outcome["status"] == "complete", outcome
 

@@ -144,15 +144,41 @@ def test_admin_page_is_hosted_privately_behind_cloudfront_with_a_strict_csp():
     assert api_behaviour["ResponseHeadersPolicyId"] == {"Ref": "ApiHeadersPolicy"}
 
 
-def test_admin_page_has_no_inline_script_or_style():
+@pytest.mark.parametrize("folder", ["admin", "public"])
+def test_pages_have_no_inline_script_or_style(folder):
     import re
 
     from infra.template import ROOT
 
-    html = (ROOT / "admin" / "index.html").read_text(encoding="utf-8")
+    html = (ROOT / folder / "index.html").read_text(encoding="utf-8")
     assert '<html lang="fr">' in html
     assert not re.search(r"<script(?![^>]*\bsrc=)", html), "inline <script> is refused by the CSP"
     assert "<style" not in html and " style=" not in html and not re.search(r"\son[a-z]+=", html)
+
+
+def test_the_public_page_is_served_from_the_same_private_bucket_and_may_load_only_its_tiles_from_elsewhere():
+    from urllib.parse import urlsplit
+
+    from infra.template import ROOT
+
+    policy = TEMPLATE.resources["AdminSiteBucketPolicy"]["Properties"]["PolicyDocument"]["Statement"]
+    (reads,) = [statement for statement in policy if statement["Effect"] == "Allow"]
+    assert [_sub(resource) for resource in reads["Resource"]] == [
+        "${AdminSiteBucket.Arn}/admin/*",
+        "${AdminSiteBucket.Arn}/public/*",
+    ]
+    index = TEMPLATE.resources["AdminIndexFunction"]["Properties"]["FunctionCode"]
+    assert "'/public' + (request.uri === '/' ? '/index.html' : request.uri)" in index
+    headers = TEMPLATE.resources["AdminHeadersPolicy"]["Properties"]["ResponseHeadersPolicyConfig"]
+    csp = dict(
+        directive.strip().split(" ", 1)
+        for directive in headers["SecurityHeadersConfig"]["ContentSecurityPolicy"]["ContentSecurityPolicy"].split(";")
+    )
+    tiles = json.loads((ROOT / "public" / "config.json").read_text(encoding="utf-8"))["tiles"]["url"]
+    origin = "{0.scheme}://{0.netloc}".format(urlsplit(tiles))
+    assert csp["img-src"].split() == ["'self'", "data:", "blob:", origin], "config.json's tiles and the CSP differ"
+    for directive in ("default-src", "script-src", "style-src", "connect-src"):
+        assert csp[directive] == "'self'", directive
 
 
 def test_sessions_table_keys_counters_and_sessions_and_indexes_them_by_year():
