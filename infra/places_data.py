@@ -33,6 +33,7 @@ import zipfile
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from msp import geography
 from msp.places.matching import Place, PlaceIndex
@@ -58,7 +59,7 @@ class _Reader:
         self.offset += struct.calcsize(fmt)
         return values
 
-    def geometry(self) -> tuple[int, object]:
+    def geometry(self) -> tuple[int, Any]:
         (order,) = self._take("B")
         endian = "<" if order == 1 else ">"
         (kind,) = self._take(endian + "I")

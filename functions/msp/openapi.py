@@ -386,6 +386,15 @@ def _error_response(status: int) -> dict[str, Any]:
     return {"description": ERROR_DESCRIPTIONS[status], "content": {"application/json": {"schema": body}}}
 
 
+def _success_response(op: Operation) -> dict[str, Any]:
+    success: dict[str, Any] = {"description": "Success"}
+    if op.response is not None:
+        success["content"] = {"application/json": {"schema": op.response}} | {
+            media: {"schema": schema} for media, schema in op.alternatives
+        }
+    return success
+
+
 def build_document() -> dict[str, Any]:
     schemas = _components()
     paths: dict[str, Any] = {}
@@ -406,12 +415,7 @@ def build_document() -> dict[str, Any]:
         ]
         if op.query:
             parameters += _query_parameters(op.query, schemas)
-        success: dict[str, Any] = {"description": "Success"}
-        if op.response is not None:
-            success["content"] = {"application/json": {"schema": op.response}} | {
-                media: {"schema": schema} for media, schema in op.alternatives
-            }
-        responses = {str(op.status): success} | {str(s): _error_response(s) for s in op.errors}
+        responses = {str(op.status): _success_response(op)} | {str(s): _error_response(s) for s in op.errors}
         operation: dict[str, Any] = {
             "operationId": _operation_id(op),
             "summary": op.summary,

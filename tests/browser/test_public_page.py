@@ -19,7 +19,7 @@ import zlib
 import pytest
 
 from infra.seed import demo_fields, rpps_with_key
-from msp.spherical import haversine_km
+from msp.directory.spherical import haversine_km
 from tests.browser.pages import Keyboard, check_accessibility, fresh_folder, opened_page
 from tests.stored_candidatures import store_candidature
 

@@ -42,15 +42,16 @@ class PracticeFeatureCollection(BaseModel):
     next_cursor: str | None = Field(description="Foreign member: the next page's cursor, as in the JSON answer")
 
 
+def _feature(result: SearchResult) -> PracticeFeature:
+    fields = result.model_dump()  # SearchResult's fields are derived from ListedPractice's at import
+    return PracticeFeature(
+        id=fields["practice_id"], geometry=PointGeometry(coordinates=(fields["lon"], fields["lat"])), properties=result
+    )
+
+
 def feature_collection(page: SearchPage) -> PracticeFeatureCollection:
     return PracticeFeatureCollection(
-        features=[
-            PracticeFeature(
-                id=result.practice_id, geometry=PointGeometry(coordinates=(result.lon, result.lat)), properties=result
-            )
-            for result in page.results
-        ],
-        next_cursor=page.next_cursor,
+        features=[_feature(result) for result in page.results], next_cursor=page.next_cursor
     )
 
 

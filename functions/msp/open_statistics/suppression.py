@@ -48,18 +48,22 @@ def protect_column(cells: Mapping[str, int], total: int) -> tuple[dict[str, Coun
     published: dict[str, Count] = {key: shown(count) for key, count in cells.items()}
     if total < THRESHOLD:
         return published, SMALL
+    return published, _withhold_until_safe(cells, published, total)
+
+
+def _withhold_until_safe(cells: Mapping[str, int], published: dict[str, Count], total: int) -> Count:
+    """Withhold the smallest cells still shown until no withheld cell is pinned down by the total (changing
+    `published` in place); the total as it may be shown."""
     small = sum(1 for value in published.values() if value == SMALL)
-    if not small:
-        return published, total
     secret = 0
     withheld_sum = sum(count for key, count in cells.items() if published[key] == SMALL)
     # The smallest cells shown first; ties by key, so that the same figures always withhold the same cells.
     still_shown = sorted((count, key) for key, count in cells.items() if published[key] != SMALL)
-    while _some_cell_is_exact(small, secret, withheld_sum):
+    while small and _some_cell_is_exact(small, secret, withheld_sum):
         if not still_shown:
-            return published, WITHHELD
+            return WITHHELD
         count, key = still_shown.pop(0)
         published[key] = WITHHELD
         secret += 1
         withheld_sum += count
-    return published, total
+    return total

@@ -99,6 +99,12 @@ def _rank(place: Place) -> tuple[int, str, str]:
     return (-place.population, place.name, place.insee_code)
 
 
+def _row(p: Place) -> str:
+    fields = [p.insee_code, p.name, p.department, " ".join(p.postcodes), str(p.population), repr(p.lat), repr(p.lon)]
+    fields.append("1" if p.arrondissement else "0")
+    return "\t".join(fields)
+
+
 class PlaceIndex:
     """Every place, best-ranked first, and two sorted key lists pointing at them: each suffix of a folded name
     that starts at a word, and each postcode.
@@ -135,13 +141,8 @@ class PlaceIndex:
             postcodes.extend((postcode, position) for postcode in place.postcodes)
         names.sort()
         postcodes.sort()
-        rows = [
-            "\t".join((p.insee_code, p.name, p.department, " ".join(p.postcodes), str(p.population), *coordinates))
-            for p in ranked
-            for coordinates in [(repr(p.lat), repr(p.lon), str(int(p.arrondissement)))]
-        ]
         return cls(
-            rows,
+            [_row(place) for place in ranked],
             [key for key, _ in names],
             [ref for _, ref in names],
             [key for key, _ in postcodes],
