@@ -169,6 +169,14 @@ def _department_order(code: str) -> tuple[bool, str]:
     return (code == UNKNOWN_DEPARTMENT, code)
 
 
+def _department_months(tally: Tally) -> list[DepartmentMonth]:
+    return [
+        DepartmentMonth(department=_department(code), month=month, sessions=sessions)
+        for code, months in sorted(tally.department_months.items(), key=lambda item: _department_order(item[0]))
+        for month, sessions in sorted(months.items())
+    ]
+
+
 def build_report(tally: Tally, plan: RunPlan, generated_at: str, repairs: dict[str, str] | None = None) -> Report:
     """The report of a merged tally; `repairs` gives each drift's repair outcome when a repair was asked."""
     psychologists = set().union(*(group.members for group in tally.departments.values()))
@@ -217,11 +225,7 @@ def build_report(tally: Tally, plan: RunPlan, generated_at: str, repairs: dict[s
             Drift(**drift, repair=(repairs or {}).get(drift["patient_key"]) if plan.repair else None)
             for drift in tally.drifts
         ],
-        department_months=[
-            DepartmentMonth(department=_department(code), month=month, sessions=sessions)
-            for code, months in sorted(tally.department_months.items(), key=lambda item: _department_order(item[0]))
-            for month, sessions in sorted(months.items())
-        ],
+        department_months=_department_months(tally),
     )
 
 
