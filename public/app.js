@@ -362,10 +362,11 @@
     navigator.geolocation.getCurrentPosition(
       (position) => {
         done();
+        // Rounded to about 100 m: enough to rank psychologists, and what the address and the request carry.
         state.place = {
           label: "votre position",
-          lat: Math.round(position.coords.latitude * 1e5) / 1e5,
-          lon: Math.round(position.coords.longitude * 1e5) / 1e5,
+          lat: Math.round(position.coords.latitude * 1e3) / 1e3,
+          lon: Math.round(position.coords.longitude * 1e3) / 1e3,
         };
         $("place").value = "Ma position";
         setPlaceError("");
