@@ -44,8 +44,9 @@ def _queries(index, count: int) -> list[str]:
     return [query for query in queries if query.strip(" -'")]
 
 
-def _fresh(statement: str) -> float:
-    code = f"import time; t = time.perf_counter(); {statement}; print(time.perf_counter() - t)"
+def _fresh(statement: str, setup: str = "pass") -> float:
+    """Seconds `statement` takes in a fresh process, after `setup`."""
+    code = f"import time; {setup}; t = time.perf_counter(); {statement}; print(time.perf_counter() - t)"
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=FUNCTIONS_DIR)
     return float(result.stdout.strip().splitlines()[-1])
 
@@ -55,12 +56,11 @@ def test_places_index_load_memory_and_suggestions_against_a_get_item(stack):
     from msp.storage.aws import dynamodb_client
 
     print(f"\n--- places: {DATA_FILE.name}, {DATA_FILE.stat().st_size / 1e6:.1f} MB")
-    loads = [_fresh("from msp.places.catalogue import load_index; load_index()") for _ in range(COLD_RUNS)]
-    imports = [_fresh("import msp.places.matching") for _ in range(COLD_RUNS)]
-    load_ms = (statistics.median(loads) - statistics.median(imports)) * 1000
+    loads = [_fresh("load_index()", "from msp.places.catalogue import load_index") for _ in range(COLD_RUNS)]
     print(
-        f"loading the index in a fresh process: {load_ms:.0f} ms beyond importing the module "
-        f"(median of {COLD_RUNS}; the handler's whole cold import is in test_cold_start)"
+        f"loading the index in a fresh process: {statistics.median(loads) * 1000:.0f} ms "
+        f"(median of {COLD_RUNS}, load average {os.getloadavg()[0]:.1f}; the handler's whole cold import is in "
+        "test_cold_start)"
     )
     memory = subprocess.run(
         [
