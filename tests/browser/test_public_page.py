@@ -188,6 +188,7 @@ def test_a_patient_searches_by_commune_filters_pages_and_opens_a_profile(
     keys.type("st etienne")
     page.wait_for_selector("#place-list [role=option]")
     check_accessibility(page, screenshots, "02-propositions")
+    check_reflow(page, screenshots, "02-propositions")
     assert page.inner_text("#place-option-0").startswith("Saint-Étienne (42)")
     assert "communes proposées" in page.inner_text("#place-status")
     keys.press("ArrowDown")
@@ -213,6 +214,7 @@ def test_a_patient_searches_by_commune_filters_pages_and_opens_a_profile(
     assert keys.focused("#results-title")
     assert page.get_attribute("#results", "start") == "11"
     check_accessibility(page, screenshots, "04-page-2")
+    check_reflow(page, screenshots, "04-page-2")
     keys.tab_to("#previous-page")
     keys.press("Enter")
     wait_results(page, "page 1.")
@@ -235,6 +237,7 @@ def test_a_patient_searches_by_commune_filters_pages_and_opens_a_profile(
     assert "Téléconsultation proposée" in page.inner_text("#results")
     assert page.is_hidden("#next-page") and page.is_hidden("#previous-page")
     check_accessibility(page, screenshots, "05-filtres")
+    check_reflow(page, screenshots, "05-filtres")
 
     # ---------------------------------------------------------------- a profile, and its shareable address
     profile = next(person for person in listed if person["name"] == children_online[0])
@@ -313,6 +316,7 @@ def test_without_map_tiles_the_list_is_the_whole_answer(page, listed, screenshot
     assert result_names(page) == expected(listed, SAINT_ETIENNE)[:10]
     page.wait_for_function("() => document.querySelector('#map-note').textContent.includes(\"n'a pas pu\")")
     check_accessibility(page, screenshots, "09-sans-fond-de-carte")
+    check_reflow(page, screenshots, "09-sans-fond-de-carte")
     # The only errors are the tiles refused above.
     assert all("ERR_FAILED" in problem for problem in page.problems), page.problems
 
@@ -358,4 +362,5 @@ def test_the_statistics_view_shows_closed_months_with_small_counts_suppressed(pa
             assert int(cell.replace("\u202f", "").replace("\xa0", "")) >= 11, cell
     assert any(cell[0].isdigit() for cell in cells)
     check_accessibility(page, screenshots, "11-statistiques-departement")
+    check_reflow(page, screenshots, "11-statistiques-departement")
     assert not page.problems, page.problems
