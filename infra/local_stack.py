@@ -90,7 +90,9 @@ class LocalStack:
         self.notifier = BucketNotifier(self.runtime, self.template.bucket_triggers, self.names.by_logical_id)
         self.notifier.start()
         self._exit.callback(self.notifier.stop)
-        self.gateway = Gateway(self.template, self.runtime, self.issuer, {"/admin/": ROOT / "admin"})
+        # The reviewers' page under /admin/, the patients' page everywhere else (the most specific prefix first).
+        pages = {"/admin/": ROOT / "admin", "/": ROOT / "public"}
+        self.gateway = Gateway(self.template, self.runtime, self.issuer, pages)
         self.server = serve(self.gateway, self.port)
         self.port = self.server.server_address[1]
         self.base_url = f"http://127.0.0.1:{self.port}"

@@ -75,6 +75,7 @@ def main() -> None:
         print(load_demo_data(stack), flush=True)
         print(
             f"\nAPI:         {stack.base_url}/v1/...\n"
+            f"Public page: {stack.base_url}/ (search, profiles, statistics: make tally YEAR=... for figures)\n"
             f"Admin page:  {stack.base_url}/admin/\n"
             f"Token:       make token ROLE=reviewer DEPARTMENTS={DEMO_REVIEWER_DEPARTMENTS} (admin page)\n"
             f"E-mails:     {stack.outbox} (one file per message)\n"

@@ -37,6 +37,8 @@ DEMO_PRACTICES = [
     ("Emma", "Bonnet", "mme", "30 allées Jean Jaurès", "31000", "Toulouse", "31", 43.6080, 1.4490),
     ("Adam", "Lambert", "m", "6 rue de Paris", "75011", "Paris", "75", 48.8590, 2.3800),
     ("Zoé", "Faure", "mme", "11 rue Saint-Ferréol", "13001", "Marseille", "13", 43.2950, 5.3780),
+    ("Sarah", "Chevalier", "mme", "7 place Jean Jaurès", "42000", "Saint-Étienne", "42", 45.4410, 4.3870),
+    ("Théo", "Perrin", "m", "3 rue Michelet", "42100", "Saint-Étienne", "42", 45.4330, 4.3900),
 ]
 
 # Where each demo candidature ends up, by index: the first stays a draft, the others are
@@ -51,6 +53,9 @@ DEMO_REVIEW: dict[int, list[Any]] = {
     # Listed in Paris and Marseille too, so a search there finds someone.
     11: ["start_review", "accept"],
     12: ["start_review", "accept"],
+    # And in Saint-Étienne, so the public page's "st etienne" finds two.
+    13: ["start_review", "accept"],
+    14: ["start_review", "accept"],
 }
 DEMO_REVIEWER_DEPARTMENTS = "75,92,13"
 

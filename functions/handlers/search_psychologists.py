@@ -1,12 +1,13 @@
 """GET /v1/psychologists/search?lat=&lon=&radius_km=&limit=&cursor=&public=&teleconsultation=&language=&name=:
-the nearest listed practices (public, cacheable)."""
+the nearest listed practices (public, cacheable), as JSON or, for `Accept: application/geo+json`, GeoJSON."""
 
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.logging import correlation_paths
 
 from msp.config import settings
+from msp.directory.geojson import GEOJSON, feature_collection, prefers_geojson
 from msp.directory.search import SearchQuery, search_nearest
-from msp.http import PUBLIC_CACHE_HEADERS, create_app, json_response, parse_query
+from msp.http import PUBLIC_CACHE_HEADERS, create_app, header, json_response, parse_query
 from msp.storage.directory import directory_store
 
 logger = Logger()
@@ -18,7 +19,11 @@ def search():
     query = parse_query(app, SearchQuery)
     secret = settings().search_cursor_secret.get_secret_value().encode()
     page = search_nearest(directory_store(), query, cursor_secret=secret)
-    return json_response(200, page.model_dump(mode="json"), PUBLIC_CACHE_HEADERS)
+    # One URL, two representations: caches must key on Accept.
+    headers = PUBLIC_CACHE_HEADERS | {"Vary": "Accept"}
+    if prefers_geojson(header(app, "Accept")):
+        return json_response(200, feature_collection(page).model_dump(mode="json"), headers, content_type=GEOJSON)
+    return json_response(200, page.model_dump(mode="json"), headers)
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP)

@@ -33,10 +33,12 @@ logger = Logger()
 PUBLIC_CACHE_HEADERS = {"Cache-Control": "public, max-age=60"}
 
 
-def json_response(status: int, body: Any, headers: dict[str, str] | None = None) -> Response:
+def json_response(
+    status: int, body: Any, headers: dict[str, str] | None = None, content_type: str = "application/json"
+) -> Response:
     return Response(
         status_code=status,
-        content_type="application/json",
+        content_type=content_type,
         body=json.dumps(body, ensure_ascii=False),
         headers=SECURITY_HEADERS | (headers or {}),
     )

@@ -19,8 +19,11 @@ from msp.candidatures.listing_edits import ListingChanges, ListingView
 from msp.candidatures.models import AuditEvent, CandidatureFields, DocumentUploadRequest, DownloadTicket, QueuePage
 from msp.candidatures.personal_data import Account, PersonalDataExport
 from msp.candidatures.review import QueueQuery, TransitionRequest
+from msp.directory.geojson import GEOJSON, PracticeFeatureCollection
 from msp.directory.listing import PublicProfile
 from msp.directory.search import SearchPage, SearchQuery
+from msp.open_statistics.figures import OpenStatistics, OpenStatsQuery
+from msp.places.matching import PlaceQuery, PlaceSuggestions
 from msp.sessions.rules import DeclaredSession, QuotaQuery, QuotaStatus, SessionDeclaration
 from msp.sessions.statements import MonthQuery, MonthStatement, SessionsQuery, StatementPage
 from msp.tally.statistics import Statistics, StatsQuery
@@ -73,8 +76,8 @@ class Operation:
     body: type[BaseModel] | None = None
     query: type[BaseModel] | None = None
     headers: tuple[tuple[str, bool, str, str], ...] = field(default_factory=tuple)
-    # Also answered as CSV (text/csv) when the request's Accept header asks for it.
-    csv: bool = False
+    # Other representations of the success answer, by media type (chosen with the Accept header).
+    alternatives: tuple[tuple[str, dict[str, Any]], ...] = ()
 
     @property
     def public(self) -> bool:
@@ -86,6 +89,8 @@ def _ref(model: type[BaseModel]) -> dict[str, str]:
 
 
 CANDIDATURE = {"$ref": REF.format(model="Candidature")}
+CSV = "text/csv"
+FRENCH_CSV = {"type": "string", "description": "UTF-8 with BOM, ';' between fields, decimal comma"}
 IDEMPOTENCY_KEY = ("Idempotency-Key", True, "Unique per intended creation", r"^[A-Za-z0-9_\-:.]{8,128}$")
 IF_MATCH = ("If-Match", True, "The version last read, e.g. 3", r"^[0-9]{1,9}$")
 PSYCHOLOGIST = ("psychologists",)
@@ -255,12 +260,13 @@ OPERATIONS: tuple[Operation, ...] = (
     Operation(
         "GET",
         "/v1/psychologists/search",
-        "Listed practices nearest a point, exact order by distance",
+        "Listed practices nearest a point, exact order by distance; GeoJSON with Accept: application/geo+json",
         (),
         200,
         _ref(SearchPage),
         (400, 422),
         query=SearchQuery,
+        alternatives=((GEOJSON, _ref(PracticeFeatureCollection)),),
     ),
     Operation(
         "GET",
@@ -338,7 +344,27 @@ OPERATIONS: tuple[Operation, ...] = (
         _ref(MonthStatement),
         (401, 403, 422, 503),
         query=MonthQuery,
-        csv=True,
+        alternatives=((CSV, FRENCH_CSV),),
+    ),
+    Operation(
+        "GET",
+        "/v1/places",
+        "Communes by name prefix or postcode, best first, each with a centre point",
+        (),
+        200,
+        _ref(PlaceSuggestions),
+        (422,),
+        query=PlaceQuery,
+    ),
+    Operation(
+        "GET",
+        "/v1/public/stats",
+        "Open statistics of the latest tally: per department and closed month, counts under 11 suppressed",
+        (),
+        200,
+        _ref(OpenStatistics),
+        (404, 422, 503),
+        query=OpenStatsQuery,
     ),
     Operation("GET", "/v1/openapi.json", "This document", (), 200, {"type": "object"}, ()),
 )
@@ -371,6 +397,9 @@ def _components() -> dict[str, Any]:
         PersonalDataExport,
         StatementPage,
         MonthStatement,
+        PlaceSuggestions,
+        PracticeFeatureCollection,
+        OpenStatistics,
     }
     validation: list[tuple[type[BaseModel], JsonSchemaMode]] = [
         (m, "validation") for m in sorted(requests, key=lambda m: m.__name__)
@@ -440,12 +469,12 @@ def _error_response(status: int) -> dict[str, Any]:
     return {"description": ERROR_DESCRIPTIONS[status], "content": {"application/json": {"schema": body}}}
 
 
-def _success(op: Operation) -> dict[str, Any]:
+def _success_response(op: Operation) -> dict[str, Any]:
     success: dict[str, Any] = {"description": "Success"}
     if op.response is not None:
-        success["content"] = {"application/json": {"schema": op.response}}
-    if op.csv:
-        success["content"]["text/csv"] = {"schema": {"type": "string", "description": "UTF-8 with BOM, ';'"}}
+        success["content"] = {"application/json": {"schema": op.response}} | {
+            media: {"schema": schema} for media, schema in op.alternatives
+        }
     return success
 
 
@@ -469,7 +498,7 @@ def build_document() -> dict[str, Any]:
         ]
         if op.query:
             parameters += _query_parameters(op.query, schemas)
-        responses = {str(op.status): _success(op)} | {str(s): _error_response(s) for s in op.errors}
+        responses = {str(op.status): _success_response(op)} | {str(s): _error_response(s) for s in op.errors}
         operation: dict[str, Any] = {
             "operationId": _operation_id(op),
             "summary": op.summary,

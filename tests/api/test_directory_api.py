@@ -271,3 +271,66 @@ def test_a_psychologist_without_public_contact_details_is_listed_without_them(ap
     assert profile.status_code == 200, profile.text
     assert (profile.json()["email"], profile.json()["phone"], profile.json()["website"]) == (None, None, None)
     _assert_no_private_field(profile.text, fields)
+
+
+def test_the_geojson_answer_is_the_json_answer_point_for_point_page_for_page(api, listed):
+    centre = (44.15, 3.95)
+    for step in range(5):
+        listed([_near(*centre, 0.25 * (step + 1), 0.1 * step)], teleconsultation=step % 2 == 0)
+    at = {"lat": centre[0], "lon": centre[1], "radius_km": 3, "limit": 2}
+    geojson = {"Accept": "application/geo+json"}
+
+    json_pages, geojson_pages = [], []
+    json_cursor = geojson_cursor = None
+    while True:
+        as_json = api.call(
+            "GET", "/v1/psychologists/search", params=at | ({"cursor": json_cursor} if json_cursor else {})
+        )
+        as_geojson = api.call(
+            "GET",
+            "/v1/psychologists/search",
+            params=at | ({"cursor": geojson_cursor} if geojson_cursor else {}),
+            headers=geojson,
+        )
+        assert as_json.status_code == as_geojson.status_code == 200, as_geojson.text
+        assert as_json.headers["content-type"] == "application/json"
+        assert as_geojson.headers["content-type"] == "application/geo+json"
+        for answer in (as_json, as_geojson):
+            assert answer.headers["cache-control"] == PUBLIC_CACHE
+            assert answer.headers["vary"] == "Accept"
+        json_pages.append(as_json.json())
+        geojson_pages.append(as_geojson.json())
+        json_cursor, geojson_cursor = json_pages[-1]["next_cursor"], geojson_pages[-1]["next_cursor"]
+        assert (json_cursor is None) == (geojson_cursor is None)
+        if json_cursor is None:
+            break
+
+    assert len(json_pages) == 3
+    for page, collection in zip(json_pages, geojson_pages, strict=True):
+        assert collection["type"] == "FeatureCollection"
+        assert len(collection["features"]) == len(page["results"])
+        for result, feature in zip(page["results"], collection["features"], strict=True):
+            assert feature["type"] == "Feature" and feature["id"] == result["practice_id"]
+            # RFC 7946: longitude first.
+            assert feature["geometry"] == {"type": "Point", "coordinates": [result["lon"], result["lat"]]}
+            assert feature["properties"] == result
+    # A GeoJSON cursor pages the JSON answer too: the same sequence, whatever the representation.
+    crossed = _search(api, **at, cursor=geojson_pages[0]["next_cursor"])
+    assert crossed.json()["results"] == json_pages[1]["results"]
+
+
+def test_json_stays_the_answer_unless_geojson_is_asked_for_first(api):
+    at = {"lat": "44.15", "lon": "3.95", "radius_km": "1"}
+    for accept, expected in [
+        ("*/*", "application/json"),
+        ("application/json, application/geo+json;q=0.5", "application/json"),
+        ("application/geo+json, application/json;q=0.9", "application/geo+json"),
+        ("application/geo+json", "application/geo+json"),
+    ]:
+        response = api.call("GET", "/v1/psychologists/search", params=at, headers={"Accept": accept})
+        assert response.headers["content-type"] == expected, accept
+    # Errors stay JSON error documents.
+    bad = api.call(
+        "GET", "/v1/psychologists/search", params={"lat": "0", "lon": "0"}, headers={"Accept": "application/geo+json"}
+    )
+    assert bad.status_code == 422 and bad.headers["content-type"] == "application/json"

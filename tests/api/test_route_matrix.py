@@ -261,6 +261,16 @@ EXPECTED: dict[str, Case] = {
         setup=lambda api, candidature: {"psychologist_id": candidature.id},
         expect=dict.fromkeys(ROLES, 200),
     ),
+    "GET /v1/places": Case(
+        state=None,
+        query=lambda: {"q": "lyon"},
+        expect=dict.fromkeys(ROLES, 200),
+    ),
+    # Public; no tally has run in the shared test stack: everyone gets the clear 404.
+    "GET /v1/public/stats": Case(
+        state=None,
+        expect=dict.fromkeys(ROLES, 404),
+    ),
     "GET /v1/review/candidatures": Case(
         state=None,
         expect={

@@ -1,4 +1,4 @@
-"""Every answer of the API and the admin page carries the security headers of the template's edge policies."""
+"""Every answer of the API and the pages carries the security headers of the template's edge policies."""
 
 from __future__ import annotations
 
@@ -43,8 +43,21 @@ def test_api_answers_carry_security_headers(api, method, path, role, status):
     assert headers["content-security-policy"] == "default-src 'none'; frame-ancestors 'none'"
 
 
-@pytest.mark.parametrize("path", ["/admin/", "/admin/app.js", "/admin/app.css", "/admin/missing.html"])
-def test_admin_page_answers_carry_a_csp_without_unsafe_inline(api, path):
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/admin/",
+        "/admin/app.js",
+        "/admin/app.css",
+        "/admin/missing.html",
+        "/",
+        "/app.js",
+        "/config.json",
+        "/vendor/leaflet/leaflet.js",
+        "/missing.html",
+    ],
+)
+def test_page_answers_carry_a_csp_without_unsafe_inline(api, path):
     response = api.session.get(f"{api.base_url}{path}", timeout=10)
     assert response.status_code == (404 if "missing" in path else 200)
     headers = _check(response)

@@ -3,109 +3,23 @@
 A reviewer signs in with a dev token, filters the queue, opens a candidature and requests
 information, then accepts a second candidature (after losing a race to another reviewer, which
 the page must explain) and rejects a third with a reason. axe-core runs on every view and any
-WCAG 2.1 A/AA violation fails the test. Screenshots of each view go to .local/screenshots/.
+WCAG 2.1 A/AA violation fails the test. Screenshots of each view go to .local/screenshots/admin/.
 """
 
 from __future__ import annotations
 
-import json
-import os
-import shutil
-from pathlib import Path
-
 import pytest
 
-from infra.template import ROOT
+from tests.browser.pages import Keyboard, check_accessibility, fresh_folder
 
 pytestmark = pytest.mark.browser
 
-CHROMIUM = Path(os.environ.get("CHROMIUM", "/usr/bin/chromium"))
-AXE = ROOT / ".tools" / "npm" / "node_modules" / "axe-core" / "axe.min.js"
-SCREENSHOTS = ROOT / ".local" / "screenshots"
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
-WCAG_21_AA = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"]
 DEPARTMENT, OTHER = "71", "72"
 
 
 @pytest.fixture(scope="module")
-def browser():
-    if not CHROMIUM.exists():
-        pytest.fail(f"Chromium is needed at {CHROMIUM}: run 'make browser' (apt-get install -y chromium).")
-    if not AXE.exists():
-        pytest.fail(f"axe-core is needed at {AXE}: run 'make browser' (npm package axe-core).")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS)
-        yield chromium
-        chromium.close()
-
-
-@pytest.fixture
-def page(browser, stack):
-    context = browser.new_context(
-        locale="fr-FR", timezone_id="Europe/Paris", viewport={"width": 1280, "height": 1000}, base_url=stack.base_url
-    )
-    page = context.new_page()
-    page.set_default_timeout(10_000)
-    problems: list[str] = []
-    page.on("console", lambda m: problems.append(m.text) if m.type == "error" else None)
-    page.on("pageerror", lambda error: problems.append(str(error)))
-    page.problems = problems
-    yield page
-    # The state the page was left in, kept as an artifact (useful when the test failed).
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(SCREENSHOTS / "zz-last-state.png"), full_page=True)
-    context.close()
-
-
-class Keyboard:
-    """Moves through the page with Tab / Shift+Tab only, as a keyboard user does."""
-
-    def __init__(self, page):
-        self.page = page
-
-    def focused(self, selector: str) -> bool:
-        return self.page.evaluate("s => !!document.activeElement && document.activeElement.matches(s)", selector)
-
-    def tab_to(self, selector: str, *, backwards: bool = False, limit: int = 60) -> None:
-        for _ in range(limit):
-            if self.focused(selector):
-                outline = self.page.evaluate("() => getComputedStyle(document.activeElement).outlineStyle")
-                assert outline != "none", f"focus on {selector} is not visible"
-                return
-            self.page.keyboard.press("Shift+Tab" if backwards else "Tab")
-        raise AssertionError(f"{selector} cannot be reached with the keyboard")
-
-    def press(self, key: str) -> None:
-        self.page.keyboard.press(key)
-
-    def type(self, text: str) -> None:
-        self.page.keyboard.type(text)
-
-
-def check_accessibility(page, view: str) -> None:
-    """axe-core on the current view: no WCAG 2.1 A/AA violation, then a screenshot of it."""
-    page.wait_for_load_state("networkidle")
-    # evaluate() is not subject to the page's CSP, which rightly refuses injected <script> tags.
-    page.evaluate(AXE.read_text(encoding="utf-8"))
-    result = page.evaluate(
-        "tags => axe.run(document, {runOnly: {type: 'tag', values: tags}, resultTypes: ['violations']})", WCAG_21_AA
-    )
-    violations = [
-        {"id": v["id"], "impact": v["impact"], "help": v["help"], "nodes": [n["target"] for n in v["nodes"]]}
-        for v in result["violations"]
-    ]
-    page.screenshot(path=str(SCREENSHOTS / f"{view}.png"), full_page=True)
-    assert not violations, f"{view}: {json.dumps(violations, indent=1, ensure_ascii=False)}"
+def screenshots():
+    return fresh_folder("admin")
 
 
 def wait_notice(page, kind: str, text: str) -> None:
@@ -121,9 +35,7 @@ def _status(api, candidature_id) -> str:
     return api.call("GET", f"/v1/candidatures/{candidature_id}", token=api.token("admin")).json()["status"]
 
 
-def test_a_reviewer_works_the_queue_with_the_keyboard_only(page, api, stack, make_candidature):
-    shutil.rmtree(SCREENSHOTS, ignore_errors=True)
-    SCREENSHOTS.mkdir(parents=True)
+def test_a_reviewer_works_the_queue_with_the_keyboard_only(page, api, stack, make_candidature, screenshots):
     first = make_candidature(department=DEPARTMENT, files=True, first_name="Alice", last_name="Aubert")
     second = make_candidature(department=DEPARTMENT, files=True, first_name="Bruno", last_name="Blanc", civility="m")
     third = make_candidature(department=DEPARTMENT, files=True, first_name="Céline", last_name="Chevalier")
@@ -134,7 +46,7 @@ def test_a_reviewer_works_the_queue_with_the_keyboard_only(page, api, stack, mak
     page.goto("/admin/")
     page.get_by_role("heading", name="Connexion").wait_for()
     assert page.evaluate("document.documentElement.lang") == "fr"
-    check_accessibility(page, "01-connexion")
+    check_accessibility(page, screenshots, "01-connexion")
 
     keys.tab_to("button[type=submit]")  # an empty token is refused, next to the field
     keys.press("Enter")
@@ -142,7 +54,7 @@ def test_a_reviewer_works_the_queue_with_the_keyboard_only(page, api, stack, mak
     assert page.get_attribute("#token", "aria-invalid") == "true"
     assert "token-error" in page.get_attribute("#token", "aria-describedby")
     assert "Collez le jeton" in page.inner_text("#token-error")
-    check_accessibility(page, "02-connexion-erreur")
+    check_accessibility(page, screenshots, "02-connexion-erreur")
 
     keys.type(api.token("reviewer", sub="rev-browser", departments=f"{DEPARTMENT},{OTHER}"))
     keys.tab_to("#signin-form button[type=submit]")
@@ -151,7 +63,7 @@ def test_a_reviewer_works_the_queue_with_the_keyboard_only(page, api, stack, mak
     page.wait_for_selector("#queue-rows tr")
     assert page.evaluate("() => Object.keys(sessionStorage)") == ["msp-admin-token"]
     assert page.evaluate("() => Object.keys(localStorage)") == []
-    check_accessibility(page, "03-file")
+    check_accessibility(page, screenshots, "03-file")
 
     # ---------------------------------------------------------------- filter the queue to one department
     keys.tab_to("#filter-department")
@@ -164,7 +76,7 @@ def test_a_reviewer_works_the_queue_with_the_keyboard_only(page, api, stack, mak
     names = page.locator("#queue-rows th a").all_inner_texts()
     assert names == ["Mme Alice Aubert", "M. Bruno Blanc", "Mme Céline Chevalier"], names
     assert elsewhere.id not in page.inner_html("#queue-rows")
-    check_accessibility(page, "04-file-filtree")
+    check_accessibility(page, screenshots, "04-file-filtree")
 
     # ---------------------------------------------------------------- open the first, request information
     keys.tab_to(f"a[href='#/candidatures/{first.id}']")
@@ -172,7 +84,7 @@ def test_a_reviewer_works_the_queue_with_the_keyboard_only(page, api, stack, mak
     page.get_by_role("heading", name="Candidature de Mme Alice Aubert").wait_for()
     page.wait_for_selector("#history li")
     assert keys.focused("#candidature-title")
-    check_accessibility(page, "05-candidature")
+    check_accessibility(page, screenshots, "05-candidature")
 
     keys.tab_to("button[data-document]")  # a document opens through a short-lived link
     keys.press("Enter")
@@ -194,7 +106,7 @@ def test_a_reviewer_works_the_queue_with_the_keyboard_only(page, api, stack, mak
     assert keys.focused("#reason")
     assert page.get_attribute("#reason", "aria-invalid") == "true"
     assert "reason-error" in page.get_attribute("#reason", "aria-describedby")
-    check_accessibility(page, "06-motif-manquant")
+    check_accessibility(page, screenshots, "06-motif-manquant")
     keys.type("Merci de joindre votre diplôme complet, recto et verso.")
     keys.tab_to("#action-submit")
     keys.press("Enter")
@@ -202,7 +114,7 @@ def test_a_reviewer_works_the_queue_with_the_keyboard_only(page, api, stack, mak
     assert page.inner_text("#candidature-status") == "Informations demandées"
     assert "Merci de joindre votre diplôme complet" in page.inner_text("#candidature-reason")
     assert "Demande d'informations" in page.inner_text("#history")
-    check_accessibility(page, "07-informations-demandees")
+    check_accessibility(page, screenshots, "07-informations-demandees")
     assert _status(api, first.id) == "info_requested"
 
     # ---------------------------------------------------------------- back to the queue, accept the second
@@ -229,7 +141,7 @@ def test_a_reviewer_works_the_queue_with_the_keyboard_only(page, api, stack, mak
     wait_notice(page, "warning", "Un autre instructeur a modifié cette candidature avant vous")
     assert page.inner_text("#candidature-status") == "En cours d'instruction"  # reloaded
     assert keys.focused("#flash")
-    check_accessibility(page, "08-conflit")
+    check_accessibility(page, screenshots, "08-conflit")
 
     keys.tab_to("#action-request_info")
     keys.press("ArrowDown")  # arrows move through the radio group: request_info → accept
@@ -238,7 +150,7 @@ def test_a_reviewer_works_the_queue_with_the_keyboard_only(page, api, stack, mak
     keys.press("Enter")
     wait_notice(page, "success", "La candidature est acceptée")
     assert page.inner_text("#candidature-status") == "Acceptée"
-    check_accessibility(page, "09-acceptee")
+    check_accessibility(page, screenshots, "09-acceptee")
     assert _status(api, second.id) == "accepted"
 
     # ---------------------------------------------------------------- reject the third with a reason
@@ -266,7 +178,7 @@ def test_a_reviewer_works_the_queue_with_the_keyboard_only(page, api, stack, mak
     assert page.inner_text("#candidature-status") == "Refusée"
     assert "Le diplôme fourni n'est pas un master" in page.inner_text("#history")
     assert page.is_visible("#no-action")
-    check_accessibility(page, "10-refusee")
+    check_accessibility(page, screenshots, "10-refusee")
     assert _status(api, third.id) == "rejected"
 
     # ---------------------------------------------------------------- the psychologists were told

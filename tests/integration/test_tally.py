@@ -123,6 +123,7 @@ def truth(year: Year) -> dict:
     groups["rules"] = defaultdict(_group)
     psychologists_of = defaultdict(set)
     departments_of = defaultdict(set)
+    department_months = Counter()
     for session in plan.sessions:
         department = plan.psychologists[session.psychologist]
         price = price_of(session.date, session.first_session)
@@ -136,6 +137,7 @@ def truth(year: Year) -> dict:
             _count_in(groups[kind][key], session, price)
         psychologists_of[department].add(session.psychologist)
         departments_of[session.psychologist].add(department)
+        department_months[department, session.date.isoformat()[:7]] += 1
 
     def figures(group: dict) -> dict:
         amo = group["total"] * Decimal("0.6")
@@ -194,6 +196,12 @@ def truth(year: Year) -> dict:
             for sessions, patients in sorted(Counter(count.values()).items())
         ],
         "drifts": [],
+        "department_months": [
+            {"department": department, "month": month, "sessions": sessions}
+            for (department, month), sessions in sorted(
+                department_months.items(), key=lambda i: (order(i[0][0]), i[0][1])
+            )
+        ],
     }
 
 

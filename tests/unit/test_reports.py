@@ -134,7 +134,26 @@ def test_report_files_summary_and_pointer():
     assert files["departments.csv"][1].startswith("text/csv")
     assert json.loads(files["report.json"][0]) == figures.model_dump(mode="json")
     assert json.loads(files["summary.json"][0]) == summary(figures)
-    assert set(summary(figures)) == {"year", "run_id", "as_of", "final", "quota", "generated_at", "departments"}
+    assert set(summary(figures)) == {
+        "year",
+        "run_id",
+        "as_of",
+        "final",
+        "quota",
+        "generated_at",
+        "departments",
+        "months",
+        "department_months",
+    }
+    assert summary(figures)["months"][:2] == [{"month": "2024-01", "sessions": 1}, {"month": "2024-02", "sessions": 1}]
+    # Sessions by department and month, the unknown department last, as null.
+    assert summary(figures)["department_months"] == [
+        {"department": "2A", "month": month, "sessions": 2 if month == "2024-03" else 1}
+        for month in ["2024-01", "2024-02", "2024-03", "2024-04", "2024-05"]
+    ] + [
+        {"department": "75", "month": "2024-03", "sessions": 1},
+        {"department": None, "month": "2024-07", "sessions": 1},
+    ]
     pointer = latest_pointer(figures, report_prefix(figures.year, figures.run_id))
     assert pointer["prefix"] == "reports/2024/final-2025-01-01/"
     assert pointer["summary"] == "reports/2024/final-2025-01-01/summary.json"

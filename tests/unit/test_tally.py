@@ -70,6 +70,7 @@ def test_a_patient_counts_once_per_group_and_sums_are_exact():
     assert tally.psychologists["psy-2"].members == {"92"}
     assert {month: group.patients for month, group in tally.months.items()} == {"2024-03": 1, "2024-07": 1}
     assert tally.months["2024-03"].sums[SESSIONS] == 2
+    assert tally.department_months == {"75": {"2024-03": 1, "2024-07": 1}, "92": {"2024-03": 1}}
     assert dict(tally.distribution) == {3: 1}
     assert tally.drifts == [] and tally.counters == 1
 

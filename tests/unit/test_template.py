@@ -144,15 +144,41 @@ def test_admin_page_is_hosted_privately_behind_cloudfront_with_a_strict_csp():
     assert api_behaviour["ResponseHeadersPolicyId"] == {"Ref": "ApiHeadersPolicy"}
 
 
-def test_admin_page_has_no_inline_script_or_style():
+@pytest.mark.parametrize("folder", ["admin", "public"])
+def test_pages_have_no_inline_script_or_style(folder):
     import re
 
     from infra.template import ROOT
 
-    html = (ROOT / "admin" / "index.html").read_text(encoding="utf-8")
+    html = (ROOT / folder / "index.html").read_text(encoding="utf-8")
     assert '<html lang="fr">' in html
     assert not re.search(r"<script(?![^>]*\bsrc=)", html), "inline <script> is refused by the CSP"
     assert "<style" not in html and " style=" not in html and not re.search(r"\son[a-z]+=", html)
+
+
+def test_the_public_page_is_served_from_the_same_private_bucket_and_may_load_only_its_tiles_from_elsewhere():
+    from urllib.parse import urlsplit
+
+    from infra.template import ROOT
+
+    policy = TEMPLATE.resources["AdminSiteBucketPolicy"]["Properties"]["PolicyDocument"]["Statement"]
+    (reads,) = [statement for statement in policy if statement["Effect"] == "Allow"]
+    assert [_sub(resource) for resource in reads["Resource"]] == [
+        "${AdminSiteBucket.Arn}/admin/*",
+        "${AdminSiteBucket.Arn}/public/*",
+    ]
+    index = TEMPLATE.resources["AdminIndexFunction"]["Properties"]["FunctionCode"]
+    assert "'/public' + (request.uri === '/' ? '/index.html' : request.uri)" in index
+    headers = TEMPLATE.resources["AdminHeadersPolicy"]["Properties"]["ResponseHeadersPolicyConfig"]
+    csp = dict(
+        directive.strip().split(" ", 1)
+        for directive in headers["SecurityHeadersConfig"]["ContentSecurityPolicy"]["ContentSecurityPolicy"].split(";")
+    )
+    tiles = json.loads((ROOT / "public" / "config.json").read_text(encoding="utf-8"))["tiles"]["url"]
+    origin = "{0.scheme}://{0.netloc}".format(urlsplit(tiles))
+    assert csp["img-src"].split() == ["'self'", "data:", "blob:", origin], "config.json's tiles and the CSP differ"
+    for directive in ("default-src", "script-src", "style-src", "connect-src"):
+        assert csp[directive] == "'self'", directive
 
 
 def test_sessions_table_keys_counters_and_sessions_and_indexes_them_by_year_and_by_psychologist():
@@ -266,7 +292,7 @@ def test_a_long_job_may_invoke_itself_and_nothing_else(job):
             assert not [s for s in _statements(function) if any(a.startswith("lambda:") for a in s["Action"])], name
 
 
-def test_reports_are_written_by_the_tally_only_and_read_by_the_stats_route():
+def test_reports_are_written_by_the_tally_only_and_read_by_the_stats_routes():
     for name, function in FUNCTIONS.items():
         for statement in _statements(function):
             resources = statement["Resource"] if isinstance(statement["Resource"], list) else [statement["Resource"]]
@@ -275,6 +301,12 @@ def test_reports_are_written_by_the_tally_only_and_read_by_the_stats_route():
                 assert name == "TallySessionsFunction"
             if on_reports and "s3:GetObject" in statement["Action"]:
                 assert name == "GetStatsFunction"
+    # The open statistics read a year's pointer and the summary it names, never a whole report or a CSV file.
+    (read,) = [s for s in _statements(FUNCTIONS["GetPublicStatsFunction"]) if s["Action"] == ["s3:GetObject"]]
+    assert [_sub(resource).rsplit("/reports/", 1)[1] for resource in read["Resource"]] == [
+        "*/latest.json",
+        "*/summary.json",
+    ]
     (query,) = [s for s in _statements(FUNCTIONS["TallySessionsFunction"]) if s["Action"] == ["dynamodb:Query"]]
     assert _sub(query["Resource"]) == "${SessionsTable.Arn}/index/ByYear"
 
@@ -289,18 +321,24 @@ def test_the_stats_route_is_authorized():
     assert found.function == "GetStatsFunction" and not found.public
 
 
-def test_only_the_directory_routes_are_public_and_they_only_read_the_directory():
+def test_only_the_patients_routes_are_public_and_they_read_only_public_data():
     public = {route.route_key: route.function for route in TEMPLATE.routes if route.public}
-    assert public == {
+    directory = {
         "GET /v1/psychologists/search": "SearchPsychologistsFunction",
         "GET /v1/psychologists/{psychologist_id}": "GetPsychologistProfileFunction",
+    }
+    assert public == directory | {
+        "GET /v1/places": "SuggestPlacesFunction",
+        "GET /v1/public/stats": "GetPublicStatsFunction",
         "GET /v1/openapi.json": "GetOpenApiFunction",
     }
-    for function in public.values():
+    for function in directory.values():
         for statement in _statements(FUNCTIONS[function]):
             assert statement["Resource"] == {"Fn::GetAtt": ["DirectoryTable", "Arn"]}, function
             assert set(statement["Action"]) <= {"dynamodb:Query", "dynamodb:GetItem", "dynamodb:BatchGetItem"}
             if statement["Action"] != ["dynamodb:Query"]:
                 assert "dynamodb:LeadingKeys" in str(statement["Condition"]), "single-item reads are scoped by key"
+    # The communes are shipped with the code: the places function reads nothing.
+    assert FUNCTIONS["SuggestPlacesFunction"].policies == []
     secret = FUNCTIONS["SearchPsychologistsFunction"].environment["SEARCH_CURSOR_SECRET"]
     assert secret["Fn::Sub"].startswith("{{resolve:secretsmanager:${SearchCursorSecret}")

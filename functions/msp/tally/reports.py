@@ -86,6 +86,16 @@ class MonthFigures(_Figures):
     month: str
 
 
+class DepartmentMonth(BaseModel):
+    """Sessions of one department in one month (the open statistics' table)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    department: str | None
+    month: str
+    sessions: int
+
+
 class RuleFigures(_Figures):
     """Sessions held under one row of the policy table (the rule in force on their date)."""
 
@@ -148,6 +158,7 @@ class Report(BaseModel):
     patients_near_quota: list[PatientNearQuota]
     distribution: list[DistributionRow]
     drifts: list[Drift]
+    department_months: list[DepartmentMonth]
 
 
 def _department(code: str) -> str | None:
@@ -156,6 +167,14 @@ def _department(code: str) -> str | None:
 
 def _department_order(code: str) -> tuple[bool, str]:
     return (code == UNKNOWN_DEPARTMENT, code)
+
+
+def _department_months(tally: Tally) -> list[DepartmentMonth]:
+    return [
+        DepartmentMonth(department=_department(code), month=month, sessions=sessions)
+        for code, months in sorted(tally.department_months.items(), key=lambda item: _department_order(item[0]))
+        for month, sessions in sorted(months.items())
+    ]
 
 
 def build_report(tally: Tally, plan: RunPlan, generated_at: str, repairs: dict[str, str] | None = None) -> Report:
@@ -206,13 +225,17 @@ def build_report(tally: Tally, plan: RunPlan, generated_at: str, repairs: dict[s
             Drift(**drift, repair=(repairs or {}).get(drift["patient_key"]) if plan.repair else None)
             for drift in tally.drifts
         ],
+        department_months=_department_months(tally),
     )
 
 
 def summary(report: Report) -> dict[str, Any]:
-    """What GET /v1/stats serves: the report's header and its departments, read without the rest."""
+    """What GET /v1/stats and GET /v1/public/stats serve, read without the rest of the report: its header, its
+    departments, and its sessions per month and per department and month."""
     return report.model_dump(mode="json", include={"year", "run_id", "as_of", "final", "quota", "generated_at"}) | {
-        "departments": [row.model_dump(mode="json") for row in report.departments]
+        "departments": [row.model_dump(mode="json") for row in report.departments],
+        "months": [{"month": row.month, "sessions": row.sessions} for row in report.months],
+        "department_months": [row.model_dump(mode="json") for row in report.department_months],
     }
 
 

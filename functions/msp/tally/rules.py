@@ -146,6 +146,8 @@ class Tally:
     near_quota: list[dict[str, Any]] = field(default_factory=list)
     drifts: list[dict[str, Any]] = field(default_factory=list)
     counters: int = 0
+    # Sessions by department then month: what the open statistics publish, month by month.
+    department_months: dict[str, Counter] = field(default_factory=dict)
 
     def merge(self, other: Tally) -> None:
         if other.quota != self.quota:
@@ -163,6 +165,8 @@ class Tally:
         self.near_quota.extend(other.near_quota)
         self.drifts.extend(other.drifts)
         self.counters += other.counters
+        for department, months in other.department_months.items():
+            self.department_months.setdefault(department, Counter()).update(months)
 
     def to_state(self) -> dict[str, Any]:
         return {
@@ -176,6 +180,10 @@ class Tally:
             "near_quota": self.near_quota,
             "drifts": self.drifts,
             "counters": self.counters,
+            "department_months": {
+                department: dict(sorted(months.items()))
+                for department, months in sorted(self.department_months.items())
+            },
         }
 
     @classmethod
@@ -194,6 +202,10 @@ class Tally:
             near_quota=list(state["near_quota"]),
             drifts=list(state["drifts"]),
             counters=int(state["counters"]),
+            department_months={
+                department: Counter({month: int(count) for month, count in months.items()})
+                for department, months in state["department_months"].items()
+            },
         )
 
 
@@ -262,6 +274,7 @@ class ShardTally:
             psychologist.members.add(row.department)
             _group(tally.months, row.date[:7]).add(row)
             _group(tally.rules, row.rule_valid_from).add(row)
+            tally.department_months.setdefault(row.department, Counter())[row.date[:7]] += 1
             tally.total.add(row)
             departments.add(row.department)
             psychologists.add(row.psychologist_sub)
