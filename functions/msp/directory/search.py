@@ -113,13 +113,16 @@ def _result_fields() -> dict[str, Any]:
     fields: dict[str, Any] = {}
     for name, annotation in get_type_hints(ListedPractice).items():
         if name not in _NOT_SHOWN:
-            fields[name] = (annotation, ...)
+            fields[name] = (annotation, ListedPractice._field_defaults.get(name, ...))
         if name == "name":
             fields["distance_km"] = (float, ...)
     return fields
 
 
-SearchResult = create_model("SearchResult", **_result_fields())
+# Every answer carries every field: the schema says so even of those with a default.
+SearchResult = create_model(
+    "SearchResult", __config__=ConfigDict(json_schema_serialization_defaults_required=True), **_result_fields()
+)
 
 
 class SearchPage(BaseModel):
