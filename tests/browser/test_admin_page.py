@@ -264,7 +264,9 @@ def test_a_reviewer_reads_a_psychologists_history_across_candidatures_and_conven
     check_accessibility(page, "21-candidature-precedente")
 
 
-def test_an_admin_reads_a_psychologists_access_journal_with_the_keyboard_only(page, api, conventioned, new_patient):
+def test_an_admin_reads_a_psychologists_access_journal_with_the_keyboard_only(
+    page, api, screenshots, conventioned, new_patient
+):
     sub, token = conventioned()
     patients = [new_patient() for _ in range(27)]
     for patient in patients:
@@ -286,14 +288,14 @@ def test_an_admin_reads_a_psychologists_access_journal_with_the_keyboard_only(pa
     keys.press("Enter")
     page.get_by_role("heading", name="Journal d'accès").wait_for()
     assert keys.focused("#journal-title")
-    check_accessibility(page, "11-journal")
+    check_accessibility(page, screenshots, "11-journal")
 
     keys.tab_to("#journal-form button[type=submit]")  # no account given: said next to the field
     keys.press("Enter")
     assert keys.focused("#journal-sub")
     assert page.get_attribute("#journal-sub", "aria-invalid") == "true"
     assert "journal-sub-error" in page.get_attribute("#journal-sub", "aria-describedby")
-    check_accessibility(page, "12-journal-erreur")
+    check_accessibility(page, screenshots, "12-journal-erreur")
 
     keys.type(sub)
     keys.tab_to("#journal-form button[type=submit]")
@@ -305,7 +307,7 @@ def test_an_admin_reads_a_psychologists_access_journal_with_the_keyboard_only(pa
     assert "Déclaration de séance" in first_rows[1] and "Acceptée" in first_rows[1]
     assert "Consultation du quota" in first_rows[2]
     assert not [row for row in first_rows if patients[0]["nir"][:13] in row]
-    check_accessibility(page, "13-journal-entrees")
+    check_accessibility(page, screenshots, "13-journal-entrees")
 
     keys.tab_to("#journal-more")  # older entries, appended; focus moves to the first of them
     keys.press("Enter")
@@ -313,7 +315,7 @@ def test_an_admin_reads_a_psychologists_access_journal_with_the_keyboard_only(pa
     assert keys.focused("#journal-rows tr:nth-child(26) th")
     assert page.is_hidden("#journal-more")
     assert "29 accès affichés" in page.inner_text("#journal-summary")
-    check_accessibility(page, "14-journal-suite")
+    check_accessibility(page, screenshots, "14-journal-suite")
     assert not page.problems, page.problems
 
 

@@ -27,6 +27,7 @@ from msp.errors import (
     IdempotencyKeyReused,
     IdentifierTaken,
     IncompleteCandidature,
+    InvalidFields,
     LookupLimitReached,
     NotConventioned,
     NotEditable,
@@ -227,11 +228,17 @@ def test_sessions_dated_after_the_conventions_end_are_refused():
     store = InMemorySessions()
     # The resignation takes effect on 19 November: a session on the 20th is refused, nothing is written.
     store.conventions["psy-1"] = {"status": "accepted", "department": "75", "end_date": "2026-11-19"}
-    with pytest.raises(NotConventioned) as refused:
-        record_session(store, session(1))
-    assert "2026-11-19" in refused.value.message and store.writes == 0
+    with pytest.raises(InvalidFields) as refused:  # a date outside the convention: 422 naming the date
+        declared(store, session(1))
+    assert refused.value.details == [
+        {"field": "date", "message": "the session is after your convention ended on 2026-11-19"}
+    ]
+    assert store.writes == 0
     store.conventions["psy-1"]["end_date"] = "2026-11-20"  # its last day is still covered
-    assert record_session(store, session(1)).used == 1
+    assert declared(store, session(1)).used == 1
+    store.conventions["psy-1"]["start_date"] = "2026-11-21"  # nor a day before it started
+    with pytest.raises(InvalidFields):
+        declared(store, session(2))
 
 
 def test_a_declaration_racing_another_is_decided_again_on_the_refusals_state_without_reading_again():
