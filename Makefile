@@ -18,10 +18,12 @@ BACKEND ?= dynamodb-local
 PORT ?= 3000
 ROLE ?= psychologist
 
-.PHONY: help venv tools browser site places run test lint token reset bench load clean lock tally openapi fuzz audit
+.PHONY: help venv tools browser site places run test lint token reset bench load clean lock tally openapi fuzz audit \
+	import-conventions
 
 help:
 	@echo "make run    local API + admin page on http://127.0.0.1:$(PORT) with demo data (BACKEND=moto without Java)"
+	@echo "            [TODAY=YYYY-MM-DD]: as if that day were today in Europe/Paris"
 	@echo "make test   every test suite on its own isolated local stack"
 	@echo "make token  ROLE=psychologist|reviewer|admin [DEPARTMENTS=75,92] [SUB=...]: a dev JWT"
 	@echo "make reset  wipe local data (.local/)"
@@ -29,6 +31,7 @@ help:
 	@echo "make tally  YEAR=2026 [REPAIR=1] [FINAL=1] [RUN_ID=...] [SYNTHETIC=5000]: the tally job on the local data"
 	@echo "make load   locust on a local stack (127.0.0.1), then invariants [LOAD_SECONDS=60 LOAD_USERS=16 LOAD_SPAWN_RATE=4]"
 	@echo "make audit  the pinned dependencies against known vulnerabilities (offline snapshot, then pip-audit online)"
+	@echo "make import-conventions FILE=conventions.csv [API=...] [TOKEN=...]: conventions granted before this service"
 
 $(VENV)/.installed: requirements-dev.lock
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || \
@@ -93,7 +96,7 @@ site: $(PLACES_DATA) $(PUBLIC_VENDOR)
 tools: venv $(NPM_TOOLS) site
 
 run: tools
-	$(BIN)/python -m infra.run --backend $(BACKEND) --port $(PORT)
+	$(BIN)/python -m infra.run --backend $(BACKEND) --port $(PORT) $(if $(TODAY),--today '$(TODAY)')
 
 lint: venv
 	$(BIN)/ruff check functions infra tests
@@ -120,6 +123,11 @@ TALLY_FLAGS = $(if $(YEAR),--year $(YEAR)) $(if $(filter 1 yes true,$(REPAIR)),-
 
 tally: tools
 	$(BIN)/python -m infra.tally $(strip $(TALLY_FLAGS) $(TALLY_ARGS))
+
+# Conventions granted before this service, through POST /v1/admin/conventions (make run's API by default).
+import-conventions: venv
+	@test -n "$(FILE)" || { echo "Name the CSV file: make import-conventions FILE=conventions.csv"; exit 1; }
+	$(BIN)/python -m infra.import_conventions '$(FILE)' $(if $(API),--api '$(API)') $(if $(TOKEN),--token '$(TOKEN)')
 
 bench: venv $(NPM_TOOLS) site
 	$(BIN)/python -m pytest tests/perf -p no:randomly -s $(PYTEST_ARGS)

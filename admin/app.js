@@ -54,6 +54,16 @@
   const dayFormat = new Intl.DateTimeFormat("fr-FR", { dateStyle: "long", timeZone: "UTC" });
   // A previous candidature is followed this many steps back at most.
   const LINEAGE_DEPTH = 10;
+  const JOURNAL_ACTIONS = { lookup: "Consultation du quota", declare: "Déclaration de séance", cancel: "Annulation de séance" };
+  const JOURNAL_REFUSALS = {
+    invalid_fields: "données invalides",
+    quota_exhausted: "plafond de séances atteint",
+    year_closed: "année close",
+    not_conventioned: "psychologue non conventionné",
+    not_found: "séance introuvable",
+    lookup_limit_reached: "limite quotidienne de patients consultés atteinte",
+    idempotency_key_reused: "clé d'idempotence réutilisée",
+  };
   const DOCUMENT_LABELS = { diploma: "Diplôme", identity: "Pièce d'identité", identifier_proof: "Justificatif RPPS ou ADELI" };
   const DOCUMENT_STATUS = { pending: "en cours de vérification", verified: "vérifié", rejected: "refusé" };
   const PUBLICS = { enfants: "Enfants", adolescents: "Adolescents", adultes: "Adultes" };
@@ -74,6 +84,7 @@
     claims: null,
     queue: { status: "submitted", department: "", cursors: [null], page: 0 },
     candidature: null,
+    journal: { sub: "", cursor: null },
   };
 
   // ---------------------------------------------------------------- helpers
@@ -211,7 +222,7 @@
   // ---------------------------------------------------------------- views
 
   function show(view, title) {
-    for (const id of ["view-signin", "view-queue", "view-candidature"]) $(id).hidden = id !== view;
+    for (const id of ["view-signin", "view-queue", "view-candidature", "view-journal"]) $(id).hidden = id !== view;
     document.title = title + " — Espace instructeur — Mon soutien psy";
   }
 
@@ -329,6 +340,7 @@
 
   async function loadQueue(focus) {
     show("view-queue", "File d'instruction");
+    $("journal-link").hidden = !isAdmin();
     $("filter-status").value = state.queue.status;
     $("filter-department").value = state.queue.department;
     const params = new URLSearchParams({ status: state.queue.status, limit: "20" });
@@ -375,6 +387,94 @@
       const button = delta > 0 ? $("next-page") : $("previous-page");
       if (button.disabled) $("queue-title").focus();
     });
+  }
+
+  // ---------------------------------------------------------------- access journal (admins)
+
+  function isAdmin() {
+    return groupsOf(state.claims).includes("admins");
+  }
+
+  function journalOutcome(outcome) {
+    if (outcome === "accepted") return "Acceptée";
+    if (outcome === "replayed") return "Rejouée (même clé d'idempotence)";
+    const reason = (outcome || "").replace(/^refused:/, "");
+    return "Refusée : " + (JOURNAL_REFUSALS[reason] || reason.replace(/_/g, " "));
+  }
+
+  function journalRow(entry) {
+    return el(
+      "tr",
+      {},
+      el("td", { text: formatDate(entry.at) }),
+      el("th", { scope: "row", text: JOURNAL_ACTIONS[entry.action] || entry.action }),
+      el("td", { text: journalOutcome(entry.outcome) }),
+      el("td", { class: "key", text: entry.patient_key || "—" }),
+      el("td", { class: "key", text: entry.session_id || "—" }),
+    );
+  }
+
+  function renderJournal(sub) {
+    show("view-journal", "Journal d'accès");
+    $("journal-sub").value = sub;
+    $("journal-rows").replaceChildren();
+    $("journal-table").hidden = true;
+    $("journal-more").hidden = true;
+    $("journal-summary").textContent = "";
+    setFieldError($("journal-sub-field"), $("journal-sub"), $("journal-sub-error"), "journal-sub-hint", "");
+    state.journal = { sub, cursor: null };
+    if (sub) loadJournal(false);
+    focusHeading("journal-title");
+  }
+
+  async function loadJournal(more) {
+    const params = new URLSearchParams({ limit: "25" });
+    if (more && state.journal.cursor) params.set("cursor", state.journal.cursor);
+    $("journal-summary").textContent = "Chargement du journal…";
+    let page;
+    try {
+      page = await api("GET", "/admin/psychologists/" + encodeURIComponent(state.journal.sub) + "/access-journal?" + params);
+    } catch (error) {
+      if (error.status === 401) return;
+      $("journal-summary").textContent = "";
+      if (error.status === 422) {
+        const message = "Cet identifiant n'est pas valide : lettres, chiffres et @ . _ : + - uniquement.";
+        setFieldError($("journal-sub-field"), $("journal-sub"), $("journal-sub-error"), "journal-sub-hint", message);
+        $("journal-sub").focus();
+      } else flash(friendly(error), "error");
+      return;
+    }
+    const rows = page.entries.map(journalRow);
+    if (more) $("journal-rows").append(...rows);
+    else $("journal-rows").replaceChildren(...rows);
+    const shown = $("journal-rows").children.length;
+    state.journal.cursor = page.next_cursor;
+    $("journal-table").hidden = shown === 0;
+    $("journal-more").hidden = !page.next_cursor;
+    const summary =
+      shown === 0
+        ? "Aucun accès enregistré pour " + state.journal.sub + "."
+        : shown + (shown > 1 ? " accès affichés" : " accès affiché") + " pour " + state.journal.sub +
+          (page.next_cursor ? " ; des entrées plus anciennes existent." : ".");
+    $("journal-summary").textContent = summary;
+    announce(summary);
+    if (more && rows.length) rows[0].querySelector("th").setAttribute("tabindex", "-1");
+    if (more && rows.length) rows[0].querySelector("th").focus();
+    else if (more) $("journal-title").focus();
+  }
+
+  function onJournal(event) {
+    event.preventDefault();
+    const sub = $("journal-sub").value.trim();
+    if (!sub) {
+      const message = "Saisissez l'identifiant du compte du psychologue.";
+      setFieldError($("journal-sub-field"), $("journal-sub"), $("journal-sub-error"), "journal-sub-hint", message);
+      $("journal-sub").focus();
+      return;
+    }
+    const target = "#/journal?psychologue=" + encodeURIComponent(sub);
+    if (location.hash === target) renderJournal(sub);
+    else location.hash = target;
   }
 
   // ---------------------------------------------------------------- candidature
@@ -689,6 +789,11 @@
       loadCandidature(decodeURIComponent(match[1]), true);
       return;
     }
+    if (hash.startsWith("#/journal") && isAdmin()) {
+      const params = new URLSearchParams(hash.split("?")[1] || "");
+      renderJournal(params.get("psychologue") || "");
+      return;
+    }
     if (hash.startsWith("#/file")) {
       const params = new URLSearchParams(hash.split("?")[1] || "");
       const status = params.get("statut") || "submitted";
@@ -726,6 +831,8 @@
     $("previous-page").addEventListener("click", () => onPage(-1));
     $("documents").addEventListener("click", onDocument);
     $("action-form").addEventListener("submit", onAction);
+    $("journal-form").addEventListener("submit", onJournal);
+    $("journal-more").addEventListener("click", () => loadJournal(true));
     window.addEventListener("hashchange", route);
     route();
   }

@@ -320,7 +320,7 @@ class _RequestHandler(BaseHTTPRequestHandler):
 
     def log_message(self, format: str, *args: Any) -> None:
         # The request line carries the query string, which can hold personal data
-        # (GET /v1/sessions/quota?nir=...): like API Gateway without access logs, keep the path only.
+        # (a client still sending ?nir=... to a route): like API Gateway without access logs, keep the path only.
         log.debug(format, *(without_query(arg) if isinstance(arg, str) else arg for arg in args))
 
 

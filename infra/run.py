@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 import fcntl
 import logging
 import os
@@ -14,7 +15,7 @@ from pathlib import Path
 from infra.components import ComponentError, port_is_free
 from infra.dev_issuer import DEFAULT_KEY_DIR
 from infra.local_stack import BACKENDS, LocalStack, write_connection
-from infra.template import ROOT
+from infra.template import FUNCTIONS_DIR, ROOT
 
 LOCAL_DIR = ROOT / ".local"
 RUN_LOCK = LOCAL_DIR / "run.lock"
@@ -53,6 +54,11 @@ def main() -> None:
     parser.add_argument(
         "--local-dir", type=Path, default=LOCAL_DIR, help="data, dev key, lock and connection file (default: .local)"
     )
+    parser.add_argument(
+        "--today",
+        type=dt.date.fromisoformat,
+        help="run as if this day (YYYY-MM-DD) were today in Europe/Paris: declarations, windows, closing dates",
+    )
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s", datefmt="%H:%M:%S")
     logging.getLogger("botocore").setLevel(logging.WARNING)
@@ -63,6 +69,13 @@ def main() -> None:
     if not port_is_free(args.port):
         sys.exit(f"Port {args.port} on 127.0.0.1 is taken by another program: free it or use 'make run PORT=<other>'.")
     workdir = local_dir / ("moto" if args.backend == "moto" else "stack")
+    if args.today is not None:
+        # The functions run in this process: their clock moves with it (msp.clock.shift_to, local only).
+        if str(FUNCTIONS_DIR) not in sys.path:
+            sys.path.insert(0, str(FUNCTIONS_DIR))
+        from msp.clock import shift_to
+
+        shift_to(args.today)
     stack = LocalStack(workdir, backend=args.backend, port=args.port, issuer_dir=local_dir / DEFAULT_KEY_DIR.name)
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
@@ -74,7 +87,8 @@ def main() -> None:
 
         print(load_demo_data(stack), flush=True)
         print(
-            f"\nAPI:         {stack.base_url}/v1/...\n"
+            (f"\nToday:       {args.today.isoformat()} (Europe/Paris), as asked with TODAY" if args.today else "")
+            + f"\nAPI:         {stack.base_url}/v1/...\n"
             f"Public page: {stack.base_url}/ (search, profiles, statistics: make tally YEAR=... for figures)\n"
             f"Admin page:  {stack.base_url}/admin/\n"
             f"Token:       make token ROLE=reviewer DEPARTMENTS={DEMO_REVIEWER_DEPARTMENTS} (admin page)\n"

@@ -18,11 +18,11 @@ from dataclasses import dataclass, field
 
 from msp.sessions import policy
 from msp.sessions.nir import control_key
-from msp.sessions.rules import PatientKeyring, SessionRecord
+from msp.sessions.rules import PatientKeyring, SessionRecord, SessionRequest
 
 # Where the synthetic psychologists practise, most in a few big departments, with Corsica and overseas.
 DEPARTMENTS = ["75", "92", "93", "13", "69", "59", "33", "31", "06", "2A", "2B", "971", "974", "01", "44"]
-TIERS_PAYANT_REASONS = ["css", "ald", "maternite", "accident_travail"]
+SITUATIONS = ["css", "ame", "ald", "maternite", "at_mp", "accident_tiers"]
 _NAMESPACE = uuid.UUID("0d9a3f4e-5c1b-4f7e-9a26-7b8c1e2d3f40")
 
 
@@ -33,8 +33,8 @@ class PlannedSession:
     birth_date: dt.date
     psychologist: str
     date: dt.date
-    first_session: bool
-    tiers_payant_reason: str | None
+    ordinal: int  # the patient's count for the year with this session: 1 is the assessment
+    situation: str | None
     session_id: str
 
 
@@ -108,7 +108,7 @@ def plan_year(
             if len(kept) < policy.rule_for(day).sessions_per_year:
                 kept.append(day)
         for index, day in enumerate(kept):
-            reason = draw.choice(TIERS_PAYANT_REASONS) if draw.random() < 0.15 else None
+            situation = draw.choice(SITUATIONS) if draw.random() < 0.15 else None
             plan.sessions.append(
                 PlannedSession(
                     patient=patient,
@@ -116,8 +116,8 @@ def plan_year(
                     birth_date=birth,
                     psychologist=other if draw.random() < 0.1 else main,
                     date=day,
-                    first_session=index == 0,
-                    tiers_payant_reason=reason,
+                    ordinal=index + 1,
+                    situation=situation,
                     session_id=str(uuid.uuid5(_NAMESPACE, f"{tag}-{year}-{seed}-{patient}-{index}")),
                 )
             )
@@ -125,33 +125,36 @@ def plan_year(
     return plan
 
 
-def session_records(plan: SyntheticYear, keyring: PatientKeyring) -> list[tuple[SessionRecord, str | None]]:
-    """Each planned session as a declaration would store it (priced by the policy), with its department."""
+def session_requests(plan: SyntheticYear, keyring: PatientKeyring) -> list[SessionRequest]:
+    """Each planned session as a checked declaration, before its count decides its kind and price."""
     keys: dict[int, str] = {}
-    records = []
+    requests = []
     for session in plan.sessions:
         if session.patient not in keys:
             keys[session.patient] = keyring.patient_key(session.nir, plan.year)
         rule = policy.rule_for(session.date)
-        records.append(
-            (
-                SessionRecord(
-                    session_id=session.session_id,
-                    patient_key=keys[session.patient],
-                    psychologist_sub=session.psychologist,
-                    date=session.date,
-                    year=plan.year,
-                    first_session=session.first_session,
-                    tiers_payant_reason=session.tiers_payant_reason,
-                    amounts=policy.amounts(rule, session.first_session, session.tiers_payant_reason),
-                    quota=rule.sessions_per_year,
-                    rule_valid_from=rule.valid_from,
-                    created_at=f"{session.date.isoformat()}T12:00:00.000000Z",
-                ),
-                plan.department_of(session),
+        requests.append(
+            SessionRequest(
+                session_id=session.session_id,
+                patient_key=keys[session.patient],
+                psychologist_sub=session.psychologist,
+                date=session.date,
+                situation=policy.checked_situation(rule, session.situation),
+                referral=None,
+                rule=rule,
+                created_at=f"{session.date.isoformat()}T12:00:00.000000Z",
             )
         )
-    return records
+    return requests
+
+
+def session_records(plan: SyntheticYear, keyring: PatientKeyring) -> list[tuple[SessionRecord, str | None]]:
+    """Each planned session as a declaration would store it (kind and price from its ordinal), with its
+    department."""
+    return [
+        (request.priced(session.ordinal), plan.department_of(session))
+        for request, session in zip(session_requests(plan, keyring), plan.sessions, strict=True)
+    ]
 
 
 def load_year(
@@ -168,20 +171,21 @@ def load_year(
     sessions of `declare_patients` one declaration at a time, through the quota transaction the API uses
     (their psychologists get an accepted convention first)."""
     from msp.sessions.declarations import record_session
+    from msp.sessions.journal import JournalEntry
     from msp.storage.conventions import record_convention
     from msp.storage.sessions import session_store
 
-    records = session_records(plan, keyring)
     declared = set(declare_patients)
+    records = session_records(plan, keyring)
     imported = [pair for pair, session in zip(records, plan.sessions, strict=True) if session.patient not in declared]
     store.import_sessions(imported, workers=workers, progress=progress)
     if not declared:
         return
-    by_patient: dict[int, list[SessionRecord]] = {}
-    for (record, _), session in zip(records, plan.sessions, strict=True):
+    by_patient: dict[int, list[SessionRequest]] = {}
+    for request, session in zip(session_requests(plan, keyring), plan.sessions, strict=True):
         if session.patient in declared:
-            by_patient.setdefault(session.patient, []).append(record)
-    for sub in {record.psychologist_sub for patient in by_patient.values() for record in patient}:
+            by_patient.setdefault(session.patient, []).append(request)
+    for sub in {request.psychologist_sub for patient in by_patient.values() for request in patient}:
         record_convention(
             psychologist_sub=sub,
             status="accepted",
@@ -189,11 +193,12 @@ def load_year(
             psychologist_id=f"psy-{sub}",
             department=plan.psychologists[sub],
             updated_at=f"{plan.year}-01-01T00:00:00.000000Z",
+            start_date=f"{plan.year}-01-01",
         )
 
-    def declare(patient_records: list[SessionRecord]) -> None:
-        for record in patient_records:
-            record_session(session_store(), record)
+    def declare(patient_requests: list[SessionRequest]) -> None:
+        for request in patient_requests:
+            record_session(session_store(), request, JournalEntry.declaring(request))
 
     with ThreadPoolExecutor(max_workers=workers) as pool:
         list(pool.map(declare, by_patient.values()))

@@ -84,8 +84,11 @@ def new_patient():
     return make
 
 
-def set_convention(sub: str, status: str = "accepted", department: str = "75") -> None:
-    """What the review workflow writes when it accepts (or deconventions) a psychologist."""
+def set_convention(
+    sub: str, status: str = "accepted", department: str = "75", start: str = "2022-04-05", end: str | None = None
+) -> None:
+    """What the review workflow writes when it accepts (or deconventions) a psychologist; by default a
+    convention running since the programme began."""
     from msp.clock import now_iso
     from msp.storage.conventions import record_convention
 
@@ -96,7 +99,19 @@ def set_convention(sub: str, status: str = "accepted", department: str = "75") -
         psychologist_id=f"psy-{sub}",
         department=department,
         updated_at=now_iso(),
+        start_date=start,
+        end_date=end,
     )
+
+
+@pytest.fixture
+def on_day():
+    """on_day(date): the stack (its functions run in this process) runs as if that day were today in Paris, as
+    `make run TODAY=...` does; the real clock is back after the test."""
+    from msp.clock import shift_to
+
+    yield shift_to
+    shift_to(None)
 
 
 @pytest.fixture
@@ -223,6 +238,7 @@ def moto_env(monkeypatch, reset_storage_clients):
     monkeypatch.setenv("IDEMPOTENCY_TABLE", "msp-unit-idempotency")
     monkeypatch.setenv("DOCUMENTS_BUCKET", "msp-unit-documents")
     monkeypatch.setenv("DIRECTORY_TABLE", "msp-unit-directory")
+    monkeypatch.setenv("ACCESS_JOURNAL_TABLE", "msp-unit-journal")
     monkeypatch.setenv("EVENT_BUS", "msp-unit-decisions")
     monkeypatch.setenv("CURSOR_SECRET", "unit-test-cursor-secret-0123456789")
     return dict(os.environ)

@@ -12,6 +12,7 @@ from types import ModuleType
 from typing import Any
 
 STORAGE_MODULES = (
+    "access_journal",
     "aws",
     "candidatures",
     "conventions",
@@ -54,19 +55,29 @@ class SessionPaths:
         self.years = session_year_store()
 
     def record_declaration(self, session):
+        """Decide and record a SessionRequest as the declaring route does, journal entry included."""
         from msp.sessions.declarations import record_session
+        from msp.sessions.journal import JournalEntry
 
-        return record_session(self.store, session)
+        answer, _ = record_session(self.store, session, JournalEntry.declaring(session))
+        return answer
 
     def sessions_used(self, psychologist_sub: str, patient_key: str, year: int) -> int:
-        from msp.sessions.declarations import sessions_used
+        from msp.sessions.decisions import require_accepted
 
-        return sessions_used(self.store, psychologist_sub, patient_key, year)
+        state = self.store.declaration_state(psychologist_sub, patient_key, year)
+        require_accepted(state.convention)
+        return state.used
 
-    def cancel(self, session_id: str, psychologist_sub: str, current_year: int) -> None:
-        from msp.sessions.declarations import cancel_recorded
+    def cancel(self, session_id: str, psychologist_sub: str, today) -> None:
+        from msp.clock import now_iso
+        from msp.sessions.decisions import decide_cancellation
+        from msp.sessions.journal import JournalEntry
 
-        cancel_recorded(self.store, session_id, psychologist_sub, current_year)
+        stored = self.store.stored_session(session_id)
+        patient_key, year = decide_cancellation(stored, psychologist_sub, today)
+        entry = JournalEntry(psychologist_sub, "cancel", now_iso(), patient_key=patient_key, session_id=session_id)
+        self.store.record_cancellation(entry, year)
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self.years, name)

@@ -1,5 +1,6 @@
-"""Scheduled job: the yearly tally of sessions. Nightly for the current year; on 1 January, the closing of the
-year just ended. Stops before the timeout with its checkpoints saved and goes on in a new invocation."""
+"""Scheduled job: the yearly tally of sessions. Nightly for the current year; the day after the past year's
+closing date (policy data), its final tally. Stops before the timeout with its checkpoints saved and goes on in
+a new invocation."""
 
 from aws_lambda_powertools import Logger
 

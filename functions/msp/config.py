@@ -14,6 +14,8 @@ class Settings(BaseModel):
     idempotency_table: str = Field(alias="IDEMPOTENCY_TABLE", min_length=3)
     documents_bucket: str = Field(alias="DOCUMENTS_BUCKET", min_length=3)
     directory_table: str = Field(alias="DIRECTORY_TABLE", default="", description="listed practices")
+    access_journal_table: str = Field(alias="ACCESS_JOURNAL_TABLE", default="", description="patient look-ups")
+    access_journal_retention_days: int = Field(alias="ACCESS_JOURNAL_RETENTION_DAYS", default=365, ge=1)
     event_bus: str = Field(alias="EVENT_BUS", default="", description="bus of review decisions")
     region: str = Field(alias="AWS_REGION", default="eu-west-3")
     # Only the functions that need them get these (see template.yaml).

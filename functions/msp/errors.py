@@ -153,8 +153,17 @@ class QuotaExhausted(DomainError):
     pass
 
 
-class SessionNotCancellable(DomainError):
-    pass
+class YearClosed(DomainError):
+    """The session's year is past its closing date: its final tally has run."""
+
+
+class LookupLimitReached(DomainError):
+    """A psychologist looked up as many distinct patients today as a day allows."""
+
+    # When the day ends in Paris; a day at most.
+    def __init__(self, message: str, *, retry_after_seconds: int = 86_400, details: list[Any] | None = None):
+        super().__init__(message, details=details)
+        self.retry_after_seconds = retry_after_seconds
 
 
 # ---------------------------------------------------------------- storage

@@ -15,6 +15,7 @@ from msp.errors import (
     DomainError,
     InvalidFields,
     InvalidRequest,
+    LookupLimitReached,
     MalformedJson,
     NotJson,
     VersionRequired,
@@ -68,7 +69,10 @@ def create_app() -> APIGatewayHttpResolver:
     def _domain_error(error: DomainError) -> Response:
         answer = answer_for(error)
         logger.info("request refused", extra={"status": answer.status, "code": answer.code})
-        return error_response(answer.status, answer.code, error.message, error.details, dict(answer.headers))
+        headers = dict(answer.headers)
+        if isinstance(error, LookupLimitReached):
+            headers["Retry-After"] = str(error.retry_after_seconds)
+        return error_response(answer.status, answer.code, error.message, error.details, headers)
 
     @app.exception_handler(ValidationError)
     def _invalid(error: ValidationError) -> Response:

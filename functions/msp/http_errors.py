@@ -44,7 +44,7 @@ ERROR_ANSWERS: dict[type[DomainError], ErrorAnswer] = {
     errors.AlreadyConventioned: ErrorAnswer(409, "already_conventioned"),
     errors.ConventionMismatch: ErrorAnswer(409, "convention_mismatch"),
     errors.QuotaExhausted: ErrorAnswer(409, "quota_exhausted"),
-    errors.SessionNotCancellable: ErrorAnswer(409, "session_not_cancellable"),
+    errors.YearClosed: ErrorAnswer(409, "year_closed"),
     errors.RequestInProgress: ErrorAnswer(409, "request_in_progress", {"Retry-After": "1"}),
     errors.VersionMismatch: ErrorAnswer(412, "version_mismatch"),
     errors.BodyTooLarge: ErrorAnswer(413, "payload_too_large"),
@@ -54,6 +54,7 @@ ERROR_ANSWERS: dict[type[DomainError], ErrorAnswer] = {
     errors.IdentityLocked: ErrorAnswer(422, "identity_locked"),
     errors.IdempotencyKeyReused: ErrorAnswer(422, "idempotency_key_reused"),
     errors.VersionRequired: ErrorAnswer(428, "if_match_required"),
+    errors.LookupLimitReached: ErrorAnswer(429, "lookup_limit_reached"),
     errors.StorageBusy: ErrorAnswer(503, "service_unavailable", BUSY),
 }
 

@@ -14,6 +14,7 @@ from typing import Any
 from pydantic import BaseModel
 from pydantic.json_schema import JsonSchemaMode, models_json_schema
 
+from msp.candidatures.imports import ConventionImport
 from msp.candidatures.leaving import ResignationRequest
 from msp.candidatures.listing_edits import ListingChanges, ListingView
 from msp.candidatures.models import AuditEvent, CandidatureFields, DocumentUploadRequest, DownloadTicket, QueuePage
@@ -24,6 +25,7 @@ from msp.directory.listing import PublicProfile
 from msp.directory.search import SearchPage, SearchQuery
 from msp.open_statistics.figures import OpenStatistics, OpenStatsQuery
 from msp.places.matching import PlaceQuery, PlaceSuggestions
+from msp.sessions.journal import JournalPage, JournalQuery
 from msp.sessions.rules import DeclaredSession, QuotaQuery, QuotaStatus, SessionDeclaration
 from msp.sessions.statements import MonthQuery, MonthStatement, SessionsQuery, StatementPage
 from msp.tally.statistics import Statistics, StatsQuery
@@ -229,23 +231,44 @@ OPERATIONS: tuple[Operation, ...] = (
         headers=(IDEMPOTENCY_KEY,),
     ),
     Operation(
-        "GET",
+        "POST",
         "/v1/sessions/quota",
-        "Sessions used and remaining for a patient",
+        "Sessions used and remaining for a patient (NIR in the body; journaled; distinct patients a day limited)",
         PSYCHOLOGIST,
         200,
         _ref(QuotaStatus),
-        (401, 403, 422, 503),
-        query=QuotaQuery,
+        (400, 401, 403, 413, 415, 422, 429, 503),
+        body=QuotaQuery,
     ),
     Operation(
         "DELETE",
         "/v1/sessions/{session_id}",
-        "Cancel a session of the current year",
+        "Cancel a session of a year still open (until its closing date)",
         PSYCHOLOGIST,
         204,
         None,
         (401, 403, 404, 409, 422, 503),
+    ),
+    Operation(
+        "GET",
+        "/v1/admin/psychologists/{psychologist_sub}/access-journal",
+        "A psychologist's quota look-ups, declarations and cancellations, newest first",
+        ("admins",),
+        200,
+        _ref(JournalPage),
+        (400, 401, 403, 422, 503),
+        query=JournalQuery,
+    ),
+    Operation(
+        "POST",
+        "/v1/admin/conventions",
+        "Record a convention granted before this service, as an accepted, listed candidature",
+        ("admins",),
+        201,
+        CANDIDATURE,
+        (400, 401, 403, 409, 413, 415, 422, 503),
+        body=ConventionImport,
+        headers=(IDEMPOTENCY_KEY,),
     ),
     Operation(
         "GET",
@@ -389,6 +412,7 @@ def _components() -> dict[str, Any]:
         QueuePage,
         DeclaredSession,
         QuotaStatus,
+        JournalPage,
         Statistics,
         SearchPage,
         PublicProfile,

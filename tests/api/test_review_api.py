@@ -9,6 +9,7 @@ import pytest
 import requests
 
 from infra.api_client import SAMPLE_PDF
+from msp.clock import programme_today
 
 
 def _transition(api, token, candidature_id, action, version, reason=None):
@@ -342,7 +343,6 @@ def test_acceptance_lets_the_psychologist_declare_sessions_until_deconvention(ap
     import datetime as dt
     import random
 
-    from msp.clock import programme_today
     from tests.conftest import nir_for
 
     candidature = make_candidature(department="92", status="in_review")
@@ -353,11 +353,13 @@ def test_acceptance_lets_the_psychologist_declare_sessions_until_deconvention(ap
     session = {
         "patient": {"nir": nir, "birth_date": "1990-05-14"},
         "date": programme_today().isoformat(),
-        "first_session": False,
     }
     assert api.declare_session(owner, session).status_code == 403  # not conventioned yet
     assert _transition(api, admin, candidature.id, "accept", 1).status_code == 200
-    assert api.declare_session(owner, session).status_code == 201
+    assert api.declare_session(owner, session).status_code == 201  # the convention starts on the decision's day
+    yesterday = {**session, "date": (programme_today() - dt.timedelta(days=1)).isoformat()}
+    before = api.declare_session(owner, yesterday)
+    assert before.status_code == 422 and before.json()["error"]["details"][0]["field"] == "date"
     assert _transition(api, admin, candidature.id, "deconvention", 2, reason="Radiation.").status_code == 200
     refused = api.declare_session(owner, session)
     assert refused.status_code == 403 and refused.json()["error"]["code"] == "not_conventioned"

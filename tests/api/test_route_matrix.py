@@ -66,7 +66,7 @@ def _patient() -> dict[str, str]:
 
 
 def _session_body(*_) -> dict:
-    return {"patient": _patient(), "date": programme_today().isoformat(), "first_session": False}
+    return {"patient": _patient(), "date": programme_today().isoformat()}
 
 
 def _declared_session(api, candidature) -> dict[str, str]:
@@ -213,14 +213,40 @@ EXPECTED: dict[str, Case] = {
             "anonymous": 401,
         },
     ),
-    "GET /v1/sessions/quota": Case(
+    "POST /v1/sessions/quota": Case(
         state="accepted",
-        query=_patient,
+        body=lambda *_: _patient(),
         expect={
             "psychologist": (200, 403),
             "reviewer_in_scope": 403,
             "reviewer_out_of_scope": 403,
             "admin": 403,
+            "anonymous": 401,
+        },
+    ),
+    "POST /v1/admin/conventions": Case(
+        state=None,
+        body=lambda _, unique_fields: (
+            unique_fields() | {"owner_sub": f"psy-imported-{uuid.uuid4().hex[:8]}", "convention_start": "2023-01-02"}
+        ),
+        headers={"Idempotency-Key": "fresh"},
+        expect={
+            "psychologist": 403,
+            "reviewer_in_scope": 403,
+            "reviewer_out_of_scope": 403,
+            "admin": 201,
+            "anonymous": 401,
+        },
+    ),
+    # The psychologist addressed is the candidature's owner: the caller's own journal, or another's.
+    "GET /v1/admin/psychologists/{psychologist_sub}/access-journal": Case(
+        state="accepted",
+        setup=lambda api, candidature: {"psychologist_sub": candidature.owner_sub},
+        expect={
+            "psychologist": 403,
+            "reviewer_in_scope": 403,
+            "reviewer_out_of_scope": 403,
+            "admin": 200,
             "anonymous": 401,
         },
     ),

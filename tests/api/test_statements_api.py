@@ -15,7 +15,7 @@ from msp.clock import programme_today
 
 
 def _declare(api, token, patient) -> dict:
-    body = {"patient": patient, "date": programme_today().isoformat(), "first_session": False}
+    body = {"patient": patient, "date": programme_today().isoformat()}
     response = api.declare_session(token, body)
     assert response.status_code == 201, response.text
     return response.json()

@@ -262,3 +262,64 @@ def test_a_reviewer_reads_a_psychologists_history_across_candidatures_and_conven
     assert "Déconventionnée" in page.inner_text("#candidature-status")
     assert "Diplôme non reconnu." in page.locator("#lineage > li").nth(1).inner_text()
     check_accessibility(page, "21-candidature-precedente")
+
+
+def test_an_admin_reads_a_psychologists_access_journal_with_the_keyboard_only(
+    page, api, screenshots, conventioned, new_patient
+):
+    sub, token = conventioned()
+    patients = [new_patient() for _ in range(27)]
+    for patient in patients:
+        assert api.call("POST", "/v1/sessions/quota", token=token, json=patient).status_code == 200
+    declared = api.declare_session(token, {"patient": patients[0], "date": programme_today_iso()})
+    assert declared.status_code == 201, declared.text
+    refused = api.declare_session(token, {"patient": patients[0], "date": "2099-01-01"})
+    assert refused.status_code == 422
+    keys = Keyboard(page)
+
+    page.goto("/admin/")
+    page.get_by_role("heading", name="Connexion").wait_for()
+    keys.tab_to("#token")
+    keys.type(api.token("admin", sub="admin-browser"))
+    keys.tab_to("#signin-form button[type=submit]")
+    keys.press("Enter")
+    page.get_by_role("heading", name="File d'instruction").wait_for()
+    keys.tab_to("#journal-link a")
+    keys.press("Enter")
+    page.get_by_role("heading", name="Journal d'accès").wait_for()
+    assert keys.focused("#journal-title")
+    check_accessibility(page, screenshots, "11-journal")
+
+    keys.tab_to("#journal-form button[type=submit]")  # no account given: said next to the field
+    keys.press("Enter")
+    assert keys.focused("#journal-sub")
+    assert page.get_attribute("#journal-sub", "aria-invalid") == "true"
+    assert "journal-sub-error" in page.get_attribute("#journal-sub", "aria-describedby")
+    check_accessibility(page, screenshots, "12-journal-erreur")
+
+    keys.type(sub)
+    keys.tab_to("#journal-form button[type=submit]")
+    keys.press("Enter")
+    page.wait_for_function("() => document.querySelectorAll('#journal-rows tr').length === 25")
+    assert page.get_attribute("#journal-sub", "aria-invalid") is None
+    first_rows = page.locator("#journal-rows tr").all_inner_texts()
+    assert "Déclaration de séance" in first_rows[0] and "Refusée : données invalides" in first_rows[0]
+    assert "Déclaration de séance" in first_rows[1] and "Acceptée" in first_rows[1]
+    assert "Consultation du quota" in first_rows[2]
+    assert not [row for row in first_rows if patients[0]["nir"][:13] in row]
+    check_accessibility(page, screenshots, "13-journal-entrees")
+
+    keys.tab_to("#journal-more")  # older entries, appended; focus moves to the first of them
+    keys.press("Enter")
+    page.wait_for_function("() => document.querySelectorAll('#journal-rows tr').length === 29")
+    assert keys.focused("#journal-rows tr:nth-child(26) th")
+    assert page.is_hidden("#journal-more")
+    assert "29 accès affichés" in page.inner_text("#journal-summary")
+    check_accessibility(page, screenshots, "14-journal-suite")
+    assert not page.problems, page.problems
+
+
+def programme_today_iso() -> str:
+    from msp.clock import programme_today
+
+    return programme_today().isoformat()

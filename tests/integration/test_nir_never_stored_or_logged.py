@@ -25,7 +25,7 @@ pytestmark = pytest.mark.integration
 
 SESSION_FUNCTIONS = {
     "DeclareSessionFunction": "handlers.declare_session",
-    "GetSessionQuotaFunction": "handlers.get_session_quota",
+    "LookupSessionQuotaFunction": "handlers.lookup_session_quota",
     "CancelSessionFunction": "handlers.cancel_session",
 }
 # The test's own HTTP client logs the URLs it requests: that is the caller's log, not the backend's.
@@ -93,7 +93,7 @@ def _every_item_of_every_table() -> str:
     return "\n".join(dumped).lower()
 
 
-def test_no_nir_in_any_item_or_log_line(api, stack, conventioned, every_log):
+def test_no_nir_in_any_item_or_log_line(api, stack, on_day, conventioned, every_log):
     today = programme_today().isoformat()
     corsican = {"nir": nir_for(dt.date(1985, 5, 1), place="2A004", order="517"), "birth_date": "1985-05-01"}
     other = {"nir": nir_for(dt.date(1992, 11, 1), place="69123", order="084"), "birth_date": "1992-11-01"}
@@ -102,7 +102,7 @@ def test_no_nir_in_any_item_or_log_line(api, stack, conventioned, every_log):
 
     # Typed as on the card, in groups and lowercase: stored and logged in no form either.
     as_typed = {**corsican, "nir": " ".join(corsican["nir"][i : i + 3] for i in range(0, 15, 3)).lower()}
-    sent = {"patient": as_typed, "date": today, "first_session": False, "tiers_payant_reason": "css"}
+    sent = {"patient": as_typed, "date": today, "situation": "css"}
     key = str(uuid.uuid4())
     declared = api.declare_session(token, sent, key)
     assert declared.status_code == 201, declared.text
@@ -122,24 +122,28 @@ def test_no_nir_in_any_item_or_log_line(api, stack, conventioned, every_log):
     set_convention(sub, "deconventioned")
     assert api.declare_session(token, other_body).status_code == 403
     set_convention(sub, "accepted")
-    for day in range(1, 10):  # 2023: 8 sessions, then quota_exhausted
-        expected = 201 if day <= 8 else 409
-        body = {**other_body, "date": f"2023-03-{day:02d}", "first_session": day == 1}
-        assert api.declare_session(token, body).status_code == expected
     for params in (
         {"nir": other["nir"], "birth_date": other["birth_date"]},
-        {"nir": as_typed["nir"], "birth_date": corsican["birth_date"], "year": "2099"},
+        {"nir": as_typed["nir"], "birth_date": corsican["birth_date"], "year": 2099},
         {"nir": other["nir"][:-2] + "00", "birth_date": other["birth_date"]},
     ):
-        api.call("GET", "/v1/sessions/quota", token=token, params=params)
-        api.call("GET", "/v1/sessions/quota", token=stranger, params=params)
-        api.call("GET", "/v1/sessions/quota", params=params)  # no token: refused by the gateway
+        api.call("POST", "/v1/sessions/quota", token=token, json=params)
+        api.call("POST", "/v1/sessions/quota", token=stranger, json=params)
+        api.call("POST", "/v1/sessions/quota", json=params)  # no token: refused by the gateway
+        api.call("GET", "/v1/sessions/quota", token=token, params=params)  # the route that took it in the URL
         api.call("GET", "/v1/sessions/unknown", token=token, params=params)  # no such route
     assert api.call("DELETE", f"/v1/sessions/{declared.json()['session_id']}", token=token).status_code == 204
+    on_day(dt.date(2023, 3, 10))  # 2023 open again, as make run TODAY=2023-03-10
+    referral = {"prescriber_rpps": "10000000009", "date": "2023-02-01"}
+    for day in range(1, 10):  # 2023: 8 sessions, then quota_exhausted
+        expected = 201 if day <= 8 else 409
+        body = {**other_body, "date": f"2023-03-{day:02d}", "referral": referral}
+        assert api.declare_session(token, body).status_code == expected
 
     stored, logs = _every_item_of_every_table(), every_log()
     assert "patient_key" in stored and "k1:" in stored, "the session items were not found"
-    assert "get /v1/sessions/quota" in logs["log records"], "the gateway's log lines were not captured"
+    assert "post /v1/sessions/quota" in logs["log records"], "the gateway's log lines were not captured"
+    assert "journal#" in stored, "the access journal was not found"
     assert "transactwriteitems" in logs["log records"], "the AWS SDK's log lines were not captured"
     assert "declaresessionfunction" in logs["functions' output"], "the functions' log lines were not captured"
     assert "quota_exhausted" in logs["functions' output"]

@@ -21,6 +21,20 @@ pytestmark = pytest.mark.integration
 PSYCHOLOGISTS = 4
 DECLARATIONS_EACH = 10
 QUOTA_2023 = 8  # 2023 sessions follow the 2022-04-05 rule
+DAY_2023 = "2023-03-01"
+REFERRAL = {"prescriber_rpps": "10000000009", "date": "2023-02-01"}  # 2023 sessions need one
+
+
+@pytest.fixture(autouse=True)
+def in_march_2023(on_day):
+    """2023 is open for declarations (its closing date is 2024-03-31): the stack runs on 2023-03-02."""
+    import datetime as dt
+
+    on_day(dt.date(2023, 3, 2))
+
+
+def body_2023(patient: dict) -> dict:
+    return {"patient": patient, "date": DAY_2023, "situation": None, "referral": REFERRAL}
 
 
 def _send_together(api, requests_to_send: list[tuple[str, dict, str]]) -> list[requests.Response]:
@@ -78,13 +92,20 @@ def _declare(caller, body: dict, key: str) -> tuple[int, dict]:
     from msp.http_errors import answer_for
     from msp.sessions.declarations import declare_session
     from msp.sessions.rules import SessionDeclaration, session_id_for
+    from msp.storage.access_journal import access_journal_store
     from msp.storage.secrets import patient_keyring
     from msp.storage.sessions import session_store
 
     declaration = SessionDeclaration.model_validate(body)
     try:
         answer = declare_session(
-            session_store(), patient_keyring(), caller, declaration, programme_today(), session_id_for(caller.sub, key)
+            session_store(),
+            access_journal_store(),
+            patient_keyring(),
+            caller,
+            declaration,
+            programme_today(),
+            session_id_for(caller.sub, key),
         )
     except DomainError as error:
         answer = answer_for(error)
@@ -104,9 +125,14 @@ def _race(calls: list[tuple]) -> list[tuple[int, dict]]:
 
 
 def _check_the_quota_was_filled_exactly(outcomes: list[tuple[int, dict]]) -> list[dict]:
-    assert sorted(status for status, _ in outcomes) == [201] * QUOTA_2023 + [409] * (40 - QUOTA_2023), outcomes
+    assert sorted(status for status, _ in outcomes) == [201] * QUOTA_2023 + [409] * (40 - QUOTA_2023), sorted(
+        status for status, _ in outcomes
+    )
     accepted = [answer for status, answer in outcomes if status == 201]
     assert sorted(answer["used"] for answer in accepted) == list(range(1, QUOTA_2023 + 1))
+    # Exactly one assessment, the first counted, whichever request won the race to it.
+    kinds = sorted((answer["ordinal"], answer["kind"], answer["amounts"]["price"]) for answer in accepted)
+    assert kinds == [(1, "assessment", "40.00")] + [(n, "follow_up", "30.00") for n in range(2, QUOTA_2023 + 1)]
     assert len({answer["session_id"] for answer in accepted}) == QUOTA_2023
     for status, answer in outcomes:
         if status == 409:
@@ -122,7 +148,7 @@ def test_40_racing_declarations_by_4_psychologists_fill_a_quota_of_8_exactly(sta
     from tests.conftest import set_convention
 
     patient = new_patient()
-    body = {"patient": patient, "date": "2023-03-01", "first_session": False, "tiers_payant_reason": None}
+    body = body_2023(patient)
     callers = []
     for department in ("75", "92", "13", "2A"):
         caller = Caller(sub=f"psy-{uuid.uuid4().hex[:10]}", roles=frozenset({Role.PSYCHOLOGIST}))
@@ -160,7 +186,7 @@ def test_one_declaration_sent_8_times_at_once_under_one_key_counts_once_and_answ
     from tests.conftest import set_convention
 
     patient = new_patient()
-    body = {"patient": patient, "date": "2023-03-01", "first_session": False, "tiers_payant_reason": None}
+    body = body_2023(patient)
     caller = Caller(sub=f"psy-{uuid.uuid4().hex[:10]}", roles=frozenset({Role.PSYCHOLOGIST}))
     set_convention(caller.sub, "accepted", "75")
     key = str(uuid.uuid4())
@@ -178,7 +204,7 @@ def test_40_concurrent_http_declarations_fill_a_quota_of_8_exactly(api, stack, c
     from msp.storage.secrets import patient_keyring
 
     patient = new_patient()
-    payload = {"patient": patient, "date": "2023-03-01", "first_session": False, "tiers_payant_reason": None}
+    payload = body_2023(patient)
     tokens = [conventioned(department)[1] for department in ("75", "92", "13", "2A")]
     sent = [(token, payload, str(uuid.uuid4())) for token in tokens for _ in range(DECLARATIONS_EACH)]
     assert len(sent) == PSYCHOLOGISTS * DECLARATIONS_EACH == 40
@@ -209,6 +235,7 @@ def test_racing_cancellations_of_one_session_count_it_back_once(api, stack, conv
     from msp.errors import DomainError
     from msp.http_errors import answer_for
     from msp.sessions.declarations import cancel_session
+    from msp.storage.access_journal import access_journal_store
     from msp.storage.secrets import patient_keyring
     from msp.storage.sessions import session_store
 
@@ -216,14 +243,14 @@ def test_racing_cancellations_of_one_session_count_it_back_once(api, stack, conv
     caller = Caller(sub=sub, roles=frozenset({Role.PSYCHOLOGIST}))
     patient = new_patient()
     today = programme_today()
-    payload = {"patient": patient, "date": today.isoformat(), "first_session": False, "tiers_payant_reason": None}
+    payload = {"patient": patient, "date": today.isoformat(), "referral": REFERRAL}
     sessions = [api.declare_session(token, payload).json()["session_id"] for _ in range(3)]
     barrier = threading.Barrier(8)
 
     def cancel(_: int) -> int:
         barrier.wait(timeout=30)
         try:
-            cancel_session(session_store(), caller, sessions[0], today)
+            cancel_session(session_store(), access_journal_store(), caller, sessions[0], today)
         except DomainError as error:
             return answer_for(error).status
         return 204
@@ -234,3 +261,25 @@ def test_racing_cancellations_of_one_session_count_it_back_once(api, stack, conv
     patient_key = patient_keyring().patient_key(patient["nir"], today.year)
     assert _counter(stack, patient_key, today.year) == 2
     assert len(_session_items(stack, patient_key)) == 2
+
+
+def test_concurrent_first_declarations_for_one_patient_give_exactly_one_assessment(stack, new_patient):
+    """6 psychologists declare the same new patient at once, each their own session: the kind follows the
+    count each transaction restates, so exactly one is the assessment at 40.00, the others follow-ups."""
+    from msp.auth import Caller, Role
+    from msp.storage.secrets import patient_keyring
+    from tests.conftest import set_convention
+
+    patient = new_patient()
+    callers = [Caller(sub=f"psy-{uuid.uuid4().hex[:10]}", roles=frozenset({Role.PSYCHOLOGIST})) for _ in range(6)]
+    for caller in callers:
+        set_convention(caller.sub, "accepted", "75")
+
+    outcomes = _race([(caller, body_2023(patient), str(uuid.uuid4())) for caller in callers])
+
+    assert [status for status, _ in outcomes] == [201] * 6, outcomes
+    kinds = sorted((answer["ordinal"], answer["kind"], answer["amounts"]["price"]) for _, answer in outcomes)
+    assert kinds == [(1, "assessment", "40.00")] + [(n, "follow_up", "30.00") for n in range(2, 7)]
+    patient_key = patient_keyring().patient_key(patient["nir"], 2023)
+    stored = sorted((int(item["ordinal"]["N"]), item["kind"]["S"]) for item in _session_items(stack, patient_key))
+    assert stored == [(1, "assessment")] + [(n, "follow_up") for n in range(2, 7)]

@@ -40,6 +40,20 @@ def price_of(day: dt.date, first: bool) -> Decimal:
     return Decimal("50.00")
 
 
+# Who pays in each situation, the same in both periods: (AMO, AMC, State) shares, and whether the patient
+# advances the price. Written out here, apart from policy_rules.json, for the report to be checked against.
+PAYERS = {
+    None: (Decimal("0.6"), Decimal("0.4"), Decimal(0), True),
+    "css": (Decimal("0.6"), Decimal("0.4"), Decimal(0), False),
+    "ame": (Decimal(0), Decimal(0), Decimal(1), False),
+    "ald": (Decimal(1), Decimal(0), Decimal(0), False),
+    "maternite": (Decimal(1), Decimal(0), Decimal(0), False),
+    "at_mp": (Decimal(1), Decimal(0), Decimal(0), False),
+    "accident_tiers": (Decimal("0.6"), Decimal("0.4"), Decimal(0), False),
+}
+SITUATION_KEYS = ["none", "css", "ame", "ald", "maternite", "at_mp", "accident_tiers"]
+
+
 def money(value: Decimal) -> str:
     return f"{value:.2f}"
 
@@ -100,17 +114,36 @@ def baseline(stack, year_2024, tally_storage):
 
 
 def _group() -> dict:
-    return {"sessions": 0, "patients": set(), "total": Decimal(0), "tp_sessions": 0, "tp_total": Decimal(0), "adv": 0}
+    return {
+        "sessions": 0,
+        "patients": set(),
+        "total": Decimal(0),
+        "amo": Decimal(0),
+        "amc": Decimal(0),
+        "state": Decimal(0),
+        "tp_sessions": 0,
+        "tp_total": Decimal(0),
+        "adv": 0,
+        "kinds": Counter(),
+        "situations": Counter(),
+    }
 
 
-def _count_in(group: dict, session, price: Decimal) -> None:
+def _count_in(group: dict, session) -> None:
+    price = price_of(session.date, session.ordinal == 1)
+    amo, amc, state, advances = PAYERS[session.situation]
     group["sessions"] += 1
     group["patients"].add(session.patient)
     group["total"] += price
-    group["adv"] += 0 if session.tiers_payant_reason else price
-    if session.tiers_payant_reason:
+    group["amo"] += price * amo
+    group["amc"] += price * amc
+    group["state"] += price * state
+    group["adv"] += price if advances else 0
+    if not advances:
         group["tp_sessions"] += 1
         group["tp_total"] += price
+    group["kinds"]["assessment" if session.ordinal == 1 else "follow_up"] += 1
+    group["situations"][session.situation or "none"] += 1
 
 
 def truth(year: Year) -> dict:
@@ -126,7 +159,6 @@ def truth(year: Year) -> dict:
     department_months = Counter()
     for session in plan.sessions:
         department = plan.psychologists[session.psychologist]
-        price = price_of(session.date, session.first_session)
         keys = {
             "departments": department,
             "psychologists": session.psychologist,
@@ -134,20 +166,23 @@ def truth(year: Year) -> dict:
             "rules": "2022-04-05" if session.date < CHANGE else "2024-06-15",
         }
         for kind, key in keys.items():
-            _count_in(groups[kind][key], session, price)
+            _count_in(groups[kind][key], session)
         psychologists_of[department].add(session.psychologist)
         departments_of[session.psychologist].add(department)
         department_months[department, session.date.isoformat()[:7]] += 1
 
     def figures(group: dict) -> dict:
-        amo = group["total"] * Decimal("0.6")
         return {
             "sessions": group["sessions"],
             "patients": len(group["patients"]),
             "amount_total": money(group["total"]),
-            "amount_amo": money(amo),
-            "amount_amc": money(group["total"] - amo),
+            "amount_amo": money(group["amo"]),
+            "amount_amc": money(group["amc"]),
+            "amount_state": money(group["state"]),
             "amount_patient_advance": money(group["adv"]),
+            "sessions_assessment": group["kinds"]["assessment"],
+            "sessions_follow_up": group["kinds"]["follow_up"],
+            "sessions_by_situation": {key: group["situations"][key] for key in SITUATION_KEYS},
             "tiers_payant_sessions": group["tp_sessions"],
             "amount_tiers_payant": money(group["tp_total"]),
             "patients_at_quota": sum(1 for p in group["patients"] if count[p] >= QUOTA),
@@ -157,7 +192,7 @@ def truth(year: Year) -> dict:
     order = lambda department: (department is None, department or "")  # noqa: E731 - unknown department last
     everyone = _group()
     for session in plan.sessions:
-        _count_in(everyone, session, price_of(session.date, session.first_session))
+        _count_in(everyone, session)
     near = []
     for patient, sessions in by_patient.items():
         if len(sessions) >= QUOTA - 1:
@@ -216,6 +251,10 @@ def test_every_figure_of_the_report_is_the_truth_across_the_policy_change(baseli
     assert baseline["totals"]["patients_at_quota"] > 0 and baseline["totals"]["patients_one_left"] > 0
     assert any(row["department"] is None for row in baseline["departments"])
     assert {"2A", "971"} <= {row["department"] for row in baseline["departments"]}
+    # Every situation and both kinds occur, and every payer pays something.
+    assert all(baseline["totals"]["sessions_by_situation"][key] > 0 for key in SITUATION_KEYS)
+    assert baseline["totals"]["sessions_assessment"] == baseline["totals"]["patients"]
+    assert all(Decimal(baseline["totals"][name]) > 0 for name in ("amount_amo", "amount_amc", "amount_state"))
 
 
 def test_the_csv_files_say_the_same_in_french_spreadsheet_form(baseline, tally_storage):

@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
+from decimal import Decimal
 from typing import Any
 
 from boto3.dynamodb.types import TypeDeserializer
@@ -80,7 +81,18 @@ def session_checks(items: list[dict[str, Any]], declared: Counter | None = None)
         if ordinals != list(range(1, len(stored) + 1)):
             once.fail(f"patient {key[0][:12]}… {key[1]}: ordinals {ordinals}")
 
-    checks = [quota, equal, once]
+    priced = Check("the first session counted is the one assessment, and its payers add up to its price")
+    for stored in sessions.values():
+        for session in stored:
+            priced.checked += 1
+            first = int(session["ordinal"]) == 1
+            if (session["kind"] == "assessment") != first:
+                priced.fail(f"session {session['session_id']} is #{session['ordinal']} but a {session['kind']}")
+            paid = sum(Decimal(str(session.get(payer, 0))) for payer in ("amo", "amc", "state"))
+            if paid != Decimal(str(session["price"])):
+                priced.fail(f"session {session['session_id']}: payers {paid}, price {session['price']}")
+
+    checks = [quota, equal, once, priced]
     if declared is not None:
         answered = Check("every declaration answered 201 is stored, once")
         stored_by_patient = Counter({key[0]: len(items) for key, items in sessions.items()})

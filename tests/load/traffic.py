@@ -214,13 +214,12 @@ def read_search(call: Call, shared: Shared, rng: random.Random) -> None:
 def declare(call: Call, shared: Shared, rng: random.Random) -> None:
     token = rng.choice(shared.declarers)
     patient = rng.choice(shared.hot if rng.random() < shared.hot_share else shared.cold)
-    since_new_year = (shared.today - dt.date(shared.today.year, 1, 1)).days
-    day = shared.today - dt.timedelta(days=rng.randint(0, min(60, since_new_year)))
+    # The demo psychologists were accepted when the stack was seeded: their convention starts today.
+    day = shared.today
     body = {
         "patient": {"nir": patient.nir, "birth_date": patient.birth_date.isoformat()},
         "date": day.isoformat(),
-        "first_session": rng.random() < 0.1,
-        "tiers_payant_reason": rng.choice([None, None, None, "css", "ald"]),
+        "situation": rng.choice([None, None, None, "css", "ald", "ame"]),
     }
     status, _ = call(DECLARE, "/v1/sessions", token=token, json=body, headers={"Idempotency-Key": str(uuid.uuid4())})
     if status == 201:

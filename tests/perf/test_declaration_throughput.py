@@ -65,8 +65,7 @@ def _declaration_events(stack, sub: str, count: int, first_patient: int) -> list
                 "birth_date": birth.isoformat(),
             },
             "date": today.isoformat(),
-            "first_session": False,
-            "tiers_payant_reason": None,
+            "situation": None,
         }
         headers = [("content-type", "application/json"), ("idempotency-key", str(uuid.uuid4()))]
         claims = {"sub": sub, "cognito:groups": ["psychologists"]}
@@ -89,9 +88,12 @@ def _session_like_item(n: int) -> dict:
         "date": {"S": "2026-11-20"},
         "year": {"N": "2026"},
         "quota": {"N": "12"},
+        "kind": {"S": "follow_up"},
+        "ordinal": {"N": "2"},
         "price": {"N": "50.00"},
         "amo": {"N": "30.00"},
         "amc": {"N": "20.00"},
+        "state": {"N": "0.00"},
         "patient_advance": {"N": "50.00"},
         "rule_valid_from": {"S": "2024-06-15"},
         "created_at": {"S": "2026-11-20T10:00:00.000000Z"},
@@ -150,9 +152,26 @@ def _bare_read(client, stack, sub: str):
     return send
 
 
+def _journal_entry(sub: str, patient_key: str) -> dict:
+    """An access journal entry of the size and shape the declaration writes (see AccessJournalStore.entry_put)."""
+    return {
+        "pk": {"S": f"JOURNAL#{sub}"},
+        "sk": {"S": f"2026-11-20T10:00:00.000000Z#{uuid.uuid4().hex}"},
+        "psychologist_sub": {"S": sub},
+        "action": {"S": "declare"},
+        "outcome": {"S": "accepted"},
+        "at": {"S": "2026-11-20T10:00:00.000000Z"},
+        "patient_key": {"S": patient_key},
+        "session_id": {"S": str(uuid.uuid4())},
+        "expires_at": {"N": "1795000000"},
+    }
+
+
 def _transaction(stack, sub: str, patient_key: str, seen: int) -> list[dict]:
-    """The declaration's transaction for a patient whose counter reads `seen` (see SessionStore._count)."""
+    """The declaration's transaction for a patient whose counter reads `seen` (see SessionStore._count): the
+    convention checked, the counter moved, the session and the access journal's entry put."""
     sessions, app = stack.names.table("SessionsTable"), stack.names.table("AppTable")
+    journal = stack.names.table("AccessJournalTable")
     item = _session_like_item(0) | {"patient_key": {"S": patient_key}}
     condition = "#used = :seen AND #used < :quota"
     if seen == 0:
@@ -183,6 +202,7 @@ def _transaction(stack, sub: str, patient_key: str, seen: int) -> list[dict]:
             }
         },
         {"Put": {"TableName": sessions, "Item": item, "ConditionExpression": "attribute_not_exists(pk)"}},
+        {"Put": {"TableName": journal, "Item": _journal_entry(sub, patient_key)}},
     ]
 
 
@@ -313,8 +333,10 @@ def test_declaration_throughput_and_requests_per_declaration(stack):
     cancelling = dict(counter.made)
 
     sessions_table, app_table = table, stack.names.table("AppTable")
+    journal_table = stack.names.table("AccessJournalTable")
     both = "+".join(sorted({app_table, sessions_table}))
-    transactions = declared.get(("TransactWriteItems", both), 0)
+    written = "+".join(sorted({app_table, sessions_table, journal_table}))
+    transactions = declared.get(("TransactWriteItems", written), 0)
     ratio = handler.per_second / bare_put.per_second
     first_of_year = PATIENTS / DECLARATIONS
 
@@ -325,7 +347,12 @@ def test_declaration_throughput_and_requests_per_declaration(stack):
     print("for reference, on the same server (ratio to bare PutItem):")
     print(
         f"  the declaration's TransactWriteItems alone: {bare_transaction.per_second:8.1f} /s  "
-        f"{bare_transaction.per_second / bare_put.per_second:.2f}x  (the ceiling of any one-transaction declaration)"
+        f"{bare_transaction.per_second / bare_put.per_second:.2f}x  (the same 4 items: the ceiling of any "
+        "one-transaction declaration)"
+    )
+    print(
+        f"declarations through the handler vs that bare TransactWriteItems: "
+        f"{handler.per_second / bare_transaction.per_second:.2f}x"
     )
     print(
         f"  the declaration's BatchGetItem alone:       {bare_read.per_second:8.1f} /s  "
@@ -353,5 +380,7 @@ def test_declaration_throughput_and_requests_per_declaration(stack):
     assert not any(idempotency_table in tables for _, tables in declared), "a declaration used IdempotencyTable"
     assert transactions == DECLARATIONS, "a declaration must write in exactly one transaction"
     assert sum(declared.values()) == 2 * DECLARATIONS, "a declaration is one read and one transaction"
-    assert replayed == {("BatchGetItem", both): ROUND}, "a replay is one read and writes nothing"
+    assert replayed == {("BatchGetItem", both): ROUND, ("PutItem", journal_table): ROUND}, (
+        "a replay is one read, and writes nothing but its journal entry"
+    )
     assert sum(cancelling.values()) == 2 * ROUND, "a cancellation is one read and one transaction"

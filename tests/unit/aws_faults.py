@@ -40,6 +40,7 @@ TABLES = {
     "SessionsTable": "msp-unit-sessions",
     "IdempotencyTable": "msp-unit-idempotency",
     "DirectoryTable": "msp-unit-directory",
+    "AccessJournalTable": "msp-unit-journal",
 }
 BUCKET = "msp-unit-documents"
 EVENT_BUS = "msp-unit-decisions"
@@ -316,6 +317,7 @@ def conventioned(sub: str, department: str = "75") -> None:
         psychologist_id=f"id-{sub}",
         department=department,
         updated_at=now_iso(),
+        start_date="2022-04-05",
     )
 
 
@@ -323,6 +325,5 @@ def declaration_body(nir: str, birth_date: dt.date, day: dt.date) -> dict[str, A
     return {
         "patient": {"nir": nir, "birth_date": birth_date.isoformat()},
         "date": day.isoformat(),
-        "first_session": False,
-        "tiers_payant_reason": None,
+        "situation": None,
     }

@@ -28,3 +28,5 @@ def test_the_table_names_only_domain_errors_and_a_retry_after_where_retrying_hel
     assert answer_for(errors.StorageBusy("busy")).headers == {"Retry-After": "2"}
     assert answer_for(errors.RequestInProgress("wait")).headers == {"Retry-After": "1"}
     assert answer_for(errors.NoTally("none")) == (404, "no_tally", {})
+    assert answer_for(errors.LookupLimitReached("tomorrow")) == (429, "lookup_limit_reached", {})
+    assert errors.LookupLimitReached("tomorrow").retry_after_seconds == 86_400  # the route sets the real delay

@@ -217,8 +217,9 @@ def test_session_checks_pass_on_declarations_up_to_and_past_the_quota(world):
 
     declared = _declare(world, [nir_for(dt.date(1990, 5, 14), order="001"), nir_for(dt.date(1990, 5, 14))], 14)
     checks = invariants.session_checks(_scan("SessionsTable"), declared)
-    assert [check.problems for check in checks] == [[], [], [], []]
-    assert all(check.checked == 2 for check in checks)
+    assert [check.problems for check in checks] == [[], [], [], [], []]
+    by_session = "the first session counted is the one assessment, and its payers add up to its price"
+    assert all(check.checked == (24 if check.name == by_session else 2) for check in checks)
 
 
 @pytest.mark.parametrize(
@@ -228,6 +229,10 @@ def test_session_checks_pass_on_declarations_up_to_and_past_the_quota(world):
         ("counter behind its sessions", {"every counter equals its number of sessions"}),
         ("count handed out twice", {"each count handed out once (ordinals 1..n)"}),
         ("a 201 not stored", {"every declaration answered 201 is stored, once"}),
+        (
+            "a second assessment",
+            {"the first session counted is the one assessment, and its payers add up to its price"},
+        ),
     ],
 )
 def test_session_checks_catch_each_kind_of_broken_count(world, tampering, broken):
@@ -244,6 +249,8 @@ def test_session_checks_catch_each_kind_of_broken_count(world, tampering, broken
         _update(counter_key, "SET used = :n", {":n": {"N": "11"}})
     elif tampering == "count handed out twice":
         _update({"pk": {"S": session["pk"]}, "sk": {"S": "SESSION"}}, "SET ordinal = :n", {":n": {"N": "3"}})
+    elif tampering == "a second assessment":
+        _update({"pk": {"S": session["pk"]}, "sk": {"S": "SESSION"}}, "SET kind = :k", {":k": {"S": "assessment"}})
     else:
         declared[counter["patient_key"]] += 1
 

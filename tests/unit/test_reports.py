@@ -26,8 +26,10 @@ PLAN = RunPlan(
 
 def row(patient, department="75", price=3050, date="2024-03-01", reason=None, psychologist="psy-1"):
     amo = price * 60 // 100
+    kind = "assessment" if date == "2024-03-01" else "follow_up"
+    advance = 0 if reason else price
     return SessionRow(
-        patient, psychologist, department, date, price, amo, price - amo, 0 if reason else price, reason, "2022-04-05"
+        patient, psychologist, department, date, kind, reason, price, amo, price - amo, 0, advance, "2022-04-05"
     )
 
 
@@ -158,3 +160,48 @@ def test_report_files_summary_and_pointer():
     assert pointer["prefix"] == "reports/2024/final-2025-01-01/"
     assert pointer["summary"] == "reports/2024/final-2025-01-01/summary.json"
     assert pointer["report"] == "reports/2024/final-2025-01-01/report.json"
+
+
+def test_each_month_department_and_psychologist_has_sessions_by_kind_and_situation_and_amounts_per_payer():
+    figures = report().model_dump(mode="json")
+    (july,) = [month for month in figures["months"] if month["month"] == "2024-07"]
+    assert (july["sessions_assessment"], july["sessions_follow_up"]) == (0, 1)
+    assert july["sessions_by_situation"] == {
+        "none": 0,
+        "css": 1,
+        "ame": 0,
+        "ald": 0,
+        "maternite": 0,
+        "at_mp": 0,
+        "accident_tiers": 0,
+    }
+    assert (july["amount_amo"], july["amount_amc"], july["amount_state"], july["amount_patient_advance"]) == (
+        "18.30",
+        "12.20",
+        "0.00",
+        "0.00",
+    )
+    (corsica,) = [row for row in figures["departments"] if row["department"] == "2A"]
+    assert (corsica["sessions_assessment"], corsica["sessions_follow_up"]) == (2, 4)
+    assert corsica["sessions_by_situation"]["none"] == 6
+    psychologist = next(row for row in figures["psychologists"] if row["psychologist_sub"] == "psy-1")
+    assert psychologist["sessions_assessment"] + psychologist["sessions_follow_up"] == psychologist["sessions"]
+    assert sum(psychologist["sessions_by_situation"].values()) == psychologist["sessions"]
+
+
+def test_the_csv_files_spell_the_kinds_situations_and_the_states_share():
+    files = csv_files(report())
+    for name in ("departments.csv", "psychologists.csv", "months.csv"):
+        header = read_csv(files[name])[0]
+        for column in (
+            "Part de l'État, AME (€)",
+            "Séances d'évaluation",
+            "Séances de suivi",
+            "Séances : Complémentaire santé solidaire",
+            "Séances : Aide médicale de l'État",
+            "Séances : Accident causé par un tiers",
+        ):
+            assert column in header, (name, column)
+    months = read_csv(files["months.csv"])
+    july = dict(zip(months[0], next(line for line in months if line[0] == "2024-07"), strict=True))
+    assert july["Séances : Complémentaire santé solidaire"] == "1" and july["Séances de suivi"] == "1"

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import json
 from collections import Counter
-from decimal import Decimal
 
 import boto3
 import pytest
@@ -16,27 +16,25 @@ from infra.provision import table_definition
 from infra.template import load_template
 from msp.errors import IdempotencyKeyReused, NotConventioned, NotFound, QuotaExhausted, StorageBusy
 from msp.http_errors import answer_for
-from msp.sessions.policy import Amounts
-from msp.sessions.rules import PatientKeyring, SessionRecord
+from msp.sessions import policy
+from msp.sessions.rules import PatientKeyring, SessionRequest
 from tests.conftest import nir_for
 
 SECRET_DOCUMENT = json.dumps({"key_id": "k1", "secret": "s" * 64})
 PATIENT_KEY = PatientKeyring.from_secret(SECRET_DOCUMENT).patient_key(nir_for(dt.date(1990, 5, 1)), 2026)
-AMOUNTS = Amounts(price=Decimal("50.00"), amo=Decimal("30.00"), amc=Decimal("20.00"), patient_advance=Decimal("50.00"))
+RULE = policy.rule_for(dt.date(2026, 11, 20))
+TODAY = dt.date(2026, 11, 20)
 
 
-def session(number: int = 1, psychologist: str = "psy-1", quota: int = 12) -> SessionRecord:
-    return SessionRecord(
+def session(number: int = 1, psychologist: str = "psy-1", quota: int = 12, situation: str | None = None):
+    return SessionRequest(
         session_id=f"00000000-0000-4000-8000-{number:012d}",
         patient_key=PATIENT_KEY,
         psychologist_sub=psychologist,
         date=dt.date(2026, 11, 20),
-        year=2026,
-        first_session=None,
-        tiers_payant_reason=None,
-        amounts=AMOUNTS,
-        quota=quota,
-        rule_valid_from=dt.date(2024, 6, 15),
+        situation=RULE.situation(situation),
+        referral=None,
+        rule=RULE.model_copy(update={"sessions_per_year": quota}),
         created_at="2026-11-20T10:00:00.000000Z",
     )
 
@@ -51,7 +49,11 @@ def tables(moto_env):
     with mock_aws():
         client = boto3.client("dynamodb", region_name="eu-west-3")
         template = load_template()
-        names = {"AppTable": "msp-unit-app", "SessionsTable": "msp-unit-sessions"}
+        names = {
+            "AppTable": "msp-unit-app",
+            "SessionsTable": "msp-unit-sessions",
+            "AccessJournalTable": "msp-unit-journal",
+        }
         for logical_id, name in names.items():
             client.create_table(**table_definition(name, template.tables[logical_id]))
         yield storage
@@ -65,6 +67,7 @@ def convention(storage, sub: str = "psy-1", status: str = "accepted", department
         psychologist_id="p1",
         department=department,
         updated_at="2026-01-01T00:00:00Z",
+        start_date="2026-01-01",
     )
 
 
@@ -97,7 +100,7 @@ def test_the_transaction_checks_the_convention_counts_and_puts_the_session(table
         "before-parameter-build.dynamodb.TransactWriteItems", lambda params, **_: sent.append(params["TransactItems"])
     )
     store.record_declaration(session(1))
-    ((check, count, put),) = sent
+    ((check, count, put, journal),) = sent
     assert check["ConditionCheck"]["Key"] == {"pk": {"S": "PSYCHOLOGIST#psy-1"}, "sk": {"S": "CONVENTION"}}
     assert check["ConditionCheck"]["ConditionExpression"] == "#status = :accepted AND department = :department"
     assert count["Update"]["Key"] == {"pk": {"S": f"PATIENT#{PATIENT_KEY}"}, "sk": {"S": "YEAR#2026"}}
@@ -111,6 +114,14 @@ def test_the_transaction_checks_the_convention_counts_and_puts_the_session(table
         "key_id": {"S": "k1"},
     }
     assert item["year_shard"]["S"] == tables.year_shard(PATIENT_KEY, 2026)
+    assert (item["kind"], item["ordinal"], item["state"]) == ({"S": "assessment"}, {"N": "1"}, {"N": "0.00"})
+    assert journal["Put"]["TableName"] == "msp-unit-journal"
+    entry = journal["Put"]["Item"]
+    assert (entry["action"], entry["outcome"], entry["patient_key"]) == (
+        {"S": "declare"},
+        {"S": "accepted"},
+        {"S": PATIENT_KEY},
+    )
 
 
 def test_the_year_index_lists_each_patients_counter_then_its_sessions(tables):
@@ -152,15 +163,15 @@ def test_a_declaration_run_again_under_its_session_id_counts_once(tables):
     assert store.record_declaration(session(1, quota=1)).used == 1  # not a 409: it is the same session
     assert made == {"BatchGetItem": 1}
     assert store.sessions_used("psy-1", PATIENT_KEY, 2026) == 1
-    other_body = session(1, quota=1).model_copy(update={"date": dt.date(2026, 11, 19)})
+    other_body = dataclasses.replace(session(1, quota=1), date=dt.date(2026, 11, 19))
     with pytest.raises(IdempotencyKeyReused) as refused:
         store.record_declaration(other_body)
     assert answer_for(refused.value).code == "idempotency_key_reused"
 
 
-def signed(number: int, digest: str = "k1:" + "a" * 64, **changes) -> SessionRecord:
+def signed(number: int, digest: str = "k1:" + "a" * 64, **changes) -> SessionRequest:
     """A session as the handler records it: with the digest of the request that declared it."""
-    return session(number).model_copy(update={"request_digest": digest, **changes})
+    return dataclasses.replace(session(number), request_digest=digest, **changes)
 
 
 def test_a_replay_answers_from_the_session_item_not_from_the_counter_or_todays_policy(tables):
@@ -169,10 +180,10 @@ def test_a_replay_answers_from_the_session_item_not_from_the_counter_or_todays_p
     first = store.record_declaration(signed(1))
     assert store.record_declaration(signed(2)).used == 2
     assert store.record_declaration(signed(3)).used == 3
-    # Replayed after other declarations, and as if the policy had changed meanwhile (other amounts, quota).
-    cheaper = AMOUNTS.model_copy(update={"price": Decimal("30.00"), "patient_advance": Decimal("30.00")})
+    # Replayed after other declarations, and as if the policy had changed meanwhile (other prices, quota).
+    cheaper = policy.rule_for(dt.date(2023, 1, 1))
     made = requests_made(tables.dynamodb_client())
-    replay = store.record_declaration(signed(1, amounts=cheaper, quota=8, created_at="2026-11-21T09:00:00Z"))
+    replay = store.record_declaration(signed(1, rule=cheaper, created_at="2026-11-21T09:00:00Z"))
     assert made == {"BatchGetItem": 1}, "a replay writes nothing"
     assert replay == first
     assert replay.model_dump(mode="json") == {
@@ -181,7 +192,10 @@ def test_a_replay_answers_from_the_session_item_not_from_the_counter_or_todays_p
         "used": 1,
         "quota": 12,
         "remaining": 11,
-        "amounts": {"price": "50.00", "amo": "30.00", "amc": "20.00", "patient_advance": "50.00"},
+        "kind": "assessment",
+        "ordinal": 1,
+        "situation": None,
+        "amounts": {"price": "50.00", "amo": "30.00", "amc": "20.00", "state": "0.00", "patient_advance": "50.00"},
     }
     assert store.sessions_used("psy-1", PATIENT_KEY, 2026) == 3
 
@@ -227,7 +241,7 @@ def test_cancelling_is_one_read_and_one_transaction(tables):
     store = tables.session_store()
     store.record_declaration(session(1))
     made = requests_made(tables.dynamodb_client())
-    store.cancel(session(1).session_id, "psy-1", 2026)
+    store.cancel(session(1).session_id, "psy-1", TODAY)
     assert made == {"GetItem": 1, "TransactWriteItems": 1}
     assert store.sessions_used("psy-1", PATIENT_KEY, 2026) == 0
 
@@ -237,7 +251,7 @@ def test_a_cancelled_session_stays_as_its_keys_record_unlinked_from_the_patient_
     store = tables.session_store()
     first = store.record_declaration(signed(1))
     store.record_declaration(signed(2))
-    store.cancel(session(1).session_id, "psy-1", 2026)
+    store.cancel(session(1).session_id, "psy-1", TODAY)
     item = tables.dynamodb_client().get_item(
         TableName="msp-unit-sessions", Key={"pk": {"S": f"SESSION#{session(1).session_id}"}, "sk": {"S": "SESSION"}}
     )["Item"]
@@ -248,7 +262,7 @@ def test_a_cancelled_session_stays_as_its_keys_record_unlinked_from_the_patient_
     assert store.record_declaration(signed(1)) == first
     assert store.sessions_used("psy-1", PATIENT_KEY, 2026) == 1
     with pytest.raises(NotFound):
-        store.cancel(session(1).session_id, "psy-1", 2026)
+        store.cancel(session(1).session_id, "psy-1", TODAY)
     assert store.sessions_used("psy-1", PATIENT_KEY, 2026) == 1
 
 
@@ -258,7 +272,7 @@ def test_a_cancelled_session_stays_as_its_keys_record_unlinked_from_the_patient_
 def _state(used: int | None, status: str = "accepted") -> dict:
     counter = {"pk": {"S": f"PATIENT#{PATIENT_KEY}"}, "sk": {"S": "YEAR#2026"}, "used": {"N": str(used)}}
     counters = [] if used is None else [counter]
-    conventions = [{"status": {"S": status}, "department": {"S": "75"}}]
+    conventions = [{"status": {"S": status}, "department": {"S": "75"}, "start_date": {"S": "2022-04-05"}}]
     return {"Responses": {"msp-unit-app": conventions, "msp-unit-sessions": counters}}
 
 
@@ -290,7 +304,7 @@ def test_a_transaction_conflict_is_retried_with_jittered_backoff(stubbed):
         stubber.add_client_error(
             "transact_write_items",
             "TransactionCanceledException",
-            modeled_fields=_cancelled("None", "TransactionConflict", "None"),
+            modeled_fields=_cancelled("None", "TransactionConflict", "None", "None"),
         )
     stubber.add_response("transact_write_items", {}, {"TransactItems": ANY})
     assert storage.session_store().record_declaration(session(1)).used == 4
@@ -304,7 +318,7 @@ def test_endless_transaction_conflicts_end_in_a_503(stubbed):
         stubber.add_client_error(
             "transact_write_items",
             "TransactionCanceledException",
-            modeled_fields=_cancelled("None", "TransactionConflict", "None"),
+            modeled_fields=_cancelled("None", "TransactionConflict", "None", "None"),
         )
     with pytest.raises(StorageBusy):
         storage.session_store().record_declaration(session(1))
@@ -316,10 +330,38 @@ def test_a_counter_moved_meanwhile_is_retried_from_the_refusals_count_without_re
     stubber.add_client_error(
         "transact_write_items",
         "TransactionCanceledException",
-        modeled_fields=_cancelled("None", "ConditionalCheckFailed", "None", counter=5),
+        modeled_fields=_cancelled("None", "ConditionalCheckFailed", "None", "None", counter=5),
     )
     stubber.add_response("transact_write_items", {})
-    assert storage.session_store().record_declaration(session(1)).used == 6
+    answer = storage.session_store().record_declaration(session(1))
+    # Read as the patient's first (an assessment), written as their sixth: a follow-up, at its price.
+    assert (answer.used, answer.ordinal, answer.kind) == (6, 6, "follow_up")
+
+
+def test_the_kind_and_price_written_follow_the_count_the_transaction_restates(stubbed):
+    storage, stubber, _ = stubbed
+    sent = []
+    storage.dynamodb_client().meta.events.register(
+        "before-parameter-build.dynamodb.TransactWriteItems", lambda params, **_: sent.append(params["TransactItems"])
+    )
+    earlier = policy.rule_for(dt.date(2023, 3, 1))
+    first_period = dataclasses.replace(session(1), date=dt.date(2023, 3, 1), rule=earlier)
+    stubber.add_response("batch_get_item", _state(used=None))
+    stubber.add_client_error(
+        "transact_write_items",
+        "TransactionCanceledException",
+        modeled_fields=_cancelled("None", "ConditionalCheckFailed", "None", "None", counter=1),
+    )
+    stubber.add_response("transact_write_items", {})
+    answer = storage.session_store().record_declaration(first_period)
+    assert (answer.kind, answer.amounts.price) == ("follow_up", earlier.prices.follow_up)
+    (first_put, second_put) = (items[2]["Put"]["Item"] for items in sent)
+    assert (first_put["kind"], first_put["price"]) == ({"S": "assessment"}, {"N": "40.00"})
+    assert (second_put["kind"], second_put["price"], second_put["ordinal"]) == (
+        {"S": "follow_up"},
+        {"N": "30.00"},
+        {"N": "2"},
+    )
 
 
 def test_a_counter_that_reached_the_quota_meanwhile_is_a_409(stubbed):
@@ -328,7 +370,7 @@ def test_a_counter_that_reached_the_quota_meanwhile_is_a_409(stubbed):
     stubber.add_client_error(
         "transact_write_items",
         "TransactionCanceledException",
-        modeled_fields=_cancelled("None", "ConditionalCheckFailed", "None", counter=8),
+        modeled_fields=_cancelled("None", "ConditionalCheckFailed", "None", "None", counter=8),
     )
     with pytest.raises(QuotaExhausted) as refused:
         storage.session_store().record_declaration(session(1, quota=8))
@@ -339,7 +381,7 @@ def test_a_counter_that_reached_the_quota_meanwhile_is_a_409(stubbed):
 def test_a_deconvention_landing_between_read_and_write_is_a_403(stubbed):
     storage, stubber, _ = stubbed
     stubber.add_response("batch_get_item", _state(used=2))
-    reasons = _cancelled("ConditionalCheckFailed", "None", "None")
+    reasons = _cancelled("ConditionalCheckFailed", "None", "None", "None")
     reasons["CancellationReasons"][0]["Item"] = {"status": {"S": "deconventioned"}}
     stubber.add_client_error("transact_write_items", "TransactionCanceledException", modeled_fields=reasons)
     with pytest.raises(NotConventioned):
@@ -351,8 +393,8 @@ def test_the_same_request_racing_itself_gets_the_winners_answer_from_the_refusal
     stored session (ALL_OLD), which answers it: no second read, no second count."""
     storage, stubber, _ = stubbed
     stubber.add_response("batch_get_item", _state(used=3))
-    stored = storage.session_item(signed(1), "75", ordinal=4)
-    reasons = _cancelled("None", "ConditionalCheckFailed", "ConditionalCheckFailed", counter=4)
+    stored = storage.session_item(signed(1).priced(4), "75")
+    reasons = _cancelled("None", "ConditionalCheckFailed", "ConditionalCheckFailed", "None", counter=4)
     reasons["CancellationReasons"][2]["Item"] = stored
     stubber.add_client_error("transact_write_items", "TransactionCanceledException", modeled_fields=reasons)
     answer = storage.session_store().record_declaration(signed(1))

@@ -8,7 +8,7 @@ import pytest
 from pydantic import SecretStr, ValidationError
 
 from msp.clock import programme_today
-from msp.errors import InvalidFields
+from msp.errors import InvalidFields, YearClosed
 from msp.http_errors import answer_for
 from msp.sessions import nir, policy
 from msp.sessions.rules import (
@@ -27,7 +27,8 @@ from msp.sessions.rules import (
 )
 
 NIR = "290057505612384"  # the contract example: born 1990-05
-FULL_PRICE_2026 = {"price": "50.00", "amo": "30.00", "amc": "20.00", "patient_advance": "50.00"}
+FULL_PRICE_2026 = {"price": "50.00", "amo": "30.00", "amc": "20.00", "state": "0.00", "patient_advance": "50.00"}
+REFERRAL = {"prescriber_rpps": "10000000009", "date": "2023-01-05"}  # an invented, Luhn-valid RPPS number
 SECRET = b"s" * 32
 TODAY = dt.date(2026, 11, 20)
 
@@ -41,8 +42,7 @@ def declaration(**changes) -> SessionDeclaration:
     body = {
         "patient": {"nir": NIR, "birth_date": "1990-05-14"},
         "date": "2026-11-20",
-        "first_session": False,
-        "tiers_payant_reason": None,
+        "situation": None,
     }
     return SessionDeclaration.model_validate(body | changes)
 
@@ -70,7 +70,7 @@ def test_contract_example_is_accepted():
     checked = check_declaration(declaration(), TODAY)
     assert checked.year == 2026
     assert checked.rule.sessions_per_year == 12
-    assert checked.amounts.model_dump() == FULL_PRICE_2026
+    assert checked.situation.code is None
 
 
 def test_nir_is_normalised():
@@ -91,8 +91,13 @@ def test_corsican_nir_in_lowercase_is_accepted():
         ({"patient": {"nir": NIR, "birth_date": "1990-05-14", "name": "Camille"}}, ("patient", "name")),
         ({"patient": {"nir": "290057505612385", "birth_date": "1990-05-14"}}, ("patient", "nir")),
         ({"patient": {"nir": NIR}}, ("patient", "birth_date")),
-        ({"first_session": "false"}, ("first_session",)),
-        ({"tiers_payant_reason": "x" * 41}, ("tiers_payant_reason",)),
+        ({"first_session": False}, ("first_session",)),
+        ({"tiers_payant_reason": "css"}, ("tiers_payant_reason",)),
+        ({"situation": "x" * 41}, ("situation",)),
+        ({"referral": {"prescriber_rpps": "10000000008", "date": "2023-01-05"}}, ("referral", "prescriber_rpps")),
+        ({"referral": {"prescriber_rpps": "1000000000", "date": "2023-01-05"}}, ("referral", "prescriber_rpps")),
+        ({"referral": {"prescriber_rpps": "10000000009"}}, ("referral", "date")),
+        ({"referral": REFERRAL | {"diagnosis": "..."}}, ("referral", "diagnosis")),
         ({"date": "20/11/2026"}, ("date",)),
     ],
 )
@@ -102,11 +107,19 @@ def test_malformed_bodies_are_refused_at_the_right_field(body_change, location):
     assert [problem["loc"] for problem in raised.value.errors()] == [location]
 
 
-def test_first_session_and_tiers_payant_may_be_left_out():
+def test_situation_and_referral_may_be_left_out():
     body = {"patient": {"nir": NIR, "birth_date": "1990-05-14"}, "date": "2026-11-20"}
     parsed = SessionDeclaration.model_validate(body)
-    assert parsed.first_session is None
-    assert parsed.tiers_payant_reason is None
+    assert parsed.situation is None
+    assert parsed.referral is None
+
+
+def test_sending_the_first_session_flag_is_refused_naming_it():
+    """The server decides the kind: a client that still sends the flag is told to remove it."""
+    with pytest.raises(ValidationError) as raised:
+        declaration(first_session=True)
+    assert raised.value.errors()[0]["loc"] == ("first_session",)
+    assert raised.value.errors()[0]["type"] == "extra_forbidden"
 
 
 def test_the_nir_never_shows_in_repr_or_dumps():
@@ -192,46 +205,91 @@ def test_session_before_the_programme_is_refused():
     assert details == [{"field": "date", "message": "sessions are reimbursed from 2022-04-05 on"}]
 
 
-def test_first_period_needs_the_first_session_flag():
-    details = refusal(declaration(date="2023-03-01", first_session=None))
-    assert fields_of(details) == ["first_session"]
+def test_a_session_of_2023_without_a_referral_is_refused_naming_the_referral():
+    """The issue's third example."""
+    details = refusal(declaration(date="2023-05-02"))
+    assert fields_of(details) == ["referral"]
+    assert "2024-06-15" in details[0]["message"]
 
 
-@pytest.mark.parametrize(("first_session", "price"), [(True, "40.00"), (False, "30.00")])
-def test_first_period_prices_the_first_session_apart(first_session, price):
-    checked = check_declaration(declaration(date="2023-03-01", first_session=first_session), TODAY)
-    assert checked.rule.sessions_per_year == 8
-    assert checked.amounts.model_dump()["price"] == price
+@pytest.mark.parametrize(("day", "needed"), [("2024-06-14", True), ("2024-06-15", False), ("2022-04-05", True)])
+def test_the_referral_is_required_until_2024_06_14_only(day, needed):
+    today = dt.date.fromisoformat(day)
+    if needed:
+        assert fields_of(refusal(declaration(date=day), today)) == ["referral"]
+        referral = REFERRAL | {"date": day}
+        assert check_declaration(declaration(date=day, referral=referral), today).rule.referral_required
+    else:
+        assert not check_declaration(declaration(date=day), today).rule.referral_required
+
+
+def test_a_referral_given_after_2024_06_15_is_accepted():
+    checked = check_declaration(declaration(referral=REFERRAL), TODAY)
+    assert checked.rule.valid_from == dt.date(2024, 6, 15)
+
+
+@pytest.mark.parametrize(("letter", "accepted"), [("2023-05-02", True), ("2023-05-01", True), ("2023-05-03", False)])
+def test_the_referral_letter_dates_from_the_session_day_or_before(letter, accepted):
+    body = declaration(date="2023-05-02", referral=REFERRAL | {"date": letter})
+    if accepted:
+        assert check_declaration(body, dt.date(2023, 5, 3)).year == 2023
+    else:
+        assert fields_of(refusal(body, dt.date(2023, 5, 3))) == ["referral.date"]
 
 
 def test_2024_06_14_and_2024_06_15_declarations_follow_different_rules():
-    before = check_declaration(declaration(date="2024-06-14"), TODAY)
-    after = check_declaration(declaration(date="2024-06-15"), TODAY)
-    assert (before.rule.sessions_per_year, before.amounts.model_dump()["price"]) == (8, "30.00")
-    assert (after.rule.sessions_per_year, after.amounts.model_dump()["price"]) == (12, "50.00")
+    before = check_declaration(declaration(date="2024-06-14", referral=REFERRAL), dt.date(2024, 6, 15))
+    after = check_declaration(declaration(date="2024-06-15"), dt.date(2024, 6, 15))
+    assert (before.rule.sessions_per_year, str(before.rule.prices.follow_up)) == (8, "30.00")
+    assert (after.rule.sessions_per_year, str(after.rule.prices.follow_up)) == (12, "50.00")
 
 
-def test_second_period_needs_no_first_session_flag():
-    checked = check_declaration(declaration(first_session=None), TODAY)
-    assert checked.amounts.model_dump()["price"] == "50.00"
+@pytest.mark.parametrize("situation", [None, "css", "ame", "ald", "maternite", "at_mp", "accident_tiers"])
+def test_every_situation_of_the_issue_is_accepted(situation):
+    assert check_declaration(declaration(situation=situation), TODAY).situation.code == situation
 
 
-def test_tiers_payant_patient_advances_nothing():
-    checked = check_declaration(declaration(tiers_payant_reason="ald"), TODAY)
-    assert checked.amounts.model_dump() == FULL_PRICE_2026 | {"patient_advance": "0.00"}
-
-
-def test_unknown_tiers_payant_reason_is_refused():
-    details = refusal(declaration(tiers_payant_reason="friend"))
-    assert fields_of(details) == ["tiers_payant_reason"]
-    assert "css" in details[0]["message"]
+@pytest.mark.parametrize("situation", ["friend", "accident_travail", "CSS"])
+def test_unknown_situations_are_refused(situation):
+    details = refusal(declaration(situation=situation))
+    assert fields_of(details) == ["situation"]
+    assert "css" in details[0]["message"] and "accident_tiers" in details[0]["message"]
 
 
 def test_every_problem_is_reported_at_once():
-    body = declaration(
-        patient={"nir": NIR, "birth_date": "1991-05-14"}, date="2026-12-01", tiers_payant_reason="friend"
-    )
-    assert fields_of(refusal(body)) == ["date", "patient.birth_date", "tiers_payant_reason"]
+    body = declaration(patient={"nir": NIR, "birth_date": "1991-05-14"}, date="2023-12-01", situation="friend")
+    assert fields_of(refusal(body, dt.date(2023, 11, 20))) == ["date", "patient.birth_date", "referral", "situation"]
+
+
+# --- the year's closing date
+
+
+@pytest.mark.parametrize(
+    ("today", "closed"),
+    [("2025-03-31", False), ("2025-04-01", True), ("2026-11-20", True), ("2024-12-31", False)],
+)
+def test_a_year_takes_declarations_until_31_march_of_the_next(today, closed):
+    body = declaration(date="2024-12-20")
+    if closed:
+        with pytest.raises(YearClosed) as raised:
+            check_declaration(body, dt.date.fromisoformat(today))
+        assert (answer_for(raised.value).status, answer_for(raised.value).code) == (409, "year_closed")
+        assert raised.value.details == [{"year": 2024, "closing_date": "2025-03-31"}]
+    else:
+        assert check_declaration(body, dt.date.fromisoformat(today)).year == 2024
+
+
+def test_a_closing_date_of_the_policy_data_moves_the_closing():
+    years = policy.YearSettings(closing_dates={2024: dt.date(2025, 4, 30)})
+    body = declaration(date="2024-12-20")
+    assert check_declaration(body, dt.date(2025, 4, 30), years=years).year == 2024
+    with pytest.raises(YearClosed):
+        check_declaration(body, dt.date(2025, 5, 1), years=years)
+
+
+def test_an_invalid_field_is_reported_before_the_year_closed():
+    details = refusal(declaration(date="2023-02-01"))
+    assert fields_of(details) == ["referral"]
 
 
 def test_rules_can_be_given(tmp_path):
@@ -246,7 +304,8 @@ def test_refusals_never_quote_the_nir():
     cases = [
         declaration(patient={"nir": NIR, "birth_date": "1991-06-14"}, date="2027-01-01"),
         declaration(patient={"nir": NIR, "birth_date": "1990-05-14"}, date="2022-01-01"),
-        declaration(tiers_payant_reason="nope"),
+        declaration(situation="nope"),
+        declaration(date="2023-01-02"),
     ]
     for case in cases:
         with pytest.raises(InvalidFields) as raised:
@@ -302,14 +361,20 @@ def test_patient_key_refuses_weak_or_malformed_inputs(number, secret, key_id):
 
 
 def test_declared_session_answer_matches_the_contract():
-    amounts = policy.amounts(policy.rule_for(TODAY), False, None)
-    answer = DeclaredSession(session_id="ses_1", year=2026, used=3, quota=12, amounts=amounts)
+    rule = policy.rule_for(TODAY)
+    amounts = policy.amounts(rule, "follow_up", rule.situation(None))
+    answer = DeclaredSession(
+        session_id="ses_1", year=2026, used=3, quota=12, kind="follow_up", ordinal=3, situation=None, amounts=amounts
+    )
     assert answer.model_dump(mode="json") == {
         "session_id": "ses_1",
         "year": 2026,
         "used": 3,
         "quota": 12,
         "remaining": 9,
+        "kind": "follow_up",
+        "ordinal": 3,
+        "situation": None,
         "amounts": FULL_PRICE_2026,
     }
 
@@ -421,8 +486,8 @@ def test_the_idempotency_fingerprint_has_the_patient_key_not_the_nir():
     assert fingerprint == {
         "patient": {"patient_key": key, "birth_date": "1990-05-14"},
         "date": "2026-11-20",
-        "first_session": False,
-        "tiers_payant_reason": None,
+        "situation": None,
+        "referral": None,
     }
     assert NIR[:13] not in json.dumps(fingerprint)
 
@@ -446,8 +511,8 @@ def test_the_declaration_digest_is_keyed_tells_bodies_apart_and_holds_no_nir():
     others = [
         declaration(patient={"nir": NIR, "birth_date": "1990-05-15"}),  # the birth date is part of the body
         declaration(date="2026-11-19"),
-        declaration(tiers_payant_reason="css"),
-        declaration(first_session=True),
+        declaration(situation="css"),
+        declaration(referral=REFERRAL),
     ]
     assert len({digest} | {keyring.declaration_digest(other, key, 2026) for other in others}) == 5
     # Keyed: without the secret, the few candidate birth dates cannot be tried against it.

@@ -103,3 +103,25 @@ def test_psychologists_and_callers_without_a_role_are_refused():
 def test_bad_queries_are_refused(query):
     with pytest.raises(ValidationError):
         StatsQuery.model_validate(query)
+
+
+def test_rows_carry_kinds_situations_and_the_states_share_and_older_reports_read_as_zero():
+    class WithNewFigures(FakeReports):
+        def read_json(self, key):
+            summary = super().read_json(key)
+            summary["departments"][2] |= {
+                "amount_state": "50.00",
+                "sessions_assessment": 2,
+                "sessions_follow_up": 3,
+                "sessions_by_situation": {"none": 4, "ame": 1},
+            }
+            return summary
+
+    answer = read_statistics(WithNewFigures(), caller(Role.ADMIN), StatsQuery(), TODAY)
+    paris = next(entry for entry in answer.departments if entry.department == "75")
+    assert (paris.amount_state, paris.sessions_assessment, paris.sessions_follow_up) == ("50.00", 2, 3)
+    assert paris.sessions_by_situation == {"none": 4, "ame": 1}
+    marseille = next(entry for entry in answer.departments if entry.department == "13")
+    assert (marseille.amount_state, marseille.sessions_assessment, marseille.sessions_by_situation) == ("0.00", 0, {})
+    empty = stats(caller(Role.REVIEWER, ["92"])).departments[0]
+    assert empty.sessions_by_situation["accident_tiers"] == 0 and empty.sessions_follow_up == 0

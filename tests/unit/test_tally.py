@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 from msp.errors import InvalidFields
 from msp.tally.rules import (
     SESSIONS,
+    STATE,
     TIERS_PAYANT_SESSIONS,
     TIERS_PAYANT_TOTAL,
     TOTAL,
@@ -26,10 +27,40 @@ from msp.tally.rules import (
 )
 
 
-def session(patient="k1:aa", psychologist="psy-1", department="75", date="2024-03-01", price=3000, reason=None):
+def session(
+    patient="k1:aa",
+    psychologist="psy-1",
+    department="75",
+    date="2024-03-01",
+    price=3000,
+    reason=None,
+    kind="follow_up",
+):
     amo = price * 60 // 100
     advance = 0 if reason else price
-    return SessionRow(patient, psychologist, department, date, price, amo, price - amo, advance, reason, "2022-04-05")
+    return SessionRow(
+        patient, psychologist, department, date, kind, reason, price, amo, price - amo, 0, advance, "2022-04-05"
+    )
+
+
+def test_groups_count_sessions_by_kind_and_situation_and_the_states_share():
+    ame = SessionRow("k1:bb", "psy-1", "75", "2024-07-02", "assessment", "ame", 5000, 0, 0, 5000, 0, "2024-06-15")
+    rows = [
+        counter(used=2),
+        session(kind="assessment", price=4000),
+        session(date="2024-03-20", reason="css"),
+        counter("k1:bb", used=1),
+        ame,
+    ]
+    tally = tally_of(rows)
+    for group in (tally.total, tally.departments["75"], tally.psychologists["psy-1"]):
+        assert dict(group.kinds) == {"assessment": 2, "follow_up": 1}
+        assert dict(group.situations) == {"none": 1, "css": 1, "ame": 1}
+        assert group.sums[STATE] == 5000
+    assert dict(tally.months["2024-07"].situations) == {"ame": 1}
+    restored = Tally.from_state(json.loads(json.dumps(tally.to_state())))
+    assert dict(restored.total.kinds) == dict(tally.total.kinds)
+    assert dict(restored.months["2024-03"].situations) == {"none": 1, "css": 1}
 
 
 def counter(patient="k1:aa", used=1, updated_at="2024-03-01T12:00:00Z"):

@@ -16,6 +16,7 @@ from msp.tally.job import MAX_CONTINUATIONS, TallyEvent, continuation_event, run
 from msp.tally.rules import CHANGED_SINCE_READ, REPAIRED, TOO_RECENT, CounterRow, SessionRow
 
 TODAY = dt.date(2025, 3, 10)
+CLOSING_RUN_DAY = dt.date(2025, 4, 1)  # the day after 2024's closing date
 NOW = dt.datetime(2025, 3, 10, 1, 30, tzinfo=dt.UTC)
 
 
@@ -105,23 +106,25 @@ def year_rows(seed: int = 7, patients: int = 120) -> dict[int, list]:
                     f"psy-{draw.randint(1, 9)}",
                     draw.choice(["75", "92", "2A", "971"]),
                     f"2024-{draw.randint(1, 12):02d}-{draw.randint(1, 28):02d}",
+                    "follow_up",
+                    None,
                     price,
                     price * 6 // 10,
                     price - price * 6 // 10,
+                    0,
                     price,
-                    None,
                     "2022-04-05",
                 )
             )
     return shards
 
 
-def run(sessions, reports, event=None, *, remaining=lambda: 900_000, log=None):
+def run(sessions, reports, event=None, *, remaining=lambda: 900_000, log=None, today=TODAY):
     return run_tally(
         sessions,
         reports,
         event or TallyEvent(year=2024, run_id="r1", checkpoint_seconds=0),
-        today=TODAY,
+        today=today,
         now=lambda: NOW,
         remaining_ms=remaining,
         log=log or logging.getLogger("test-tally"),
@@ -208,9 +211,9 @@ def test_a_resumed_run_keeps_the_plan_it_started_with():
 
 def test_continuations_carry_the_run_and_stop_after_a_bound():
     event = TallyEvent(kind="closing", repair=True, page_size=100)
-    outcome = run(FakeSessions({}), FakeReports(), event, remaining=lambda: 0)
+    outcome = run(FakeSessions({}), FakeReports(), event, remaining=lambda: 0, today=CLOSING_RUN_DAY)
     follow_up = continuation_event(event, outcome)
-    assert follow_up["kind"] == "manual" and follow_up["year"] == 2024 and follow_up["run_id"] == "final-2025-03-10"
+    assert follow_up["kind"] == "manual" and follow_up["year"] == 2024 and follow_up["run_id"] == "final-2025-04-01"
     assert follow_up["repair"] is True and follow_up["page_size"] == 100 and follow_up["continuation"] == 1
     assert (
         continuation_event(TallyEvent.model_validate(follow_up | {"continuation": MAX_CONTINUATIONS}), outcome) is None
@@ -229,9 +232,31 @@ def test_run_identity_by_kind():
 
 def test_the_closing_run_is_final_and_measured_at_the_years_end():
     reports = FakeReports()
-    run(FakeSessions(year_rows()), reports, TallyEvent(kind="closing", checkpoint_seconds=0))
-    report = reports.report("final-2025-03-10")
+    run(FakeSessions(year_rows()), reports, TallyEvent(kind="closing", checkpoint_seconds=0), today=CLOSING_RUN_DAY)
+    report = reports.report("final-2025-04-01")
     assert (report["year"], report["final"], report["as_of"], report["quota"]) == (2024, True, "2024-12-31", 12)
+
+
+@pytest.mark.parametrize(
+    "today", [dt.date(2025, 1, 1), dt.date(2025, 3, 31), dt.date(2025, 4, 2), dt.date(2025, 12, 31)]
+)
+def test_the_daily_closing_check_tallies_only_the_day_after_the_closing_date(today):
+    """2024 takes declarations until 2025-03-31 (policy data): its final tally runs on 2025-04-01 only."""
+    reports, sessions = FakeReports(), FakeSessions(year_rows())
+    outcome = run(sessions, reports, TallyEvent(kind="closing", checkpoint_seconds=0), today=today)
+    assert outcome.status == "not_due" and outcome.year == today.year - 1
+    assert sessions.pages_read == 0 and reports.runs == {} and reports.files == {}
+    assert continuation_event(TallyEvent(kind="closing"), outcome) is None
+
+
+def test_a_final_tally_of_a_year_still_open_is_refused():
+    with pytest.raises(InvalidFields) as refused:
+        run(FakeSessions({}), FakeReports(), TallyEvent(year=2024, final=True), today=dt.date(2025, 3, 31))
+    assert refused.value.details == [
+        {"field": "final", "message": "2024 takes declarations until 2025-03-31: its final tally runs after that"}
+    ]
+    outcome = run(FakeSessions({}), FakeReports(), TallyEvent(year=2024, final=True), today=dt.date(2025, 4, 1))
+    assert outcome.status == "complete"
 
 
 @pytest.mark.parametrize(

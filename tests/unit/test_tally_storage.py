@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from decimal import Decimal
 
 import boto3
 import pytest
@@ -13,33 +12,34 @@ from moto import mock_aws
 
 from infra.provision import table_definition
 from infra.template import load_template
-from msp.sessions.policy import Amounts
-from msp.sessions.rules import PatientKeyring, SessionRecord
+from msp.sessions import policy
+from msp.sessions.rules import PatientKeyring, SessionRecord, SessionRequest
 from msp.tally.rules import CHANGED_SINCE_READ, REPAIRED, CounterRow, SessionRow
 from tests.conftest import nir_for
 
 KEYRING = PatientKeyring.from_secret(json.dumps({"key_id": "k1", "secret": "s" * 64}))
-AMOUNTS = Amounts(price=Decimal("40.00"), amo=Decimal("24.00"), amc=Decimal("16.00"), patient_advance=Decimal("0.00"))
+RULE = policy.rule_for(dt.date(2024, 3, 1))  # 8 sessions, assessment 40.00, follow-up 30.00
 
 
 def patient(number: int) -> str:
     return KEYRING.patient_key(nir_for(dt.date(1990, 5, 1), order=f"{number:03d}"), 2024)
 
 
-def record(number: int, patient_key: str, day: int = 1, psychologist: str = "psy-1") -> SessionRecord:
-    return SessionRecord(
+def request(number: int, patient_key: str, day: int = 1, psychologist: str = "psy-1") -> SessionRequest:
+    return SessionRequest(
         session_id=f"00000000-0000-4000-8000-{number:012d}",
         patient_key=patient_key,
         psychologist_sub=psychologist,
         date=dt.date(2024, 3, day),
-        year=2024,
-        first_session=True,
-        tiers_payant_reason="css",
-        amounts=AMOUNTS,
-        quota=8,
-        rule_valid_from=dt.date(2022, 4, 5),
+        situation=policy.checked_situation(RULE, "css"),
+        referral=None,
+        rule=RULE,
         created_at=f"2024-03-{day:02d}T12:00:00.000000Z",
     )
+
+
+def record(number: int, patient_key: str, day: int = 1, ordinal: int = 1) -> SessionRecord:
+    return request(number, patient_key, day).priced(ordinal)
 
 
 @pytest.fixture
@@ -51,7 +51,12 @@ def storage(moto_env):
     with mock_aws():
         client = boto3.client("dynamodb", region_name="eu-west-3")
         template = load_template()
-        for logical_id, name in {"AppTable": "msp-unit-app", "SessionsTable": "msp-unit-sessions"}.items():
+        tables = {
+            "AppTable": "msp-unit-app",
+            "SessionsTable": "msp-unit-sessions",
+            "AccessJournalTable": "msp-unit-journal",
+        }
+        for logical_id, name in tables.items():
             client.create_table(**table_definition(name, template.tables[logical_id]))
         boto3.client("s3", region_name="eu-west-3").create_bucket(
             Bucket="msp-unit-documents", CreateBucketConfiguration={"LocationConstraint": "eu-west-3"}
@@ -77,17 +82,19 @@ def test_a_declared_session_reads_back_as_the_tallys_rows(storage):
         updated_at="2024-01-01T00:00:00Z",
     )
     key = patient(1)
-    storage.session_store().record_declaration(record(1, key))
+    storage.session_store().record_declaration(request(1, key))
     counter, session = all_rows(storage)
     assert isinstance(counter, CounterRow) and (counter.patient_key, counter.used) == (key, 1)
     assert counter.updated_at == "2024-03-01T12:00:00.000000Z"
-    assert session == SessionRow(key, "psy-1", "2A", "2024-03-01", 4000, 2400, 1600, 0, "css", "2022-04-05")
+    assert session == SessionRow(
+        key, "psy-1", "2A", "2024-03-01", "assessment", "css", 4000, 2400, 1600, 0, 0, "2022-04-05"
+    )
 
 
 def test_pages_resume_after_their_last_key_and_end_with_none(storage):
     key = patient(1)
     store = storage.session_store()
-    store.import_sessions([(record(n, key, day=n), "75") for n in range(1, 6)])
+    store.import_sessions([(record(n, key, day=n, ordinal=n), "75") for n in range(1, 6)])
     shard = int(storage.year_shard(key, 2024).split("#")[1])
     pages = list(store.year_pages(2024, shard, page_size=2))
     assert [len(rows) for rows, _ in pages] == [2, 2, 2]
@@ -100,7 +107,7 @@ def test_pages_resume_after_their_last_key_and_end_with_none(storage):
 def test_import_writes_sessions_with_their_ordinals_and_one_counter_per_patient(storage):
     first, second = patient(1), patient(2)
     written = storage.session_store().import_sessions(
-        [(record(n, first, day=10 - n), "75") for n in range(3)] + [(record(9, second), None)]
+        [(record(n, first, day=10 - n, ordinal=3 - n), "75") for n in range(3)] + [(record(9, second), None)]
     )
     assert written == 6
     rows = all_rows(storage)
@@ -111,7 +118,7 @@ def test_import_writes_sessions_with_their_ordinals_and_one_counter_per_patient(
         TableName="msp-unit-sessions",
         Key={"pk": {"S": f"SESSION#{record(2, first).session_id}"}, "sk": {"S": "SESSION"}},
     )["Item"]
-    assert item["ordinal"] == {"N": "1"}  # the earliest session counted first
+    assert (item["ordinal"], item["kind"], item["price"]) == ({"N": "1"}, {"S": "assessment"}, {"N": "40.00"})
 
 
 @pytest.mark.parametrize(("stored", "cents"), [("50", 5000), ("30.5", 3050), ("12.34", 1234), ("0", 0)])
@@ -134,7 +141,7 @@ def _counter(storage, key: str) -> dict:
 def test_a_drifted_counter_is_repaired_once_and_a_moved_one_is_left_alone(storage):
     key = patient(1)
     store = storage.session_store()
-    store.import_sessions([(record(n, key, day=n), "75") for n in range(1, 3)])
+    store.import_sessions([(record(n, key, day=n, ordinal=n), "75") for n in range(1, 3)])
     seen = _counter(storage, key)
     arguments = {"seen": 5, "seen_updated_at": seen["updated_at"], "sessions": 2, "run_id": "r1", "now": "now"}
     assert store.repair_counter(key, 2024, **arguments) == CHANGED_SINCE_READ  # it holds 2, not 5

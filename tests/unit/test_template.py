@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -205,7 +206,9 @@ def test_only_the_functions_using_powertools_idempotency_may_touch_its_table():
         if "msp.idempotency" in source:
             users.add(name)
         assert grants(function) == (name in users), name
-    assert users == {"CreateCandidatureFunction"}, "a declaration's record is its session item, not IdempotencyTable"
+    assert users == {"CreateCandidatureFunction", "ImportConventionFunction"}, (
+        "a declaration's record is its session item, not IdempotencyTable"
+    )
 
 
 def test_the_session_functions_write_only_what_a_declaration_or_cancellation_writes():
@@ -224,6 +227,44 @@ def test_the_session_functions_write_only_what_a_declaration_or_cancellation_wri
     }
     # A cancelled session is updated into its declaration's record, never deleted.
     assert actions("CancelSessionFunction", "SessionsTable") == {"dynamodb:GetItem", "dynamodb:UpdateItem"}
+    # The access journal: entries are only added (put) by the session routes, listed (query) by admins.
+    assert actions("DeclareSessionFunction", "AccessJournalTable") == {"dynamodb:PutItem"}
+    assert actions("CancelSessionFunction", "AccessJournalTable") == {"dynamodb:PutItem"}
+    assert actions("LookupSessionQuotaFunction", "AccessJournalTable") == {"dynamodb:PutItem", "dynamodb:UpdateItem"}
+    assert actions("ListAccessJournalFunction", "AccessJournalTable") == {"dynamodb:Query"}
+    readers = {name for name in FUNCTIONS if actions(name, "AccessJournalTable")}
+    assert readers == {
+        "DeclareSessionFunction",
+        "CancelSessionFunction",
+        "LookupSessionQuotaFunction",
+        "ListAccessJournalFunction",
+    }
+
+
+def test_the_access_journal_expires_after_the_retention_the_template_sets():
+    table = TEMPLATE.tables["AccessJournalTable"]
+    assert table["TimeToLiveSpecification"] == {"AttributeName": "expires_at", "Enabled": True}
+    retention = TEMPLATE.raw["Parameters"]["AccessJournalRetentionDays"]
+    assert retention["Type"] == "Number" and retention["Default"] >= 1
+    variables = TEMPLATE.raw["Globals"]["Function"]["Environment"]["Variables"]
+    assert variables["ACCESS_JOURNAL_RETENTION_DAYS"] == {"Ref": "AccessJournalRetentionDays"}
+    assert variables["ACCESS_JOURNAL_TABLE"] == {"Ref": "AccessJournalTable"}
+
+
+def test_the_deployed_clock_is_the_real_one():
+    """make run TODAY=... moves the local stack's clock in its own process; nothing deployed can."""
+    switch = re.compile(r"today|clock|shift|fake_?date", re.IGNORECASE)
+    assert not [name for name in TEMPLATE.raw["Parameters"] if switch.search(name)]
+    variables = dict(TEMPLATE.raw["Globals"]["Function"]["Environment"]["Variables"])
+    for function in FUNCTIONS.values():
+        variables |= function.environment
+    assert not [name for name in variables if switch.search(name)]
+    callers = [
+        path.relative_to(FUNCTIONS_DIR)
+        for path in FUNCTIONS_DIR.rglob("*.py")
+        if "shift_to(" in path.read_text(encoding="utf-8") and path.name != "clock.py"
+    ]
+    assert callers == [], "only the local stack and the tests move the clock"
 
 
 def test_the_patient_key_secret_is_generated_retained_and_read_only_where_needed():
@@ -235,7 +276,7 @@ def test_the_patient_key_secret_is_generated_retained_and_read_only_where_needed
     # Declaring and looking up key patients; the statement and the export derive each psychologist's references.
     assert readers == {
         "DeclareSessionFunction",
-        "GetSessionQuotaFunction",
+        "LookupSessionQuotaFunction",
         "ListMySessionsFunction",
         "ExportMyDataFunction",
     }
@@ -258,7 +299,8 @@ def test_no_function_is_given_a_dev_secret():
     [
         ("POST /v1/sessions", "DeclareSessionFunction"),
         ("DELETE /v1/sessions/{session_id}", "CancelSessionFunction"),
-        ("GET /v1/sessions/quota", "GetSessionQuotaFunction"),
+        ("POST /v1/sessions/quota", "LookupSessionQuotaFunction"),
+        ("GET /v1/admin/psychologists/{psychologist_sub}/access-journal", "ListAccessJournalFunction"),
     ],
 )
 def test_session_routes_are_authorized(route, function):
@@ -271,12 +313,13 @@ def _sub(value) -> str:
     return value.get("Fn::Sub", "") if isinstance(value, dict) else value
 
 
-def test_the_tally_runs_nightly_and_closes_the_past_year_on_1_january_paris_time():
+def test_the_tally_runs_nightly_and_checks_every_morning_whether_the_past_year_closed_paris_time():
+    """The closing date is policy data: the closing run is scheduled daily and tallies only the day after it."""
     tally = TEMPLATE.resources["TallySessionsFunction"]["Properties"]
     schedules = {name: event["Properties"] for name, event in tally["Events"].items()}
     assert {event["Type"] for event in tally["Events"].values()} == {"ScheduleV2"}
     assert schedules["Nightly"]["ScheduleExpression"] == "cron(30 2 * * ? *)"
-    assert schedules["Closing"]["ScheduleExpression"] == "cron(0 6 1 1 ? *)"
+    assert schedules["Closing"]["ScheduleExpression"] == "cron(0 6 * * ? *)"
     assert {json.loads(s["Input"])["kind"] for s in schedules.values()} == {"nightly", "closing"}
     assert {s["ScheduleExpressionTimezone"] for s in schedules.values()} == {"Europe/Paris"}
     assert tally["Timeout"] == 900 and tally["ReservedConcurrentExecutions"] == 1

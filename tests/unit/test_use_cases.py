@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
-from decimal import Decimal
+import json
 
 import pytest
 
@@ -27,17 +27,21 @@ from msp.errors import (
     IdempotencyKeyReused,
     IdentifierTaken,
     IncompleteCandidature,
+    InvalidFields,
+    LookupLimitReached,
     NotConventioned,
     NotEditable,
     NotFound,
     QuotaExhausted,
-    SessionNotCancellable,
     VersionMismatch,
+    YearClosed,
 )
-from msp.sessions.declarations import cancel_recorded, record_session, sessions_used
-from msp.sessions.policy import Amounts
-from msp.sessions.rules import SessionRecord
-from tests.unit.use_case_fakes import InMemoryCandidatures, InMemoryDocuments, InMemorySessions
+from msp.sessions import policy
+from msp.sessions.declarations import cancel_session, declare_session, patient_quota, record_session
+from msp.sessions.journal import JournalEntry
+from msp.sessions.rules import PatientKeyring, QuotaQuery, SessionDeclaration, SessionRequest
+from tests.conftest import nir_for
+from tests.unit.use_case_fakes import InMemoryCandidatures, InMemoryDocuments, InMemoryJournal, InMemorySessions
 
 
 class Published:
@@ -161,55 +165,62 @@ def test_a_psychologist_holds_one_convention_at_a_time():
 
 # ---------------------------------------------------------------- sessions
 
-AMOUNTS = Amounts(price=Decimal("50.00"), amo=Decimal("30.00"), amc=Decimal("20.00"), patient_advance=Decimal("50.00"))
+RULE = policy.rule_for(dt.date(2026, 11, 20))
+TODAY = dt.date(2026, 11, 20)
+KEYRING = PatientKeyring.from_secret(json.dumps({"key_id": "k1", "secret": "s" * 64}))
+PATIENT = {"nir": "290057505612384", "birth_date": "1990-05-14"}
 
 
 def session(
     number: int = 1, *, psychologist_sub: str = "psy-1", quota: int = 12, digest: str = "k1:a"
-) -> SessionRecord:
-    return SessionRecord(
+) -> SessionRequest:
+    return SessionRequest(
         session_id=f"00000000-0000-4000-8000-{number:012d}",
         patient_key="k1:patient",
         psychologist_sub=psychologist_sub,
         date=dt.date(2026, 11, 20),
-        year=2026,
-        first_session=None,
-        tiers_payant_reason=None,
-        amounts=AMOUNTS,
-        quota=quota,
-        rule_valid_from=dt.date(2024, 6, 15),
+        situation=policy.checked_situation(RULE, None),
+        referral=None,
+        rule=RULE.model_copy(update={"sessions_per_year": quota}),
         created_at="2026-11-20T10:00:00Z",
         request_digest=digest,
     )
 
 
+def declared(store: InMemorySessions, request: SessionRequest):
+    answer, _ = record_session(store, request, JournalEntry.declaring(request))
+    return answer
+
+
 def conventioned_sessions(*subs: str) -> InMemorySessions:
     store = InMemorySessions()
     for sub in subs or ("psy-1",):
-        store.conventions[sub] = {"status": "accepted", "department": "75"}
+        store.conventions[sub] = {"status": "accepted", "department": "75", "convention_start": "2022-04-05"}
     return store
 
 
 def test_a_declaration_counts_once_per_session_id_and_stops_at_the_quota():
     store = conventioned_sessions()
-    first = record_session(store, session(1, quota=2))
-    assert (first.used, first.remaining) == (1, 1)
-    assert record_session(store, session(1, quota=2)) == first
+    first = declared(store, session(1, quota=2))
+    assert (first.used, first.remaining, first.kind) == (1, 1, "assessment")
+    assert declared(store, session(1, quota=2)) == first
     with pytest.raises(IdempotencyKeyReused):
-        record_session(store, session(1, quota=2, digest="k1:other"))
-    assert record_session(store, session(2, quota=2)).used == 2
+        declared(store, session(1, quota=2, digest="k1:other"))
+    second = declared(store, session(2, quota=2))
+    assert (second.used, second.kind) == (2, "follow_up")
     with pytest.raises(QuotaExhausted):
-        record_session(store, session(3, quota=2))
-    assert sessions_used(store, "psy-1", "k1:patient", 2026) == 2
+        declared(store, session(3, quota=2))
+    assert store.counters == {("k1:patient", 2026): 2}
+    assert [entry.action for entry in store.journal] == ["declare", "declare"]
 
 
 def test_only_a_conventioned_psychologist_declares():
     store = InMemorySessions()
     with pytest.raises(NotConventioned):
-        record_session(store, session(1))
+        declared(store, session(1))
     store.conventions["psy-1"] = {"status": "deconventioned", "department": "75"}
     with pytest.raises(NotConventioned):
-        record_session(store, session(1))
+        declared(store, session(1))
     assert store.writes == 0
 
 
@@ -217,18 +228,26 @@ def test_sessions_dated_after_the_conventions_end_are_refused():
     store = InMemorySessions()
     # The resignation takes effect on 19 November: a session on the 20th is refused, nothing is written.
     store.conventions["psy-1"] = {"status": "accepted", "department": "75", "end_date": "2026-11-19"}
-    with pytest.raises(NotConventioned) as refused:
-        record_session(store, session(1))
-    assert "2026-11-19" in refused.value.message and store.writes == 0
+    with pytest.raises(InvalidFields) as refused:  # a date outside the convention: 422 naming the date
+        declared(store, session(1))
+    assert refused.value.details == [
+        {"field": "date", "message": "the session is after your convention ended on 2026-11-19"}
+    ]
+    assert store.writes == 0
     store.conventions["psy-1"]["end_date"] = "2026-11-20"  # its last day is still covered
-    assert record_session(store, session(1)).used == 1
+    assert declared(store, session(1)).used == 1
+    store.conventions["psy-1"]["start_date"] = "2026-11-21"  # nor a day before it started
+    with pytest.raises(InvalidFields):
+        declared(store, session(2))
 
 
 def test_a_declaration_racing_another_is_decided_again_on_the_refusals_state_without_reading_again():
     store = conventioned_sessions("psy-1", "psy-2")
-    store.interleave.append(lambda: record_session(store, session(9, psychologist_sub="psy-2", quota=2)))
-    answer = record_session(store, session(1, quota=2))
-    assert answer.used == 2
+    store.interleave.append(lambda: declared(store, session(9, psychologist_sub="psy-2", quota=2)))
+    answer = declared(store, session(1, quota=2))
+    # Read as the patient's first, counted as their second: a follow-up, the other one is the assessment.
+    assert (answer.used, answer.kind) == (2, "follow_up")
+    assert store.sessions[session(9).session_id]["kind"] == "assessment"
     assert store.reads == 2  # one for each declaration: the retry used what the refusal showed
 
 
@@ -236,18 +255,54 @@ def test_a_deconvention_landing_between_read_and_write_refuses_the_declaration()
     store = conventioned_sessions()
     store.interleave.append(lambda: store.conventions.update({"psy-1": {"status": "deconventioned"}}))
     with pytest.raises(NotConventioned):
-        record_session(store, session(1))
+        declared(store, session(1))
     assert store.counters == {}
 
 
-def test_a_cancellation_is_the_declarers_and_of_the_current_year_only():
-    store = conventioned_sessions("psy-1", "psy-2")
-    record_session(store, session(1))
+def test_a_declaration_refused_once_the_patient_is_known_is_journaled():
+    store, journal = conventioned_sessions(), InMemoryJournal()
+    late = SessionDeclaration.model_validate({"patient": PATIENT, "date": "2024-12-01"})
+    with pytest.raises(YearClosed):
+        declare_session(store, journal, KEYRING, psychologist(), late, TODAY)
+    (entry,) = journal.entries
+    assert (entry.action, entry.outcome) == ("declare", "refused:year_closed")
+    assert entry.patient_key == KEYRING.patient_key(PATIENT["nir"], 2024)
+    assert PATIENT["nir"] not in repr(entry)
+
+
+def test_a_cancellation_is_the_declarers_and_of_an_open_year_only():
+    store, journal = conventioned_sessions("psy-1", "psy-2"), InMemoryJournal()
+    declared(store, session(1))
+    session_id = session(1).session_id
     with pytest.raises(NotFound):
-        cancel_recorded(store, session(1).session_id, "psy-2", 2026)
-    with pytest.raises(SessionNotCancellable):
-        cancel_recorded(store, session(1).session_id, "psy-1", 2027)
-    cancel_recorded(store, session(1).session_id, "psy-1", 2026)
-    assert sessions_used(store, "psy-1", "k1:patient", 2026) == 0
+        cancel_session(store, journal, psychologist("psy-2"), session_id, TODAY)
+    with pytest.raises(YearClosed):
+        cancel_session(store, journal, psychologist(), session_id, dt.date(2027, 4, 1))
+    cancel_session(store, journal, psychologist(), session_id, dt.date(2027, 3, 31))
+    assert store.counters[("k1:patient", 2026)] == 0
     with pytest.raises(NotFound):
-        cancel_recorded(store, session(1).session_id, "psy-1", 2026)
+        cancel_session(store, journal, psychologist(), session_id, TODAY)
+    assert [entry.outcome for entry in journal.entries] == [
+        "refused:not_found",
+        "refused:year_closed",
+        "refused:not_found",
+    ]
+    assert [(entry.action, entry.outcome) for entry in store.journal][-1] == ("cancel", "accepted")
+
+
+def test_looking_up_more_distinct_patients_than_the_daily_limit_is_refused_and_journaled(monkeypatch):
+    store, journal = conventioned_sessions(), InMemoryJournal()
+    monkeypatch.setattr(policy, "year_settings", lambda: policy.YearSettings(daily_lookup_limit=2))
+    first, second, third = (
+        QuotaQuery.model_validate({"nir": nir_for(dt.date(1990, 5, 14), order=order), "birth_date": "1990-05-14"})
+        for order in ("101", "102", "103")
+    )
+    assert patient_quota(store, journal, KEYRING, psychologist(), first, TODAY).used == 0
+    assert patient_quota(store, journal, KEYRING, psychologist(), second, TODAY).remaining == 12
+    assert patient_quota(store, journal, KEYRING, psychologist(), first, TODAY).used == 0  # not a new patient
+    with pytest.raises(LookupLimitReached) as refused:
+        patient_quota(store, journal, KEYRING, psychologist(), third, TODAY)
+    assert refused.value.retry_after_seconds > 0
+    assert [entry.outcome for entry in journal.entries] == ["accepted"] * 3 + ["refused:lookup_limit_reached"]
+    # Another day, or another psychologist, starts again.
+    assert patient_quota(store, journal, KEYRING, psychologist(), third, TODAY + dt.timedelta(days=1)).used == 0

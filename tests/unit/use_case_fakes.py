@@ -3,6 +3,7 @@ writes (version, identifier lock, one live convention, counter under the quota),
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import replace
 from typing import Any
 
@@ -18,6 +19,7 @@ from msp.errors import (
     VersionMismatch,
 )
 from msp.sessions.decisions import Declaration, DeclarationState, StateChanged
+from msp.sessions.journal import JournalEntry
 
 
 class InMemoryCandidatures:
@@ -198,6 +200,8 @@ class InMemorySessions:
         self.reads = 0
         self.writes = 0
         self.interleave: list = []
+        # Entries written inside a declaration's or cancellation's transaction.
+        self.journal: list[JournalEntry] = []
 
     def declaration_state(
         self, psychologist_sub: str, patient_key: str, year: int, session_id: str | None = None
@@ -229,22 +233,45 @@ class InMemorySessions:
             "patient_key": session.patient_key,
             "date": session.date.isoformat(),
             "year": session.year,
-            "first_session": session.first_session,
-            "tiers_payant_reason": session.tiers_payant_reason,
+            "situation": session.situation,
+            "kind": session.kind,
             "request_digest": session.request_digest,
             "quota": session.quota,
             "ordinal": declaration.ordinal,
-            **{name: str(getattr(session.amounts, name)) for name in ("price", "amo", "amc", "patient_advance")},
+            **{
+                name: str(getattr(session.amounts, name))
+                for name in ("price", "amo", "amc", "state", "patient_advance")
+            },
         }
+        self.journal.append(declaration.journal)
 
     def stored_session(self, session_id: str) -> dict[str, Any] | None:
         return self.sessions.get(session_id)
 
-    def record_cancellation(
-        self, session_id: str, psychologist_sub: str, patient_key: str, year: int, now: str
-    ) -> None:
-        convention = self.conventions.get(psychologist_sub)
+    def record_cancellation(self, journal: JournalEntry, year: int) -> None:
+        convention = self.conventions.get(journal.psychologist_sub)
         if convention is None or convention.get("status") != "accepted":
             raise NotConventioned("not conventioned")
-        self.sessions[session_id]["cancelled_at"] = now
-        self.counters[(patient_key, year)] -= 1
+        assert journal.session_id is not None and journal.patient_key is not None
+        self.sessions[journal.session_id]["cancelled_at"] = journal.at
+        self.counters[(journal.patient_key, year)] -= 1
+        self.journal.append(journal)
+
+
+class InMemoryJournal:
+    """AccessJournal: the entries written beside a refusal or a look-up, and each day's patients looked up."""
+
+    def __init__(self) -> None:
+        self.entries: list[JournalEntry] = []
+        self.looked_up: dict[tuple[str, dt.date], set[str]] = {}
+
+    def record(self, entry: JournalEntry) -> None:
+        self.entries.append(entry)
+
+    def record_lookup(self, entry: JournalEntry, day: dt.date, limit: int) -> bool:
+        patients = self.looked_up.setdefault((entry.psychologist_sub, day), set())
+        if len(patients) >= limit and entry.patient_key not in patients:
+            return False
+        patients.add(entry.patient_key or "")
+        self.entries.append(entry)
+        return True

@@ -8,17 +8,20 @@ state it found instead (StateChanged) and the decision is taken again on it.
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from msp.errors import IdempotencyKeyReused, NotConventioned, NotFound, SessionNotCancellable
+from msp.errors import IdempotencyKeyReused, InvalidFields, NotConventioned, NotFound, YearClosed
 
-# The rules (their models and the policy) load where a declaration is decided: cancelling needs none of them.
+# The rules' models load where a declaration is decided; cancelling needs only the policy's closing dates.
 if TYPE_CHECKING:
-    from msp.sessions.rules import DeclaredSession, SessionRecord
+    from msp.sessions.journal import JournalEntry
+    from msp.sessions.policy import YearSettings
+    from msp.sessions.rules import DeclaredSession, SessionRecord, SessionRequest
 
 CONVENTION_ACCEPTED = "accepted"
-AMOUNT_FIELDS = ("price", "amo", "amc", "patient_advance")
+AMOUNT_FIELDS = ("price", "amo", "amc", "state", "patient_advance")
 
 
 @dataclass(frozen=True)
@@ -32,16 +35,18 @@ class DeclarationState:
 
 @dataclass(frozen=True)
 class Declaration:
-    """The decision to count a session: the counter goes from `seen` to `seen + 1`, the session is stored with
-    that ordinal and the department of the psychologist's convention."""
+    """The decision to count a session: the counter goes from `seen` to `seen + 1`, the session is stored as
+    the patient's `seen + 1`-th of the year (its kind and price follow) with the department of the
+    psychologist's convention, and the access journal records it."""
 
     session: SessionRecord
     department: str | None
     seen: int
+    journal: JournalEntry
 
     @property
     def ordinal(self) -> int:
-        return self.seen + 1
+        return self.session.ordinal
 
     def answer(self) -> DeclaredSession:
         from msp.sessions.rules import DeclaredSession
@@ -51,6 +56,9 @@ class Declaration:
             year=self.session.year,
             used=self.ordinal,
             quota=self.session.quota,
+            kind=self.session.kind,
+            ordinal=self.ordinal,
+            situation=self.session.situation,
             amounts=self.session.amounts,
         )
 
@@ -75,7 +83,33 @@ def require_accepted(convention: dict[str, Any] | None) -> dict[str, Any]:
     return convention
 
 
-def _same_request(stored: dict[str, Any], session: SessionRecord) -> bool:
+def require_within_convention(convention: dict[str, Any], session_date: dt.date) -> None:
+    """A session counts only if held while the psychologist was conventioned: from the convention's start
+    (the day the candidature was accepted, or the imported start) to its end when one is set."""
+    start, end = convention.get("start_date"), convention.get("end_date")
+    if start and session_date < dt.date.fromisoformat(start):
+        message = f"the session is before your convention started on {start}"
+    elif end and session_date > dt.date.fromisoformat(end):
+        message = f"the session is after your convention ended on {end}"
+    else:
+        return
+    raise InvalidFields("The session is outside your convention.", details=[{"field": "date", "message": message}])
+
+
+def year_closed(year: int, today: dt.date, years: YearSettings | None = None) -> YearClosed | None:
+    """The refusal of a declaration or cancellation counting in `year`, once its closing date has passed."""
+    from msp.sessions import policy
+
+    closing = (years or policy.year_settings()).closing_date(year)
+    if today <= closing:
+        return None
+    return YearClosed(
+        f"Sessions of {year} could be declared or cancelled until {closing.isoformat()}; that year is closed.",
+        details=[{"year": year, "closing_date": closing.isoformat()}],
+    )
+
+
+def _same_request(stored: dict[str, Any], session: SessionRequest) -> bool:
     if stored.get("psychologist_sub") != session.psychologist_sub:
         return False
     if "request_digest" in stored and session.request_digest is not None:
@@ -84,12 +118,11 @@ def _same_request(stored: dict[str, Any], session: SessionRecord) -> bool:
     return (
         stored.get("patient_key") == session.patient_key
         and stored.get("date") == session.date.isoformat()
-        and stored.get("first_session") == session.first_session
-        and stored.get("tiers_payant_reason") == session.tiers_payant_reason
+        and stored.get("situation") == session.situation.code
     )
 
 
-def recorded_answer(stored: dict[str, Any], session: SessionRecord) -> DeclaredSession:
+def recorded_answer(stored: dict[str, Any], session: SessionRequest) -> DeclaredSession:
     """The answer given when this session was declared, from the session item alone (not the counter as it is
     now, nor today's policy); another declaration under the same session id is refused."""
     from msp.sessions.policy import Amounts
@@ -102,39 +135,45 @@ def recorded_answer(stored: dict[str, Any], session: SessionRecord) -> DeclaredS
         year=int(stored["year"]),
         used=int(stored["ordinal"]),
         quota=int(stored["quota"]),
-        amounts=Amounts.model_validate({name: stored[name] for name in AMOUNT_FIELDS}),
+        kind=stored["kind"],
+        ordinal=int(stored["ordinal"]),
+        situation=stored.get("situation"),
+        amounts=Amounts.model_validate({name: stored.get(name, 0) for name in AMOUNT_FIELDS}),
     )
 
 
-def decide_declaration(state: DeclarationState, session: SessionRecord) -> DeclaredSession | Declaration:
+def decide_declaration(
+    state: DeclarationState, session: SessionRequest, journal: JournalEntry
+) -> DeclaredSession | Declaration:
     """A session already stored under this id answers what it answered then (the session item is the
-    declaration's idempotency record); otherwise the psychologist must hold an accepted convention and the
-    patient's year must have room left."""
+    declaration's idempotency record); otherwise the psychologist must hold an accepted convention covering
+    the session's date and the patient's year must have room left. The session is the patient's next of the
+    year: its kind and price follow from the count read, which the transaction then restates."""
     from msp.sessions.rules import quota_exhausted
 
     if state.stored_session is not None:
         return recorded_answer(state.stored_session, session)
     convention = require_accepted(state.convention)
-    department = convention.get("department")
-    end_date = convention.get("end_date")
-    if end_date and session.date.isoformat() > end_date:
-        raise NotConventioned(
-            f"Your convention ends on {end_date}: sessions dated after it cannot be declared.",
-            details=[{"field": "date", "message": f"give a date on or before {end_date}"}],
-        )
+    require_within_convention(convention, session.date)
     if state.used >= session.quota:
         raise quota_exhausted(session.year, state.used, session.quota)
-    return Declaration(session=session, department=department, seen=state.used)
+    return Declaration(
+        session=session.priced(state.used + 1),
+        department=convention.get("department"),
+        seen=state.used,
+        journal=journal,
+    )
 
 
-def decide_cancellation(stored: dict[str, Any] | None, psychologist_sub: str, current_year: int) -> tuple[str, int]:
+def decide_cancellation(stored: dict[str, Any] | None, psychologist_sub: str, today: dt.date) -> tuple[str, int]:
     """Whether the declaring psychologist may cancel this session: (patient key, year) of the counter to move.
 
-    Someone else's session, or one already cancelled, answers exactly like a missing one; only sessions of the
-    current year can be cancelled."""
+    Someone else's session, or one already cancelled, answers exactly like a missing one; a session of a
+    closed year can no longer be cancelled (its final tally has run)."""
     if stored is None or stored.get("psychologist_sub") != psychologist_sub or "cancelled_at" in stored:
         raise NotFound("No session with this id.")
     year = int(stored["year"])
-    if year != current_year:
-        raise SessionNotCancellable(f"Only sessions of {current_year} can be cancelled; this one counts in {year}.")
+    closed = year_closed(year, today)
+    if closed:
+        raise closed
     return stored["patient_key"], year

@@ -1,4 +1,4 @@
-"""Session use cases of a psychologist: declare a session, cancel one, look up a patient's quota."""
+"""Session use cases of a psychologist: declare a session, cancel one, look up a patient's quota; each journaled."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ import uuid
 from typing import TYPE_CHECKING, Any, Protocol
 
 from msp.auth import Caller, Role
-from msp.clock import now_iso
-from msp.errors import NotFound, StorageBusy
+from msp.clock import iso, utc_now
+from msp.errors import DomainError, NotFound, StorageBusy
 from msp.sessions.decisions import (
     Declaration,
     DeclarationState,
@@ -17,9 +17,10 @@ from msp.sessions.decisions import (
     decide_declaration,
     require_accepted,
 )
+from msp.sessions.journal import REPLAYED, JournalEntry, lookup_limit_reached, refused
 
-# The session rules (their models and the policy) load in the functions that apply them: the cancelling
-# route needs none of them, and the other two routes' handlers import them anyway.
+# The session rules' models load in the functions that apply them: the cancelling route needs none of them,
+# and the other two routes' handlers import them anyway.
 if TYPE_CHECKING:
     from msp.sessions.rules import (
         DeclaredSession,
@@ -27,7 +28,7 @@ if TYPE_CHECKING:
         QuotaQuery,
         QuotaStatus,
         SessionDeclaration,
-        SessionRecord,
+        SessionRequest,
     )
 
 # A declaration decided again this many times, each time on the state a refused transaction showed, gives up.
@@ -42,52 +43,54 @@ class SessionRepository(Protocol):
     ) -> DeclarationState: ...
 
     def record_declaration(self, declaration: Declaration, state: DeclarationState) -> None:
-        """Write the decision; StateChanged when the state moved since it was read."""
+        """Write the decision and its journal entry; StateChanged when the state moved since it was read."""
         ...
 
     def stored_session(self, session_id: str) -> dict[str, Any] | None: ...
 
-    def record_cancellation(
-        self, session_id: str, psychologist_sub: str, patient_key: str, year: int, now: str
-    ) -> None: ...
+    def record_cancellation(self, journal: JournalEntry, year: int) -> None: ...
 
 
-def record_session(store: SessionRepository, session: SessionRecord) -> DeclaredSession:
+class AccessJournal(Protocol):
+    """Where refusals and look-ups are journaled (msp.storage.access_journal.AccessJournalStore)."""
+
+    def record(self, entry: JournalEntry) -> None: ...
+
+    def record_lookup(self, entry: JournalEntry, day: dt.date, limit: int) -> bool: ...
+
+
+def record_session(
+    store: SessionRepository, session: SessionRequest, journal: JournalEntry
+) -> tuple[DeclaredSession, bool]:
     """Count the session against the patient's year and store it, exactly once for its id.
 
     One consistent read, then one transaction. When another declaration, a cancellation or a decision moved the
     state in between, the refusal carries the state as it now is, and the decision is taken again on it
-    without reading again.
+    without reading again: the kind and price follow the count the transaction finally restates. The answer
+    comes with whether this call recorded the session (False: it was recorded before, under the same id).
     """
     state = store.declaration_state(session.psychologist_sub, session.patient_key, session.year, session.session_id)
     for _ in range(DECLARATION_ATTEMPTS):
-        decision = decide_declaration(state, session)
+        decision = decide_declaration(state, session, journal)
         if not isinstance(decision, Declaration):
-            return decision
+            return decision, False
         try:
             store.record_declaration(decision, state)
         except StateChanged as changed:
             state = changed.state
             continue
-        return decision.answer()
+        return decision.answer(), True
     raise StorageBusy("The service is busy; retry in a moment.")
 
 
-def sessions_used(store: SessionRepository, psychologist_sub: str, patient_key: str, year: int) -> int:
-    """The patient's count for the year, for a psychologist with an accepted convention."""
-    state = store.declaration_state(psychologist_sub, patient_key, year)
-    require_accepted(state.convention)
-    return state.used
-
-
-def cancel_recorded(store: SessionRepository, session_id: str, psychologist_sub: str, current_year: int) -> None:
-    """Cancel a session of the current year declared by this psychologist, and count it back, atomically."""
-    patient_key, year = decide_cancellation(store.stored_session(session_id), psychologist_sub, current_year)
-    store.record_cancellation(session_id, psychologist_sub, patient_key, year, now_iso())
+def _journaled(journal: AccessJournal, entry: JournalEntry, error: DomainError) -> DomainError:
+    journal.record(entry.ending(refused(error)))
+    return error
 
 
 def declare_session(
     store: SessionRepository,
+    journal: AccessJournal,
     keyring: PatientKeyring,
     caller: Caller,
     declaration: SessionDeclaration,
@@ -98,47 +101,92 @@ def declare_session(
 
     `session_id` (see sessions.session_id_for) makes the declaration exactly-once: the stored session is its
     idempotency record. Sent again under the same id, the answer is the one recorded with the session (not
-    recounted: the ordinal, quota and amounts of the first time); another body under that id is a 422.
+    recounted: the ordinal, kind, quota and amounts of the first time); another body under that id is a 422.
+    Once the patient is known, every outcome is journaled.
     """
-    from msp.sessions.rules import SessionRecord, check_declaration
+    from msp.sessions.rules import SessionRequest, check_declaration
 
     caller.require(Role.PSYCHOLOGIST)
-    checked = check_declaration(declaration, today)
-    patient = keyring.patient_key(declaration.patient.nir, checked.year)
-    session = SessionRecord(
-        session_id=session_id or str(uuid.uuid4()),
-        patient_key=patient,
-        psychologist_sub=caller.sub,
-        date=declaration.date,
-        year=checked.year,
-        first_session=declaration.first_session,
-        tiers_payant_reason=declaration.tiers_payant_reason,
-        amounts=checked.amounts,
-        quota=checked.rule.sessions_per_year,
-        rule_valid_from=checked.rule.valid_from,
-        created_at=now_iso(),
-        request_digest=keyring.declaration_digest(declaration, patient, checked.year),
-    )
-    return record_session(store, session)
+    year = declaration.date.year
+    patient = keyring.patient_key(declaration.patient.nir, year)
+    session_id = session_id or str(uuid.uuid4())
+    now = iso(utc_now())
+    entry = JournalEntry(caller.sub, "declare", now, patient_key=patient, session_id=session_id)
+    try:
+        checked = check_declaration(declaration, today)
+        session = SessionRequest(
+            session_id=session_id,
+            patient_key=patient,
+            psychologist_sub=caller.sub,
+            date=declaration.date,
+            situation=checked.situation,
+            referral=declaration.referral,
+            rule=checked.rule,
+            created_at=now,
+            request_digest=keyring.declaration_digest(declaration, patient, year),
+        )
+        answer, recorded = record_session(store, session, entry)
+    except StorageBusy:
+        raise
+    except DomainError as error:
+        raise _journaled(journal, entry, error) from None
+    if not recorded:  # the declaration's own transaction journaled it the first time
+        journal.record(entry.ending(REPLAYED))
+    return answer
 
 
-def cancel_session(store: SessionRepository, caller: Caller, session_id: str, today: dt.date) -> None:
-    """The declaring psychologist withdraws a session of the current year; it no longer counts."""
+def cancel_session(
+    store: SessionRepository, journal: AccessJournal, caller: Caller, session_id: str, today: dt.date
+) -> None:
+    """The declaring psychologist withdraws a session of a year still open; it no longer counts."""
     caller.require(Role.PSYCHOLOGIST)
     try:
         uuid.UUID(session_id)
     except ValueError:
         raise NotFound("No session with this id.") from None
-    cancel_recorded(store, session_id, caller.sub, today.year)
+    stored = store.stored_session(session_id)
+    entry = JournalEntry(
+        caller.sub,
+        "cancel",
+        iso(utc_now()),
+        patient_key=stored.get("patient_key") if stored else None,
+        session_id=session_id,
+    )
+    try:
+        _, year = decide_cancellation(stored, caller.sub, today)
+        store.record_cancellation(entry, year)
+    except StorageBusy:
+        raise
+    except DomainError as error:
+        raise _journaled(journal, entry, error) from None
 
 
 def patient_quota(
-    store: SessionRepository, keyring: PatientKeyring, caller: Caller, query: QuotaQuery, today: dt.date
+    store: SessionRepository,
+    journal: AccessJournal,
+    keyring: PatientKeyring,
+    caller: Caller,
+    query: QuotaQuery,
+    today: dt.date,
 ) -> QuotaStatus:
-    """Sessions used and left for a patient in a year, so a psychologist can check before a session."""
+    """Sessions used and left for a patient in a year, so a psychologist can check before a session; journaled,
+    and refused (429) past the day's limit of distinct patients."""
+    from msp.sessions.policy import year_settings
     from msp.sessions.rules import QuotaStatus, check_quota_query
 
     caller.require(Role.PSYCHOLOGIST)
     year, rule = check_quota_query(query, today)
-    used = sessions_used(store, caller.sub, keyring.patient_key(query.nir, year), year)
-    return QuotaStatus(year=year, used=used, quota=rule.sessions_per_year)
+    now = utc_now()
+    patient = keyring.patient_key(query.nir, year)
+    entry = JournalEntry(caller.sub, "lookup", iso(now), patient_key=patient)
+    try:
+        state = store.declaration_state(caller.sub, patient, year)
+        require_accepted(state.convention)
+        limit = year_settings().daily_lookup_limit
+        if not journal.record_lookup(entry, today, limit):
+            raise lookup_limit_reached(limit, now)
+    except StorageBusy:
+        raise
+    except DomainError as error:
+        raise _journaled(journal, entry, error) from None
+    return QuotaStatus(year=year, used=state.used, quota=rule.sessions_per_year)

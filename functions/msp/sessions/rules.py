@@ -22,7 +22,6 @@ from pydantic import (
     Field,
     ModelWrapValidatorHandler,
     SecretStr,
-    StrictBool,
     StringConstraints,
     ValidationError,
     computed_field,
@@ -32,9 +31,11 @@ from pydantic import (
 from pydantic_core import ErrorDetails, InitErrorDetails
 
 from msp.errors import InvalidFields, QuotaExhausted
+from msp.identifiers import rpps_problem
 from msp.sessions import nir as nir_rules
 from msp.sessions import policy
-from msp.sessions.policy import Amounts, Rule
+from msp.sessions.decisions import year_closed
+from msp.sessions.policy import Amounts, Kind, Rule, Situation, YearSettings
 
 MINIMUM_AGE = 3
 # HMAC-SHA256 keys shorter than the 32-byte digest weaken it (RFC 2104, section 3).
@@ -85,21 +86,40 @@ class Patient(_PatientData):
         return value
 
 
+class Referral(BaseModel):
+    """The referral letter (courrier d'adressage): who wrote it and when; nothing clinical is kept."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    # A doctor's, or a midwife's for a pregnant patient.
+    prescriber_rpps: Annotated[str, StringConstraints(strip_whitespace=True)]
+    date: dt.date
+
+    @field_validator("prescriber_rpps")
+    @classmethod
+    def _rpps(cls, value: str) -> str:
+        problem = rpps_problem(value)
+        if problem:
+            raise ValueError(problem)
+        return value
+
+
 class SessionDeclaration(_PatientData):
-    """The body of POST /v1/sessions."""
+    """The body of POST /v1/sessions. The session's kind and price are the server's to decide (from the
+    patient's count for the year), so nothing here says whether it is the first session."""
 
     patient: Patient
     date: dt.date
-    # Only needed when the policy prices the first session of the year apart (see check_declaration).
-    first_session: StrictBool | None = None
-    tiers_payant_reason: Annotated[str, StringConstraints(max_length=40)] | None = None
+    # Who pays besides the common case (see policy_rules.json); null for none.
+    situation: Annotated[str, StringConstraints(max_length=40)] | None = None
+    referral: Referral | None = None
 
 
 @dataclass(frozen=True)
 class CheckedDeclaration:
     year: int
     rule: Rule
-    amounts: Amounts
+    situation: Situation
 
 
 def age_on(birth_date: dt.date, day: dt.date) -> int:
@@ -108,19 +128,9 @@ def age_on(birth_date: dt.date, day: dt.date) -> int:
     return day.year - birth_date.year - before_birthday
 
 
-def check_declaration(
-    declaration: SessionDeclaration, today: dt.date, rules: Sequence[Rule] | None = None
-) -> CheckedDeclaration:
-    """The calendar year, rule and amounts of a declaration, or one 422 listing everything to fix.
-
-    `today` is the programme's date (Europe/Paris): a session held tonight is not in the future.
-    """
-    problems: list[dict[str, str]] = []
-    patient, session_date = declaration.patient, declaration.date
-
-    if session_date > today:
-        problems.append({"field": "date", "message": "declare a session once it has taken place"})
-
+def _patient_problems(patient: Patient, session_date: dt.date) -> list[dict[str, str]]:
+    """The birth date against the NIR and the session date."""
+    problems = []
     mismatch = nir_rules.birth_date_problem(patient.nir.get_secret_value(), patient.birth_date)
     if mismatch:
         problems.append({"field": "patient.birth_date", "message": mismatch})
@@ -129,24 +139,59 @@ def check_declaration(
     elif age_on(patient.birth_date, session_date) < MINIMUM_AGE:
         message = f"the patient must be {MINIMUM_AGE} or older on the session date"
         problems.append({"field": "patient.birth_date", "message": message})
+    return problems
 
-    rule, amounts = None, None
+
+def _referral_problems(referral: Referral | None, session_date: dt.date, rule: Rule, rules: Sequence[Rule] | None):
+    """A referral dated after the session, or none where the rule requires one."""
+    if referral is not None and referral.date > session_date:
+        return [{"field": "referral.date", "message": "the referral letter must date from before the session"}]
+    if rule.referral_required and referral is None:
+        message = (
+            f"sessions before {_direct_access_from(rule, rules)} need the referral letter: "
+            'send {"prescriber_rpps": ..., "date": ...}'
+        )
+        return [{"field": "referral", "message": message}]
+    return []
+
+
+def check_declaration(
+    declaration: SessionDeclaration,
+    today: dt.date,
+    rules: Sequence[Rule] | None = None,
+    years: YearSettings | None = None,
+) -> CheckedDeclaration:
+    """The calendar year, rule and situation of a declaration, or one 422 listing everything to fix; 409 when
+    the session's year is closed.
+
+    `today` is the programme's date (Europe/Paris): a session held tonight is not in the future.
+    """
+    session_date = declaration.date
+    problems: list[dict[str, str]] = []
+    if session_date > today:
+        problems.append({"field": "date", "message": "declare a session once it has taken place"})
+    problems += _patient_problems(declaration.patient, session_date)
+    rule, situation = None, None
     try:
         rule = policy.rule_for(session_date, rules)
-        if rule.prices_first_session_apart and declaration.first_session is None:
-            problems.append(
-                {
-                    "field": "first_session",
-                    "message": "say whether this is the patient's first session of the year: it is priced apart",
-                }
-            )
-        amounts = policy.amounts(rule, bool(declaration.first_session), declaration.tiers_payant_reason)
+        problems += _referral_problems(declaration.referral, session_date, rule, rules)
+        situation = policy.checked_situation(rule, declaration.situation)
     except InvalidFields as error:
         problems.extend(error.details)
 
-    if problems or rule is None or amounts is None:
+    if problems or rule is None or situation is None:
         raise InvalidFields("The session cannot be declared as sent.", details=problems)
-    return CheckedDeclaration(year=session_date.year, rule=rule, amounts=amounts)
+    closed = year_closed(session_date.year, today, years)
+    if closed:
+        raise closed
+    return CheckedDeclaration(year=session_date.year, rule=rule, situation=situation)
+
+
+def _direct_access_from(rule: Rule, rules: Sequence[Rule] | None) -> str:
+    """The start of the rule that follows `rule` (the day referrals stopped being required), or "now"."""
+    table = policy.default_rules() if rules is None else rules
+    later = [candidate.valid_from for candidate in table if candidate.valid_from > rule.valid_from]
+    return min(later).isoformat() if later else "today"
 
 
 def _keyed_digest(message: bytes, secret: bytes, key_id: str) -> str:
@@ -182,14 +227,18 @@ class QuotaStatus(BaseModel):
 
 
 class DeclaredSession(QuotaStatus):
-    """The 201 answer to a declaration."""
+    """The 201 answer to a declaration: the session's kind and ordinal in the patient's year (`used` counts
+    it), the situation applied and each payer's amount."""
 
     session_id: str
+    kind: Kind
+    ordinal: int = Field(ge=1)
+    situation: str | None
     amounts: Amounts
 
 
 class QuotaQuery(Patient):
-    """The query of GET /v1/sessions/quota: a patient and, by default, this year."""
+    """The body of POST /v1/sessions/quota: a patient and, by default, this year."""
 
     year: int | None = Field(default=None, ge=1, le=9999)
 
@@ -290,7 +339,8 @@ class PatientKeyring(BaseModel):
 
 
 class SessionRecord(BaseModel):
-    """A declared session as it is stored: the patient is only their key."""
+    """A declared session as it is stored: the patient is only their key, the referral only its prescriber's
+    number and date. Its kind, ordinal and amounts were decided on the patient's count (decisions.py)."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -299,8 +349,10 @@ class SessionRecord(BaseModel):
     psychologist_sub: str
     date: dt.date
     year: int
-    first_session: bool | None
-    tiers_payant_reason: str | None
+    situation: str | None
+    referral: Referral | None = None
+    kind: Kind
+    ordinal: int = Field(ge=1)
     amounts: Amounts
     quota: int = Field(ge=1)
     rule_valid_from: dt.date
@@ -311,6 +363,49 @@ class SessionRecord(BaseModel):
     @property
     def key_id(self) -> str:
         return self.patient_key.split(":", 1)[0]
+
+
+@dataclass(frozen=True)
+class SessionRequest:
+    """A checked declaration before the patient's count is known: everything but its kind and price."""
+
+    session_id: str
+    patient_key: str
+    psychologist_sub: str
+    date: dt.date
+    situation: Situation
+    referral: Referral | None
+    rule: Rule
+    created_at: str
+    request_digest: str | None = None
+
+    @property
+    def year(self) -> int:
+        return self.date.year
+
+    @property
+    def quota(self) -> int:
+        return self.rule.sessions_per_year
+
+    def priced(self, ordinal: int) -> SessionRecord:
+        """The session as the patient's `ordinal`-th of the year: its kind, and its amounts under its rule."""
+        kind = policy.kind_of(ordinal)
+        return SessionRecord(
+            session_id=self.session_id,
+            patient_key=self.patient_key,
+            psychologist_sub=self.psychologist_sub,
+            date=self.date,
+            year=self.year,
+            situation=self.situation.code,
+            referral=self.referral,
+            kind=kind,
+            ordinal=ordinal,
+            amounts=policy.amounts(self.rule, kind, self.situation),
+            quota=self.quota,
+            rule_valid_from=self.rule.valid_from,
+            created_at=self.created_at,
+            request_digest=self.request_digest,
+        )
 
 
 # Namespace of session ids derived from an Idempotency-Key (uuid5), fixed once for all.

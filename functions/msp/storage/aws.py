@@ -42,7 +42,7 @@ THROTTLING_CODES = frozenset(
         "RequestTimeoutException",
     }
 )
-TRANSACTION_ATTEMPTS = 6
+TRANSACTION_ATTEMPTS = 8
 BATCH_READ_ATTEMPTS = 5
 # Cancellation reasons of a transaction that may pass on a new attempt.
 _PASSING_CANCELLATIONS = frozenset({"TransactionConflict", "ThrottlingError", "ProvisionedThroughputExceeded"})

@@ -66,7 +66,7 @@ class SessionYearStore:
         """The shard's rows page by page, each with the key to resume after it (None after the last page)."""
         arguments = self._shard_query(year, shard) | {
             "ProjectionExpression": _TALLY_PROJECTION,
-            "ExpressionAttributeNames": {"#date": "date"},
+            "ExpressionAttributeNames": {"#date": "date", "#kind": "kind", "#state": "state"},
         }
         if page_size:
             arguments["Limit"] = page_size
@@ -153,18 +153,18 @@ class SessionYearStore:
         """Write sessions already counted elsewhere, with their patients' counters (synthetic data, benchmarks).
 
         No convention or quota check: BatchWriteItem, 25 items a request, in parallel threads. Each
-        patient-year's counter is set to the number of its sessions given here; sessions are (record, the
-        psychologist's department). Returns the number of items written.
+        patient-year's counter is set to the number of its sessions given here, which carry their ordinals
+        (1 to that number); sessions are (record, the psychologist's department). Returns the number of items
+        written.
         """
         by_patient: dict[tuple[str, int], list[tuple[SessionRecord, str | None]]] = {}
         for record, department in sessions:
             by_patient.setdefault((record.patient_key, record.year), []).append((record, department))
         items: list[dict[str, Any]] = []
         for (patient, year), declared in by_patient.items():
-            declared.sort(key=lambda pair: (pair[0].date, pair[0].created_at, pair[0].session_id))
-            for ordinal, (record, department) in enumerate(declared, start=1):
-                items.append(session_item(record, department, ordinal))
-            items.append(_counter_item(patient, year, len(declared), declared[-1][0].created_at))
+            items.extend(session_item(record, department) for record, department in declared)
+            latest = max(record.created_at for record, _ in declared)
+            items.append(_counter_item(patient, year, len(declared), latest))
         batches = [items[start : start + 25] for start in range(0, len(items), 25)]
         written, lock = 0, threading.Lock()
 
@@ -191,7 +191,7 @@ class SessionYearStore:
 
 
 _TALLY_PROJECTION = (
-    "tally_sk, psychologist_sub, department, #date, price, amo, amc, patient_advance, tiers_payant_reason, "
+    "tally_sk, psychologist_sub, department, #date, #kind, situation, price, amo, amc, #state, patient_advance, "
     "rule_valid_from, used, updated_at"
 )
 _COUNTER_SUFFIX = "#COUNTER"
@@ -224,7 +224,7 @@ def _tally_rows(items: list[dict[str, Any]]) -> list[Row]:
                 )
             )
             continue
-        reason = item.get("tiers_payant_reason")
+        situation = item.get("situation")
         department = item.get("department")
         rows.append(
             SessionRow(
@@ -232,11 +232,13 @@ def _tally_rows(items: list[dict[str, Any]]) -> list[Row]:
                 psychologist_sub=item["psychologist_sub"]["S"],
                 department=department["S"] if department else "",
                 date=item["date"]["S"],
+                kind=item["kind"]["S"],
+                situation=situation["S"] if situation else None,
                 price=_cents(item["price"]["N"]),
                 amo=_cents(item["amo"]["N"]),
                 amc=_cents(item["amc"]["N"]),
+                state=_cents(item["state"]["N"]),
                 patient_advance=_cents(item["patient_advance"]["N"]),
-                tiers_payant_reason=reason["S"] if reason else None,
                 rule_valid_from=item["rule_valid_from"]["S"],
             )
         )

@@ -15,6 +15,7 @@ from botocore.exceptions import ClientError
 
 from msp.config import settings
 from msp.errors import NotFound
+from msp.storage.access_journal import AccessJournalStore, access_journal_store
 from msp.storage.aws import (
     batch_get,
     cancellations,
@@ -30,12 +31,13 @@ from msp.storage.conventions import convention_check, convention_key
 
 if TYPE_CHECKING:
     from msp.sessions.decisions import Declaration, DeclarationState
+    from msp.sessions.journal import JournalEntry
     from msp.sessions.rules import SessionRecord
 
 TALLY_INDEX = "ByYear"
 STATEMENT_INDEX = "ByPsychologist"
 TALLY_SHARDS = 16  # changing it means rewriting year_shard on every item
-AMOUNT_FIELDS = ("price", "amo", "amc", "patient_advance")
+AMOUNT_FIELDS = ("price", "amo", "amc", "state", "patient_advance")
 
 
 def counter_key(patient_key: str, year: int) -> dict[str, Any]:
@@ -63,7 +65,8 @@ def counter_attributes(patient_key: str, year: int) -> dict[str, Any]:
     }
 
 
-def session_item(session: SessionRecord, department: str | None, ordinal: int) -> dict[str, Any]:
+def session_item(session: SessionRecord, department: str | None) -> dict[str, Any]:
+    referral = session.referral
     item = session_key(session.session_id) | to_item(
         {
             "session_id": session.session_id,
@@ -73,10 +76,14 @@ def session_item(session: SessionRecord, department: str | None, ordinal: int) -
             "department": department,
             "date": session.date.isoformat(),
             "year": session.year,
-            "first_session": session.first_session,
-            "tiers_payant_reason": session.tiers_payant_reason,
+            "situation": session.situation,
+            "kind": session.kind,
+            # The referral letter: its prescriber's RPPS number and date only.
+            "referral_rpps": referral.prescriber_rpps if referral else None,
+            "referral_date": referral.date.isoformat() if referral else None,
             "quota": session.quota,
-            "ordinal": ordinal,  # the patient's count for the year with this session: the declaration's answer
+            # The patient's count for the year with this session: the declaration's answer.
+            "ordinal": session.ordinal,
             "request_digest": session.request_digest,  # tells a replay from another body under the same id
             "rule_valid_from": session.rule_valid_from.isoformat(),
             "created_at": session.created_at,
@@ -93,9 +100,10 @@ def session_item(session: SessionRecord, department: str | None, ordinal: int) -
 
 
 class SessionStore:
-    def __init__(self, sessions_table: str, app_table: str):
+    def __init__(self, sessions_table: str, app_table: str, journal: AccessJournalStore):
         self.sessions_table = sessions_table
         self.app_table = app_table
+        self.journal = journal
 
     def declaration_state(
         self, psychologist_sub: str, patient_key: str, year: int, session_id: str | None = None
@@ -159,7 +167,8 @@ class SessionStore:
 
     def record_declaration(self, declaration: Declaration, state: DeclarationState) -> None:
         """One transaction: the convention still accepted in the department read, the counter moved from what
-        was read to one more under the quota, the session put. Refused because another declaration, a
+        was read to one more under the quota, the session put with the kind and price that count gave, the
+        access journal's entry. Refused because another declaration, a
         cancellation or a decision moved any of them, it raises StateChanged with what the refusal showed
         (ALL_OLD), so the decision can be taken again without reading."""
         from msp.sessions.decisions import StateChanged
@@ -170,11 +179,12 @@ class SessionStore:
             {
                 "Put": {
                     "TableName": self.sessions_table,
-                    "Item": session_item(declaration.session, declaration.department, declaration.ordinal),
+                    "Item": session_item(declaration.session, declaration.department),
                     "ConditionExpression": "attribute_not_exists(pk)",
                     "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
                 }
             },
+            self.journal.entry_put(declaration.journal),
         ]
         try:
             transact_write(items)
@@ -182,7 +192,7 @@ class SessionStore:
             reasons = cancellations(error)
             if len(reasons) != len(items) or not any(check_failed(reason) for reason in reasons):
                 raise
-            convention_reason, counter_reason, session_reason = reasons
+            convention_reason, counter_reason, session_reason, _ = reasons
             now = state
             if check_failed(session_reason):
                 now = replace(now, stored_session=from_item(session_reason.get("Item", {})))
@@ -197,16 +207,23 @@ class SessionStore:
         found = get_item(self.sessions_table, session_key(session_id))
         return from_item(found) if found else None
 
-    def record_cancellation(
-        self, session_id: str, psychologist_sub: str, patient_key: str, year: int, now: str
-    ) -> None:
-        """Cancel the session and count it back, atomically, while the psychologist's convention is accepted.
+    def record_cancellation(self, journal: JournalEntry, year: int) -> None:
+        """Cancel the session and count it back, atomically, while the psychologist's convention is accepted;
+        the access journal's entry in the same transaction.
 
         The session item stays as the record of its declaration's Idempotency-Key (a replay answers what it
         answered, and does not declare it again), stripped of the patient key and of the ByYear keys: it no
         longer counts, the tally no longer sees it and it no longer links to the patient."""
         from msp.sessions.decisions import not_conventioned
 
+        session_id, psychologist_sub, patient_key, now = (
+            journal.session_id,
+            journal.psychologist_sub,
+            journal.patient_key,
+            journal.at,
+        )
+        if session_id is None or patient_key is None:
+            raise ValueError("a cancellation's journal entry names the session and the patient")
         items = [
             convention_check(psychologist_sub),
             {
@@ -233,6 +250,7 @@ class SessionStore:
                     "ExpressionAttributeValues": to_item({":one": 1, ":zero": 0, ":now": now}),
                 }
             },
+            self.journal.entry_put(journal),
         ]
         try:
             transact_write(items)
@@ -277,4 +295,4 @@ class SessionStore:
 
 @cache
 def session_store() -> SessionStore:
-    return SessionStore(settings().sessions_table, settings().app_table)
+    return SessionStore(settings().sessions_table, settings().app_table, access_journal_store())

@@ -20,6 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_vali
 
 from msp.clock import iso
 from msp.errors import InvalidFields
+from msp.sessions.policy import year_settings
 from msp.storage.reports import report_prefix
 from msp.storage.sessions import TALLY_SHARDS
 from msp.tally.ports import Reports, YearSessions
@@ -37,8 +38,10 @@ class Log(Protocol):
 
 
 class TallyEvent(BaseModel):
-    """What the job is invoked with. Schedules send {"kind": "nightly"} or {"kind": "closing"}; a person or a
-    continuation sends "manual" with a year (default: this one) and, to resume a run, its run_id."""
+    """What the job is invoked with. Schedules send {"kind": "nightly"} or, every morning, {"kind": "closing"},
+    which runs the past year's final tally on the day after its closing date (policy data) and does nothing on
+    other days; a person or a continuation sends "manual" with a year (default: this one) and, to resume a
+    run, its run_id."""
 
     model_config = ConfigDict(extra="forbid")
 
@@ -65,7 +68,7 @@ class TallyEvent(BaseModel):
 
 
 class TallyOutcome(BaseModel):
-    status: Literal["complete", "incomplete"]
+    status: Literal["complete", "incomplete", "not_due"]
     run_id: str
     year: int
     shards_done: int
@@ -86,13 +89,20 @@ def run_identity(event: TallyEvent, today: dt.date, now: dt.datetime) -> tuple[i
     return event.year or today.year, event.run_id or f"manual-{now.astimezone(dt.UTC):%Y%m%dT%H%M%S%fZ}"
 
 
+def closing_due(year: int, today: dt.date) -> bool:
+    """Whether the scheduled closing run tallies `year` today: the first day after its closing date."""
+    return today == year_settings().closing_date(year) + dt.timedelta(days=1)
+
+
 def new_plan(event: TallyEvent, year: int, run_id: str, today: dt.date, started_at: str) -> RunPlan:
     problems = []
     final = event.kind == "closing" or event.final
+    closing = year_settings().closing_date(year)
     if year > today.year:
         problems.append({"field": "year", "message": f"{year} has not started yet"})
-    elif final and year >= today.year:
-        problems.append({"field": "final", "message": f"{year} is not over: only a past year can be closed"})
+    elif final and today <= closing:
+        message = f"{year} takes declarations until {closing.isoformat()}: its final tally runs after that"
+        problems.append({"field": "final", "message": message})
     if problems:
         raise InvalidFields("The tally cannot run as asked.", details=problems)
     last_day = dt.date(year, 12, 31)
@@ -111,7 +121,7 @@ def new_plan(event: TallyEvent, year: int, run_id: str, today: dt.date, started_
 
 def continuation_event(event: TallyEvent, outcome: TallyOutcome) -> dict[str, Any] | None:
     """The event that resumes an incomplete run in a new invocation; None once continuations run out."""
-    if outcome.status == "complete" or event.continuation >= MAX_CONTINUATIONS:
+    if outcome.status != "incomplete" or event.continuation >= MAX_CONTINUATIONS:
         return None
     return event.model_dump(mode="json", exclude={"kind", "year", "run_id", "final", "continuation"}) | {
         "kind": "manual",
@@ -253,6 +263,8 @@ def run_tally(
     """Tally a year, or go on with a run already started, as far as the time left allows."""
     started = time.monotonic()
     year, run_id = run_identity(event, today, now())
+    if event.kind == "closing" and not closing_due(year, today):
+        return TallyOutcome(status="not_due", run_id=run_id, year=year, shards_done=0, rows_read=0, seconds=0.0)
     manifest, checkpoints = reports.run_state(year, run_id)
     if manifest is None:
         plan = new_plan(event, year, run_id, today, iso(now()))

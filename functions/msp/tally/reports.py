@@ -16,14 +16,16 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
-from msp.sessions.policy import Euros
+from msp.sessions.policy import ASSESSMENT, FOLLOW_UP, Euros, default_rules
 from msp.tally.rules import (
     ADVANCE,
     AMC,
     AMO,
     CHANGED_SINCE_READ,
+    NO_SITUATION,
     REPAIRED,
     SESSIONS,
+    STATE,
     TIERS_PAYANT_SESSIONS,
     TIERS_PAYANT_TOTAL,
     TOO_RECENT,
@@ -47,22 +49,41 @@ class _Figures(BaseModel):
     amount_total: Euros
     amount_amo: Euros
     amount_amc: Euros
+    amount_state: Euros
     amount_patient_advance: Euros
     tiers_payant_sessions: int
     amount_tiers_payant: Euros
     patients_at_quota: int
     patients_one_left: int
+    sessions_assessment: int
+    sessions_follow_up: int
+    # Every situation of the policy ("none": declared without one), zeros included.
+    sessions_by_situation: dict[str, int]
+
+
+def situation_labels() -> dict[str, str]:
+    """The situations a report lists, in the policy's order, with their labels (latest rule's wins)."""
+    labels: dict[str, str] = {}
+    for rule in default_rules():
+        for situation in rule.situations:
+            labels[situation.code or NO_SITUATION] = situation.label
+    return labels
 
 
 def _figures(group: Group) -> dict[str, Any]:
     sums = group.sums
+    by_situation = dict.fromkeys(situation_labels(), 0) | dict(sorted(group.situations.items()))
     return {
         "sessions": sums[SESSIONS],
         "patients": group.patients,
         "amount_total": euros(sums[TOTAL]),
         "amount_amo": euros(sums[AMO]),
         "amount_amc": euros(sums[AMC]),
+        "amount_state": euros(sums[STATE]),
         "amount_patient_advance": euros(sums[ADVANCE]),
+        "sessions_assessment": group.kinds[ASSESSMENT],
+        "sessions_follow_up": group.kinds[FOLLOW_UP],
+        "sessions_by_situation": by_situation,
         "tiers_payant_sessions": sums[TIERS_PAYANT_SESSIONS],
         "amount_tiers_payant": euros(sums[TIERS_PAYANT_TOTAL]),
         "patients_at_quota": group.at_quota,
@@ -247,11 +268,14 @@ _AMOUNT_HEADERS = [
     ("amount_total", "Montant total (€)"),
     ("amount_amo", "Part Assurance Maladie (€)"),
     ("amount_amc", "Part complémentaire (€)"),
+    ("amount_state", "Part de l'État, AME (€)"),
     ("amount_patient_advance", "Avancé par les patients (€)"),
     ("tiers_payant_sessions", "Séances en tiers payant"),
     ("amount_tiers_payant", "Montant en tiers payant (€)"),
     ("patients_at_quota", "Patients au plafond"),
     ("patients_one_left", "Patients à une séance du plafond"),
+    ("sessions_assessment", "Séances d'évaluation"),
+    ("sessions_follow_up", "Séances de suivi"),
 ]
 _STATUS_LABELS = {"at_quota": "au plafond", "one_left": "une séance restante"}
 _REPAIR = {
@@ -286,10 +310,15 @@ def to_csv(headers: list[str], rows: list[list[Any]]) -> bytes:
     return b"\xef\xbb\xbf" + buffer.getvalue().encode("utf-8")
 
 
-def _table(models: Sequence[BaseModel], first: list[tuple[str, str]]) -> tuple[list[str], list[list[Any]]]:
+def _table(models: Sequence[_Figures], first: list[tuple[str, str]]) -> tuple[list[str], list[list[Any]]]:
     columns = first + _AMOUNT_HEADERS
-    rows = [[getattr(model, name) for name, _ in columns] for model in models]
-    return [label for _, label in columns], rows
+    situations = situation_labels()
+    rows = [
+        [getattr(model, name) for name, _ in columns]
+        + [model.sessions_by_situation.get(code, 0) for code in situations]
+        for model in models
+    ]
+    return [label for _, label in columns] + [f"Séances : {label}" for label in situations.values()], rows
 
 
 def csv_files(report: Report) -> dict[str, bytes]:

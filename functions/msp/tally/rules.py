@@ -33,11 +33,13 @@ class SessionRow:
     psychologist_sub: str
     department: str
     date: str  # ISO date, Europe/Paris calendar
+    kind: str  # assessment or follow_up
+    situation: str | None
     price: int  # cents
     amo: int
     amc: int
+    state: int
     patient_advance: int
-    tiers_payant_reason: str | None
     rule_valid_from: str
 
     def as_list(self) -> list[Any]:
@@ -46,11 +48,13 @@ class SessionRow:
             self.psychologist_sub,
             self.department,
             self.date,
+            self.kind,
+            self.situation,
             self.price,
             self.amo,
             self.amc,
+            self.state,
             self.patient_advance,
-            self.tiers_payant_reason,
             self.rule_valid_from,
         ]
 
@@ -75,17 +79,19 @@ def year_quota(year: int, as_of: dt.date, rules: Sequence[Rule] | None = None) -
 
 
 # Sums kept per group, in this order.
-SESSIONS, TOTAL, AMO, AMC, ADVANCE, TIERS_PAYANT_SESSIONS, TIERS_PAYANT_TOTAL = range(7)
-_SUMS = 7
+SESSIONS, TOTAL, AMO, AMC, STATE, ADVANCE, TIERS_PAYANT_SESSIONS, TIERS_PAYANT_TOTAL = range(8)
+_SUMS = 8
+NO_SITUATION = "none"  # the key of sessions declared without a situation
 
 
 class Group:
-    """Sessions and amounts of one department, psychologist, month or rule, with its distinct patients.
+    """Sessions and amounts of one department, psychologist, month or rule, with its distinct patients, and
+    its sessions by kind and by situation.
 
     `members` holds the psychologists of a department, or the departments of a psychologist.
     """
 
-    __slots__ = ("at_quota", "members", "one_left", "patients", "sums")
+    __slots__ = ("at_quota", "kinds", "members", "one_left", "patients", "situations", "sums")
 
     def __init__(self) -> None:
         self.sums = [0] * _SUMS
@@ -93,6 +99,8 @@ class Group:
         self.at_quota = 0
         self.one_left = 0
         self.members: set[str] = set()
+        self.kinds: Counter[str] = Counter()
+        self.situations: Counter[str] = Counter()
 
     def add(self, row: SessionRow) -> None:
         sums = self.sums
@@ -100,10 +108,13 @@ class Group:
         sums[TOTAL] += row.price
         sums[AMO] += row.amo
         sums[AMC] += row.amc
+        sums[STATE] += row.state
         sums[ADVANCE] += row.patient_advance
-        if row.tiers_payant_reason:
+        if row.patient_advance == 0:  # tiers payant: the payers were billed directly
             sums[TIERS_PAYANT_SESSIONS] += 1
             sums[TIERS_PAYANT_TOTAL] += row.price
+        self.kinds[row.kind] += 1
+        self.situations[row.situation or NO_SITUATION] += 1
 
     def merge(self, other: Group) -> None:
         for index in range(_SUMS):
@@ -112,9 +123,19 @@ class Group:
         self.at_quota += other.at_quota
         self.one_left += other.one_left
         self.members |= other.members
+        self.kinds.update(other.kinds)
+        self.situations.update(other.situations)
 
     def to_state(self) -> list[Any]:
-        return [*self.sums, self.patients, self.at_quota, self.one_left, sorted(self.members)]
+        return [
+            *self.sums,
+            self.patients,
+            self.at_quota,
+            self.one_left,
+            sorted(self.members),
+            dict(sorted(self.kinds.items())),
+            dict(sorted(self.situations.items())),
+        ]
 
     @classmethod
     def from_state(cls, state: list[Any]) -> Group:
@@ -122,6 +143,8 @@ class Group:
         group.sums = [int(value) for value in state[:_SUMS]]
         group.patients, group.at_quota, group.one_left = (int(value) for value in state[_SUMS : _SUMS + 3])
         group.members = set(state[_SUMS + 3])
+        group.kinds = Counter({key: int(value) for key, value in state[_SUMS + 4].items()})
+        group.situations = Counter({key: int(value) for key, value in state[_SUMS + 5].items()})
         return group
 
 

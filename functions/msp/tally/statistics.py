@@ -46,11 +46,19 @@ class DepartmentStats(BaseModel):
     tiers_payant_sessions: int
     amount_tiers_payant: str
     patients_one_left: int
+    # By payer, kind and situation (reports written before these were tallied have none: zero).
+    amount_state: str = "0.00"
+    sessions_assessment: int = 0
+    sessions_follow_up: int = 0
+    sessions_by_situation: dict[str, int] = Field(default_factory=dict)
 
     @classmethod
     def empty(cls, department: str) -> DepartmentStats:
+        from msp.tally.reports import situation_labels
+
         zero = "0.00"
         return cls(
+            sessions_by_situation=dict.fromkeys(situation_labels(), 0),
             department=department,
             sessions=0,
             patients=0,
