@@ -33,7 +33,7 @@ from msp.directory.covering import cover_disk
 from msp.directory.listing import ListedPractice, accepts_new_patients
 from msp.directory.names import fold, matches_prefix
 from msp.directory.spherical import haversine_km
-from msp.errors import InvalidCursor
+from msp.errors import InvalidCursor, SearchTooBroad
 
 MAX_RADIUS_KM = 100
 MAX_LIMIT = 50
@@ -173,6 +173,10 @@ class SearchTuning:
     max_growth: float = 8.0
     # Flattest growth of counts with the radius assumed (2 where practices are spread evenly).
     min_exponent: float = 0.75
+    # The most items one search reads (about 1 MB, a few Query pages). A search that would read more before
+    # proving its page (a wide radius with filters nothing matches) is refused, saying how far it got: an
+    # anonymous caller cannot make one request read a region's whole directory.
+    max_items_read: int = 5000
 
 
 DEFAULT_TUNING = SearchTuning()
@@ -303,6 +307,7 @@ def search_nearest(
     target_km = planner.first_target(port, after, wanted)
     while True:
         proven_km, spans = planner.step(target_km, results)
+        _within_budget(results, spans, tuning)
         results.take(_read(port, [key_range(span) for span in spans]), spans)
         results.prove(proven_km)
         ranked = results.ranked()
@@ -312,6 +317,21 @@ def search_nearest(
     page = ranked[: query.limit]
     next_cursor = _seal(page[-1][0], query, cursor_secret) if len(ranked) > query.limit else None
     return SearchPage(results=[_result(rank[0], practice) for rank, practice in page], next_cursor=next_cursor)
+
+
+def _within_budget(results: _Results, spans: list[Span], tuning: SearchTuning) -> None:
+    """Refuse a step that would take the search past its budget, at the density read so far."""
+    cells_read = sum(span.size for span in results.done)
+    expected = results.items_read * sum(span.size for span in spans) / cells_read if cells_read else 0
+    if results.items_read + expected <= tuning.max_items_read:
+        return
+    proven_km = results.history[-1][0] if results.history else 0.0
+    reached = math.floor(min(proven_km, results.query.radius_km) * 10) / 10
+    raise SearchTooBroad(
+        f"This search would read more than {tuning.max_items_read} listed practices before finding its page: "
+        f"fewer than a page of matches lie within {reached} km. Give a smaller radius_km or fewer filters.",
+        details=[{"field": "radius_km", "message": f"matches are rare here: try {max(reached, 1.0)} km or less"}],
+    )
 
 
 def _next_target(history: list[tuple[float, int]], needed: int, tuning: SearchTuning) -> float:
