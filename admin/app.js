@@ -49,6 +49,7 @@
     convention_end: "Fin de la convention",
     edit_listing: "Modification de la fiche annuaire",
     purge: "Effacement des données (durée de conservation échue)",
+    download_document: "Lien de téléchargement d'une pièce",
   };
   // Decisions worth showing in a previous candidature's summary.
   const DECISIVE = ["accept", "reject", "request_info", "deconvention", "resign", "convention_end", "withdraw"];
@@ -497,14 +498,13 @@
         ...body.events.map((e) => {
           const who = (ROLE_LABELS[e.role] || e.role) + " " + e.actor;
           const what = HISTORY_LABELS[e.action] || e.action;
+          const when = el("span", { class: "when", text: formatDate(e.at) });
+          if (e.action === "download_document") {
+            const kind = (e.reason || "").split(" ")[0];
+            return el("li", {}, when, el("strong", { text: what }), " (" + (DOCUMENT_LABELS[kind] || kind) + ") par " + who);
+          }
           const move = e.from_status ? (STATUS_LABELS[e.from_status] || e.from_status) + " → " : "";
-          const item = el(
-            "li",
-            {},
-            el("span", { class: "when", text: formatDate(e.at) }),
-            el("strong", { text: what }),
-            " (" + move + (STATUS_LABELS[e.to_status] || e.to_status) + ") par " + who,
-          );
+          const item = el("li", {}, when, el("strong", { text: what }), " (" + move + (STATUS_LABELS[e.to_status] || e.to_status) + ") par " + who);
           if (e.reason) item.append(el("br"), "Motif : « " + e.reason + " »");
           if (e.effective_date) item.append(el("br"), "Date d'effet : " + formatDay(e.effective_date));
           return item;
