@@ -23,7 +23,7 @@ ROLE ?= psychologist
 help:
 	@echo "make run    local API + admin page on http://127.0.0.1:$(PORT) with demo data (BACKEND=moto without Java)"
 	@echo "make test   every test suite on its own isolated local stack"
-	@echo "make token  ROLE=psychologist|reviewer|admin [DEPARTMENTS=75,92] [SUB=...]: a dev JWT"
+	@echo "make token  ROLE=psychologist|reviewer|admin [DEPARTMENTS=75,92] [SUB=...] [NO_MFA=1]: a dev JWT"
 	@echo "make reset  wipe local data (.local/)"
 	@echo "make bench  benchmarks (not part of make test)"
 	@echo "make tally  YEAR=2026 [REPAIR=1] [FINAL=1] [RUN_ID=...] [SYNTHETIC=5000]: the tally job on the local data"
@@ -119,7 +119,7 @@ test: venv $(NPM_TOOLS) site browser lint
 
 token: venv
 	@$(BIN)/python -m infra.dev_issuer --role $(ROLE) $(if $(DEPARTMENTS),--departments '$(DEPARTMENTS)') \
-		$(if $(SUB),--sub '$(SUB)')
+		$(if $(SUB),--sub '$(SUB)') $(if $(filter 1 yes true,$(NO_MFA)),--no-mfa)
 
 reset:
 	rm -rf .local/stack .local/moto

@@ -1,6 +1,6 @@
 """Review use cases: reading in scope, the reviewer's queue, transitions, history, documents.
 
-Scope: a reviewer acts only in the departments of their `custom:departments` claim (a candidature
+Scope: a reviewer acts only in the departments of their `msp:departments` claim, which admins assign (a candidature
 belongs to the department of its first practice); admins act everywhere. Anything out of scope
 answers exactly like a missing candidature (404), so its existence is never revealed.
 """
