@@ -19,6 +19,7 @@ import jwt
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
+from infra.lambda_runtime import LambdaRuntime
 from infra.template import ROOT, Template, load_template
 from infra.user_pool import LOCAL_USER_POOL_ID, record_user
 
@@ -96,7 +97,7 @@ class DevIssuer:
             key_path.chmod(0o600)
         self.public_key = self.private_key.public_key()
         self.users_path = key_dir / "users.json"
-        self._runtime = None
+        self._runtime: tuple[LambdaRuntime, str] | None = None
 
     def mint(
         self,
@@ -138,8 +139,6 @@ class DevIssuer:
         return jwt.encode(claims, self.private_key, algorithm="RS256", headers={"kid": KEY_ID})
 
     def _trigger(self, event: dict[str, Any]) -> dict[str, Any]:
-        from infra.lambda_runtime import LambdaRuntime
-
         if self._runtime is None:
             template = load_template()
             self._runtime = (LambdaRuntime(template), token_trigger(template))

@@ -23,7 +23,9 @@ def handler(event: PreTokenGenerationV2TriggerEvent, context):
     )
     if grant.groups != sorted(set(requested)):
         logger.info("staff groups left out: no second factor", extra={"sub": sub, "trigger": event.trigger_source})
-    details = event.response.claims_scope_override_details
-    details.group_configuration = {"groupsToOverride": grant.groups}
-    details.access_token_generation.claims_to_add_or_override = grant.access_token_claims()
+    # Written as Cognito reads it: V2 claims may be lists, which Powertools' setters type as strings only.
+    event.raw_event["response"]["claimsAndScopeOverrideDetails"] = {
+        "groupOverrideDetails": {"groupsToOverride": grant.groups},
+        "accessTokenGeneration": {"claimsToAddOrOverride": grant.access_token_claims()},
+    }
     return event.raw_event
