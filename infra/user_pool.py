@@ -8,16 +8,13 @@ AWS_ENDPOINT_URL_COGNITO_IDENTITY_PROVIDER here; the trigger's code is unchanged
 from __future__ import annotations
 
 import json
-import logging
 import os
 import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from infra.components import LOOPBACK
-
-log = logging.getLogger("user-pool")
+from infra.loopback_api import LoopbackApi, unknown_operation
 
 LOCAL_USER_POOL_ID = "eu-west-3_LocalPool"
 _WRITING = threading.Lock()
@@ -57,38 +54,16 @@ def admin_get_user(path: Path, request: dict[str, Any]) -> tuple[int, dict[str, 
 class LocalUserPool:
     def __init__(self, users_path: Path):
         self.users_path = users_path
-        self.server: ThreadingHTTPServer | None = None
+        self.api = LoopbackApi("user-pool", self._answer)
+
+    def _answer(self, _path: str, headers: Mapping[str, str], body: bytes) -> tuple[int, dict[str, Any]]:
+        target = headers.get("x-amz-target", "")
+        if target != "AWSCognitoIdentityProviderService.AdminGetUser":
+            return unknown_operation(target)
+        return admin_get_user(self.users_path, json.loads(body or b"{}"))
 
     def start(self) -> str:
-        users_path = self.users_path
-
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def do_POST(self) -> None:
-                length = int(self.headers.get("content-length") or 0)
-                body = json.loads(self.rfile.read(length) or b"{}")
-                target = self.headers.get("x-amz-target", "")
-                if target == "AWSCognitoIdentityProviderService.AdminGetUser":
-                    status, answer = admin_get_user(users_path, body)
-                else:
-                    status, answer = 400, {"__type": "UnknownOperationException", "message": target}
-                payload = json.dumps(answer).encode()
-                self.send_response(status)
-                self.send_header("content-type", "application/x-amz-json-1.1")
-                self.send_header("content-length", str(len(payload)))
-                self.end_headers()
-                self.wfile.write(payload)
-
-            def log_message(self, format: str, *args: Any) -> None:
-                log.debug(format, *args)
-
-        self.server = ThreadingHTTPServer((LOOPBACK, 0), Handler)
-        self.server.daemon_threads = True
-        threading.Thread(target=self.server.serve_forever, name="user-pool", daemon=True).start()
-        return f"http://{LOOPBACK}:{self.server.server_address[1]}"
+        return self.api.start()
 
     def stop(self) -> None:
-        if self.server is not None:
-            self.server.shutdown()
-            self.server.server_close()
+        self.api.stop()
