@@ -10,11 +10,10 @@ from __future__ import annotations
 import re
 from typing import Annotated, Protocol
 
-from pydantic import BaseModel, Field, StringConstraints, field_validator
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
 
 from msp import geography
 from msp.auth import ALL_DEPARTMENTS, Caller, Role
-from msp.candidatures.models import Strict
 from msp.errors import NotFound, VersionMismatch
 
 # A Cognito user's sub is a UUID; the local stack's dev users have readable ids.
@@ -22,8 +21,11 @@ _SUB = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$")
 Department = Annotated[str, StringConstraints(strip_whitespace=True, to_upper=True, max_length=3)]
 
 
-class ScopeAssignment(Strict):
+class ScopeAssignment(BaseModel):
     """PUT body: the departments the reviewer reviews from now on ([] revokes them all, ["*"] is national)."""
+
+    # Not the candidature models' Strict: the token trigger loads this module and nothing of candidatures.
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
     departments: list[Department] = Field(max_length=len(geography.DEPARTMENTS))
 
