@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import sys
 import time
 import uuid
 from pathlib import Path
@@ -20,7 +21,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from infra.lambda_runtime import LambdaRuntime
-from infra.template import ROOT, Template, load_template
+from infra.template import FUNCTIONS_DIR, ROOT, Template, load_template
 from infra.user_pool import LOCAL_USER_POOL_ID, record_user
 
 ISSUER = "https://dev-issuer.monsoutienpsy.localhost"
@@ -187,6 +188,7 @@ def main() -> None:
     parser.add_argument("--sub", help="subject (user id); random when omitted")
     parser.add_argument("--ttl", type=int, default=8 * 3600, help="lifetime in seconds")
     args = parser.parse_args()
+    sys.path.insert(0, str(FUNCTIONS_DIR))  # the trigger's and the scope's code, as the Lambda runtime finds it
     if args.role != "psychologist":
         # The trigger reads the scope in make run's tables and the MFA settings from its user pool stand-in.
         from infra.local_stack import read_connection
