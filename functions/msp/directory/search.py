@@ -173,9 +173,9 @@ class SearchTuning:
     max_growth: float = 8.0
     # Flattest growth of counts with the radius assumed (2 where practices are spread evenly).
     min_exponent: float = 0.75
-    # The most items one search reads (about 1 MB, a few Query pages). A search that would read more before
-    # proving its page (a wide radius with filters nothing matches) is refused, saying how far it got: an
-    # anonymous caller cannot make one request read a region's whole directory.
+    # The items one search may read (about 1 MB, a few Query pages): past them, a search that has not proven its
+    # page (a wide radius with filters nothing matches) is refused, saying how far it got, so an anonymous caller
+    # cannot make one request read a region's whole directory. Steps are cut to what the budget still allows.
     max_items_read: int = 5000
 
 
@@ -306,8 +306,7 @@ def search_nearest(
     planner = _StepPlanner(query, tuning)
     target_km = planner.first_target(port, after, wanted)
     while True:
-        proven_km, spans = planner.step(target_km, results)
-        _within_budget(results, spans, tuning)
+        proven_km, spans = planner.step(_affordable(results, target_km, tuning), results)
         results.take(_read(port, [key_range(span) for span in spans]), spans)
         results.prove(proven_km)
         ranked = results.ranked()
@@ -319,13 +318,16 @@ def search_nearest(
     return SearchPage(results=[_result(rank[0], practice) for rank, practice in page], next_cursor=next_cursor)
 
 
-def _within_budget(results: _Results, spans: list[Span], tuning: SearchTuning) -> None:
-    """Refuse a step that would take the search past its budget, at the density read so far."""
-    cells_read = sum(span.size for span in results.done)
-    expected = results.items_read * sum(span.size for span in spans) / cells_read if cells_read else 0
-    if results.items_read + expected <= tuning.max_items_read:
-        return
-    proven_km = results.history[-1][0] if results.history else 0.0
+def _affordable(results: _Results, target_km: float, tuning: SearchTuning) -> float:
+    """The step's radius, cut to what the budget of items still allows at the density read so far (items grow with
+    the disk's area). A search whose budget no longer allows a step of at least `min_growth` is refused, saying how
+    far it got, rather than crawling on in tiny steps."""
+    if not results.history:
+        return target_km
+    proven_km = results.history[-1][0]
+    allowed_km = proven_km * math.sqrt(tuning.max_items_read / max(results.items_read, 1))
+    if allowed_km >= proven_km * tuning.min_growth:
+        return min(target_km, allowed_km)
     reached = math.floor(min(proven_km, results.query.radius_km) * 10) / 10
     raise SearchTooBroad(
         f"This search would read more than {tuning.max_items_read} listed practices before finding its page: "
