@@ -149,7 +149,9 @@ def _hostile_places() -> list[tuple[str, str, str, str]]:
     places = []
     for path, method in OPERATIONS:
         operation = DOCUMENT["paths"][path][method.lower()]
-        places += [(path, method, "header", name) for name in ["Content-Type", "Authorization"]]
+        # Besides the documented headers: the body's type, the token, and Accept (the search and the statement
+        # choose their representation by it).
+        places += [(path, method, "header", name) for name in ["Content-Type", "Authorization", "Accept"]]
         places += [
             (path, method, p["in"], p["name"]) for p in operation["parameters"] if p["in"] in {"header", "query"}
         ]
