@@ -216,7 +216,7 @@ def _advance(candidature_id: str, status: str) -> None:
 
 
 def test_a_reviewer_reads_a_psychologists_history_across_candidatures_and_conventions(
-    page, api, stack, make_candidature, unique_fields
+    page, api, stack, make_candidature, unique_fields, screenshots
 ):
     admin = api.token("admin", sub="admin-lineage")
 
@@ -254,7 +254,7 @@ def test_a_reviewer_reads_a_psychologists_history_across_candidatures_and_conven
     assert "conventionné du" in entries[1]
     assert "Refus" in entries[2] and "Diplôme non reconnu." in entries[2]
     assert "jamais conventionné" in entries[2]
-    check_accessibility(page, "20-historique-du-psychologue")
+    check_accessibility(page, screenshots, "20-historique-du-psychologue")
 
     keys.tab_to(f"#lineage a[href='#/candidatures/{conventioned['id']}']")
     keys.press("Enter")
@@ -263,7 +263,7 @@ def test_a_reviewer_reads_a_psychologists_history_across_candidatures_and_conven
     assert keys.focused("#candidature-title")
     assert "Déconventionnée" in page.inner_text("#candidature-status")
     assert "Diplôme non reconnu." in page.locator("#lineage > li").nth(1).inner_text()
-    check_accessibility(page, "21-candidature-precedente")
+    check_accessibility(page, screenshots, "21-candidature-precedente")
 
 
 def test_an_admin_sets_a_reviewers_departments_with_the_keyboard_only(page, api, stack, screenshots):
