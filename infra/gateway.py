@@ -176,6 +176,11 @@ class Gateway:
         self.throttle = TokenBucket(
             settings.get("ThrottlingRateLimit", 10000), settings.get("ThrottlingBurstLimit", 5000)
         )
+        # Routes with limits of their own (the public ones) are throttled apart from the rest.
+        self.route_throttles = {
+            route_key: TokenBucket(limits["ThrottlingRateLimit"], limits["ThrottlingBurstLimit"])
+            for route_key, limits in template.http_api.get("RouteSettings", {}).items()
+        }
         self.runtime = runtime
         self.issuer = issuer
         self.static_dirs = static_dirs or {}
@@ -219,7 +224,7 @@ class Gateway:
         if matched is None:
             return _message(404, "Not Found")
         route, path_parameters = matched
-        if not self.throttle.take():
+        if not self.route_throttles.get(route.route_key, self.throttle).take():
             return _message(429, "Too Many Requests")
         if len(body) > MAX_PAYLOAD_BYTES:
             return _message(413, "Request Entity Too Large")

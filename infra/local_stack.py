@@ -17,6 +17,7 @@ from infra.lambda_runtime import LambdaRuntime
 from infra.outbox import LocalSes
 from infra.provision import dev_secrets, provision
 from infra.template import ROOT, LocalNames, load_template
+from infra.user_pool import LocalUserPool
 
 log = logging.getLogger("local-stack")
 
@@ -84,7 +85,14 @@ class LocalStack:
         self.outbox = self.workdir / "outbox"
         ses = LocalSes(self.outbox)
         self._exit.callback(ses.stop)
-        local_only = {"AWS_ENDPOINT_URL_EVENTBRIDGE": self.events.start(), "AWS_ENDPOINT_URL_SESV2": ses.start()}
+        # The token trigger asks Cognito for a user's MFA settings: the users the dev issuer signed in.
+        self.user_pool = LocalUserPool(self.issuer.users_path)
+        self._exit.callback(self.user_pool.stop)
+        local_only = {
+            "AWS_ENDPOINT_URL_EVENTBRIDGE": self.events.start(),
+            "AWS_ENDPOINT_URL_SESV2": ses.start(),
+            "AWS_ENDPOINT_URL_COGNITO_IDENTITY_PROVIDER": self.user_pool.start(),
+        }
         self.environment |= local_only
         os.environ.update(local_only)
         self.notifier = BucketNotifier(self.runtime, self.template.bucket_triggers, self.names.by_logical_id)

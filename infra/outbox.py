@@ -7,18 +7,15 @@ production package holds no local-only mailer.
 from __future__ import annotations
 
 import json
-import logging
 import time
 import uuid
+from collections.abc import Mapping
 from email.message import EmailMessage
 from email.policy import SMTPUTF8
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
-from infra.components import LOOPBACK, serve_in_background
-
-log = logging.getLogger("outbox")
+from infra.loopback_api import LoopbackApi
 
 SEND_EMAIL_PATH = "/v2/email/outbound-emails"
 REFERENCE_HEADER = "X-Reference"
@@ -47,44 +44,19 @@ def write_message(folder: Path, request: dict[str, Any]) -> Path:
 class LocalSes:
     def __init__(self, folder: Path):
         self.folder = folder
-        self.server: ThreadingHTTPServer | None = None
+        self.api = LoopbackApi("local-ses", self._answer, content_type="application/json")
+
+    def _answer(self, path: str, _headers: Mapping[str, str], body: bytes) -> tuple[int, dict[str, Any]]:
+        if path != SEND_EMAIL_PATH:
+            return 404, {"message": f"Only SendEmail is served here, not {path}."}
+        try:
+            written = write_message(self.folder, json.loads(body))
+        except (ValueError, KeyError, TypeError) as error:
+            return 400, {"message": f"Not a SendEmail request with Simple content: {error!r}"}
+        return 200, {"MessageId": written.stem}
 
     def start(self) -> str:
-        outbox = self
-
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def do_POST(self) -> None:
-                length = int(self.headers.get("content-length") or 0)
-                body = self.rfile.read(length)
-                if self.path != SEND_EMAIL_PATH:
-                    self._answer(404, {"message": f"Only SendEmail is served here, not {self.path}."})
-                    return
-                try:
-                    path = write_message(outbox.folder, json.loads(body))
-                except (ValueError, KeyError, TypeError) as error:
-                    self._answer(400, {"message": f"Not a SendEmail request with Simple content: {error!r}"})
-                    return
-                self._answer(200, {"MessageId": path.stem})
-
-            def _answer(self, status: int, document: dict[str, Any]) -> None:
-                payload = json.dumps(document).encode()
-                self.send_response(status)
-                self.send_header("content-type", "application/json")
-                self.send_header("content-length", str(len(payload)))
-                self.end_headers()
-                self.wfile.write(payload)
-
-            def log_message(self, format: str, *args: Any) -> None:
-                log.debug(format, *args)
-
-        self.server = ThreadingHTTPServer((LOOPBACK, 0), Handler)
-        self.server.daemon_threads = True
-        serve_in_background(self.server, "local-ses")
-        return f"http://{LOOPBACK}:{self.server.server_address[1]}"
+        return self.api.start()
 
     def stop(self) -> None:
-        if self.server is not None:
-            self.server.shutdown()
-            self.server.server_close()
+        self.api.stop()

@@ -16,14 +16,24 @@ import pytest
 from infra.api_client import SAMPLE_PDF, ApiClient
 from infra.local_stack import LocalStack
 from infra.seed import demo_fields, practice_in, rpps_with_key
+from infra.template import load_template
 from tests.storage_view import clear_storage_caches
 from tests.stored_candidatures import store_candidature
+
+# A module of functions/ imported while tests are collected (msp.http, a handler) creates its Powertools logger then:
+# it must get the service name Lambda gives it, or its log lines go to another logger than the handlers' that the
+# log-capturing tests read.
+os.environ.setdefault(
+    "POWERTOOLS_SERVICE_NAME",
+    load_template().raw["Globals"]["Function"]["Environment"]["Variables"]["POWERTOOLS_SERVICE_NAME"],
+)
 
 _STORAGE_ENV = (
     "AWS_ENDPOINT_URL_DYNAMODB",
     "AWS_ENDPOINT_URL_S3",
     "AWS_ENDPOINT_URL_EVENTBRIDGE",
     "AWS_ENDPOINT_URL_SESV2",
+    "AWS_ENDPOINT_URL_COGNITO_IDENTITY_PROVIDER",
 )
 
 

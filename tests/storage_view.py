@@ -22,6 +22,7 @@ STORAGE_MODULES = (
     "reports",
     "retention",
     "review_queue",
+    "reviewer_scopes",
     "secrets",
     "session_years",
     "sessions",

@@ -19,6 +19,8 @@ class Role(StrEnum):
 
 ROLE_NAMES = frozenset(role.value for role in Role)
 ALL_DEPARTMENTS = "*"
+# Put in access tokens by the token trigger from the admins' assignment (msp.reviewers); never a user attribute.
+DEPARTMENTS_CLAIM = "msp:departments"
 
 
 def _claim_list(value: Any, separators: str) -> list[str]:
@@ -42,8 +44,12 @@ class Caller(BaseModel):
     def from_claims(cls, claims: Mapping[str, Any] | None) -> Caller:
         if not claims or not claims.get("sub"):
             raise NotAuthenticated("A valid bearer token is required.")
+        # The authorizer also accepts Cognito ID tokens (their audience is the client id); only access tokens
+        # carry what the token trigger decided.
+        if claims.get("token_use", "access") != "access":
+            raise NotAuthenticated("Send the access token, not the ID token.")
         roles = frozenset(Role(g) for g in _claim_list(claims.get("cognito:groups"), ", ") if g in ROLE_NAMES)
-        departments = frozenset(_claim_list(claims.get("custom:departments"), ", "))
+        departments = frozenset(_claim_list(claims.get(DEPARTMENTS_CLAIM), ", "))
         return cls(sub=str(claims["sub"]), roles=roles, departments=departments)
 
     def has(self, role: Role) -> bool:

@@ -146,6 +146,13 @@ class IdentityLocked(DomainError):
     only a reviewer can, on request."""
 
 
+# ---------------------------------------------------------------- directory
+
+
+class SearchTooBroad(DomainError):
+    """A search would read more listed practices than a search may before proving its page."""
+
+
 # ---------------------------------------------------------------- sessions
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from typing import Any, TypeVar
 
 from aws_lambda_powertools import Logger
@@ -25,6 +26,10 @@ from msp.http_errors import answer_for
 from msp.idempotency_keys import checked_key
 
 MAX_BODY_BYTES = 64 * 1024
+# No request model nests half as deep; past Python's recursion limit the parser itself would fail.
+MAX_JSON_DEPTH = 32
+# A version as the OpenAPI document states it: ASCII digits only ("²" passes str.isdigit(), not int()).
+_VERSION = re.compile(r"[0-9]{1,9}", re.ASCII)
 Model = TypeVar("Model", bound=BaseModel)
 
 logger = Logger()
@@ -115,6 +120,10 @@ def parse_body(app: APIGatewayHttpResolver, model: type[Model]) -> Model:
         document = json.loads(body)
     except ValueError as error:
         raise MalformedJson(f"The body is not valid JSON: {error}.") from error
+    except RecursionError:
+        raise _too_deep() from None
+    if _nests_deeper(document, MAX_JSON_DEPTH):
+        raise _too_deep()
     if not isinstance(document, dict):
         raise InvalidFields(
             "The body must be a JSON object.", details=[{"field": "body", "message": "expected an object"}]
@@ -123,6 +132,24 @@ def parse_body(app: APIGatewayHttpResolver, model: type[Model]) -> Model:
         return model.model_validate(document)
     except ValidationError as error:
         raise InvalidFields("The request has invalid fields.", details=_validation_details(error)) from error
+
+
+def _too_deep() -> MalformedJson:
+    return MalformedJson(f"The body nests arrays and objects more than {MAX_JSON_DEPTH} deep.")
+
+
+def _nests_deeper(document: Any, limit: int) -> bool:
+    """Whether arrays and objects nest more than `limit` deep (iteratively: depth must not cost stack)."""
+    pending = [(document, 1)]
+    while pending:
+        value, depth = pending.pop()
+        children = value.values() if isinstance(value, dict) else value if isinstance(value, list) else None
+        if children is None:
+            continue
+        if depth > limit:
+            return True
+        pending.extend((child, depth + 1) for child in children)
+    return False
 
 
 def parse_query(app: APIGatewayHttpResolver, model: type[Model]) -> Model:
@@ -146,7 +173,7 @@ def if_match_version(app: APIGatewayHttpResolver) -> int:
     raw = (app.current_event.headers.get("if-match") or "").strip().removeprefix("W/").strip('"')
     if not raw:
         raise VersionRequired("Send 'If-Match: <version>' with the version you read.")
-    if not raw.isdigit():
+    if not _VERSION.fullmatch(raw):
         raise InvalidRequest("If-Match must be the candidature's version number, e.g. If-Match: 3.")
     return int(raw)
 

@@ -53,6 +53,7 @@ ERROR_ANSWERS: dict[type[DomainError], ErrorAnswer] = {
     errors.IncompleteCandidature: ErrorAnswer(422, "incomplete_candidature"),
     errors.IdentityLocked: ErrorAnswer(422, "identity_locked"),
     errors.IdempotencyKeyReused: ErrorAnswer(422, "idempotency_key_reused"),
+    errors.SearchTooBroad: ErrorAnswer(422, "search_too_broad"),
     errors.VersionRequired: ErrorAnswer(428, "if_match_required"),
     errors.LookupLimitReached: ErrorAnswer(429, "lookup_limit_reached"),
     errors.StorageBusy: ErrorAnswer(503, "service_unavailable", BUSY),

@@ -25,6 +25,7 @@ from msp.directory.listing import PublicProfile
 from msp.directory.search import SearchPage, SearchQuery
 from msp.open_statistics.figures import OpenStatistics, OpenStatsQuery
 from msp.places.matching import PlaceQuery, PlaceSuggestions
+from msp.reviewers.scope import ReviewerScope, ScopeAssignment, ScopeView
 from msp.sessions.journal import JournalPage, JournalQuery
 from msp.sessions.rules import DeclaredSession, QuotaQuery, QuotaStatus, SessionDeclaration
 from msp.sessions.statements import MonthQuery, MonthStatement, SessionsQuery, StatementPage
@@ -95,6 +96,7 @@ CSV = "text/csv"
 FRENCH_CSV = {"type": "string", "description": "UTF-8 with BOM, ';' between fields, decimal comma"}
 IDEMPOTENCY_KEY = ("Idempotency-Key", True, "Unique per intended creation", r"^[A-Za-z0-9_\-:.]{8,128}$")
 IF_MATCH = ("If-Match", True, "The version last read, e.g. 3", r"^[0-9]{1,9}$")
+ADMIN = ("admins",)
 PSYCHOLOGIST = ("psychologists",)
 REVIEW = ("reviewers", "admins")
 CANDIDATURE_READERS = ("psychologists", "reviewers", "admins")
@@ -390,6 +392,26 @@ OPERATIONS: tuple[Operation, ...] = (
         query=OpenStatsQuery,
     ),
     Operation("GET", "/v1/openapi.json", "This document", (), 200, {"type": "object"}, ()),
+    Operation(
+        "GET",
+        "/v1/admin/reviewers/{reviewer_sub}/departments",
+        "A reviewer's departments and every change of them (admins)",
+        ADMIN,
+        200,
+        _ref(ScopeView),
+        (401, 403, 404, 503),
+    ),
+    Operation(
+        "PUT",
+        "/v1/admin/reviewers/{reviewer_sub}/departments",
+        "Set a reviewer's departments from their next token on (admins; audited)",
+        ADMIN,
+        200,
+        _ref(ReviewerScope),
+        (400, 401, 403, 404, 412, 413, 415, 422, 428, 503),
+        body=ScopeAssignment,
+        headers=(IF_MATCH,),
+    ),
 )
 
 
@@ -424,6 +446,8 @@ def _components() -> dict[str, Any]:
         PlaceSuggestions,
         PracticeFeatureCollection,
         OpenStatistics,
+        ReviewerScope,
+        ScopeView,
     }
     validation: list[tuple[type[BaseModel], JsonSchemaMode]] = [
         (m, "validation") for m in sorted(requests, key=lambda m: m.__name__)

@@ -10,10 +10,12 @@ either. Fixed seeds, bounded budgets; `make fuzz` runs longer.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import subprocess
 import sys
+import uuid
 from collections import Counter
 from pathlib import Path
 
@@ -21,6 +23,7 @@ import pytest
 import requests
 import schemathesis
 from hypothesis import HealthCheck, given, seed, settings
+from hypothesis import strategies as st
 from schemathesis.checks import not_a_server_error
 from schemathesis.specs.openapi.checks import (
     content_type_conformance,
@@ -40,6 +43,7 @@ SCHEMA = schemathesis.openapi.from_dict(build_document())
 OPERATIONS = [(op.path, op.method.upper()) for op in (r.ok() for r in SCHEMA.get_all_operations())]
 ROLES = ("psychologist", "reviewer", "admin", "anonymous")
 CALLS: Counter[str] = Counter()
+HOSTILE_CALLS: Counter[str] = Counter()
 
 
 def _token(api, role: str) -> str | None:
@@ -97,10 +101,127 @@ def test_every_schemathesis_phase_finds_no_server_error(api, role, tmp_path):
     assert generated and int(generated[1]) >= 1000, run.stdout[-3000:]  # about 1,300 per role
 
 
+# ---------------------------------------------------------------- hostile inputs
+#
+# Schemathesis draws values that fit the documented schema, or break it in ways it knows. The inputs below broke
+# handlers before: a Unicode digit in a header ("²" passes str.isdigit() and then int() fails), bodies nested past
+# the parser's recursion limit, values far larger than any field takes. Every header and query parameter an
+# operation reads gets them, and every operation with a body gets deep and oversized bodies: the answer is a 4xx
+# with the usual error body (or API Gateway's own), never a 5xx.
+
+HOSTILE_EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "40")) // 2
+# Latin-1 ones reach a handler as themselves through any client; the others as UTF-8.
+_NON_ASCII_DIGITS = st.one_of(
+    st.sampled_from("²³¹¼½¾"),
+    st.characters(categories=["Nd", "No"]).filter(lambda c: not c.isascii()),
+)
+_HOSTILE_VALUES = st.one_of(
+    st.text(_NON_ASCII_DIGITS, min_size=1, max_size=12),
+    st.tuples(st.integers(0, 9), _NON_ASCII_DIGITS).map(lambda pair: f"{pair[0]}{pair[1]}"),
+    _NON_ASCII_DIGITS.map(lambda digit: f'W/"{digit}"'),
+    st.integers(10, 8000).map(lambda size: "9" * size),
+    st.integers(129, 8000).map(lambda size: "k" * size),
+    st.sampled_from(["-1", "0", "+1", " 1 ", "1e3", "0x10", "1_000", "NaN", "∞", "1.5", "", '""', "W/"]),
+)
+
+
+def _header_safe(value: str) -> bytes:
+    """What a client can put on the wire: latin-1 where it fits (so "²" arrives as "²"), else UTF-8."""
+    try:
+        return value.encode("latin-1")
+    except UnicodeEncodeError:
+        return value.encode("utf-8")
+
+
+def _nested(depth: int, container: str) -> str:
+    return ("[" * depth + "]" * depth) if container == "array" else ('{"a":' * depth + "1" + "}" * depth)
+
+
+def _body_fields(operation: dict) -> list[str]:
+    if "requestBody" not in operation:
+        return []
+    reference = operation["requestBody"]["content"]["application/json"]["schema"]["$ref"]
+    return sorted(DOCUMENT["components"]["schemas"][reference.rsplit("/", 1)[1]].get("properties", {}))
+
+
+def _hostile_places() -> list[tuple[str, str, str, str]]:
+    """(path, method, where, name): every header and query parameter an operation reads, and its body."""
+    places = []
+    for path, method in OPERATIONS:
+        operation = DOCUMENT["paths"][path][method.lower()]
+        # Besides the documented headers: the body's type, the token, and Accept (the search and the statement
+        # choose their representation by it).
+        places += [(path, method, "header", name) for name in ["Content-Type", "Authorization", "Accept"]]
+        places += [
+            (path, method, p["in"], p["name"]) for p in operation["parameters"] if p["in"] in {"header", "query"}
+        ]
+        if "requestBody" in operation:
+            places.append((path, method, "body", ""))
+    return places
+
+
+def _hostile_body(fields: list[str]):
+    nested = st.builds(_nested, st.integers(2, 100_000), st.sampled_from(["array", "object"]))
+    field = st.sampled_from(fields or ["unknown"])
+    return st.one_of(
+        nested,
+        st.builds(lambda name, inner: f'{{"{name}": {inner}}}', field, nested),
+        st.builds(lambda name, size: json.dumps({name: "é" * size}), field, st.integers(1_000, 60_000)),
+        st.builds(lambda name, size: json.dumps({name: "9" * size}), field, st.integers(20, 5_000)),
+    )
+
+
+DOCUMENT = build_document()
+HOSTILE_PLACES = _hostile_places()
+
+
+@pytest.mark.parametrize(
+    ("path", "method", "where", "name"), HOSTILE_PLACES, ids=[f"{m} {p} {w} {n}" for p, m, w, n in HOSTILE_PLACES]
+)
+def test_hostile_headers_query_and_bodies_get_a_4xx(api, path, method, where, name):
+    tokens = {role: (None if role == "anonymous" else _token(api, role)) for role in ROLES}
+    url = api.base_url + re.sub(r"\{[^}]+\}", "fuzz-0001", path)
+    fields = _body_fields(DOCUMENT["paths"][path][method.lower()])
+    session = requests.Session()
+
+    @seed(20261124)
+    @settings(max_examples=HOSTILE_EXAMPLES, deadline=None, database=None, suppress_health_check=list(HealthCheck))
+    @given(
+        role=st.sampled_from(ROLES),
+        hostile=_hostile_body(fields) if where == "body" else _HOSTILE_VALUES,
+    )
+    def run(role, hostile):
+        headers: dict[str, bytes | str] = {
+            "Content-Type": "application/json",
+            "Idempotency-Key": str(uuid.uuid4()),
+            "If-Match": "1",
+        }
+        if tokens[role]:
+            headers["Authorization"] = f"Bearer {tokens[role]}"
+        params, data = {}, ("{}" if method in {"POST", "PATCH", "PUT"} else None)
+        if where == "header":
+            headers[name] = _header_safe(hostile)
+        elif where == "query":
+            params[name] = hostile
+        else:
+            data = hostile
+        response = session.request(method, url, headers=headers, params=params, data=data, timeout=30)
+        HOSTILE_CALLS[f"{method} {path}"] += 1
+        assert response.status_code < 500, f"{role}, {where} {name}: {response.text}"
+        if response.status_code >= 400:
+            answer = response.json()
+            assert "message" in answer or set(answer["error"]) == {"code", "message", "details"}, answer
+
+    run()
+
+
 def test_the_fuzzing_budget_was_spent():
     """Runs last in this module: the generated requests add up to at least 2,000."""
     total = sum(CALLS.values())
-    print(f"\ncontract fuzzing: {total} generated requests over {len(CALLS)} operations")
+    print(
+        f"\ncontract fuzzing: {total} generated requests over {len(CALLS)} operations, "
+        f"{sum(HOSTILE_CALLS.values())} hostile ones"
+    )
     if EXAMPLES_PER_OPERATION_AND_ROLE >= 40:
         assert total >= 2000, f"only {total} generated requests"
-    assert set(CALLS) == {f"{m} {p}" for p, m in OPERATIONS}
+    assert set(CALLS) == set(HOSTILE_CALLS) == {f"{m} {p}" for p, m in OPERATIONS}

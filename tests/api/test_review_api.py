@@ -363,3 +363,30 @@ def test_acceptance_lets_the_psychologist_declare_sessions_until_deconvention(ap
     assert _transition(api, admin, candidature.id, "deconvention", 2, reason="Radiation.").status_code == 200
     refused = api.declare_session(owner, session)
     assert refused.status_code == 403 and refused.json()["error"]["code"] == "not_conventioned"
+
+
+def test_every_download_is_in_the_audit_trail_with_who_asked_and_leaves_the_version_alone(api, make_candidature):
+    candidature = make_candidature(department="92", files=True)
+    identity = next(d for d in candidature.documents if d.kind.value == "identity")
+    reviewer_sub = f"rev-{uuid.uuid4().hex[:8]}"
+    reviewer = api.token("reviewer", sub=reviewer_sub, departments="92")
+    path = f"/v1/candidatures/{candidature.id}/documents/{identity.document_id}"
+    assert api.call("GET", path, token=reviewer).status_code == 200
+    assert api.call("GET", path, token=api.token("psychologist", sub=candidature.owner_sub)).status_code == 200
+    assert api.call("GET", path, token=api.token("reviewer", departments="75")).status_code == 404  # not recorded
+
+    events = api.call("GET", f"/v1/candidatures/{candidature.id}/history", token=reviewer).json()["events"]
+    downloads = [e for e in events if e["action"] == "download_document"]
+    assert [(e["actor"], e["role"], e["reason"]) for e in downloads] == [
+        (reviewer_sub, "reviewers", f"identity {identity.document_id}"),
+        (candidature.owner_sub, "psychologists", f"identity {identity.document_id}"),
+    ]
+    assert all(e["version"] == candidature.version and e["to_status"] == "submitted" for e in downloads)
+    # The candidature's version did not move: a decision at the version read still goes through.
+    decided = api.call(
+        "POST",
+        f"/v1/candidatures/{candidature.id}/transitions",
+        token=reviewer,
+        json={"action": "start_review", "expected_version": candidature.version},
+    )
+    assert decided.status_code == 200, decided.text

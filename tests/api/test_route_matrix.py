@@ -309,6 +309,27 @@ EXPECTED: dict[str, Case] = {
     ),
 }
 
+ADMINS_ONLY = {
+    "psychologist": 403,
+    "reviewer_in_scope": 403,
+    "reviewer_out_of_scope": 403,
+    "admin": 200,
+    "anonymous": 401,
+}
+EXPECTED |= {
+    # Reviewer scopes: admins only; "own" and "foreign" do not apply (a fresh reviewer each call).
+    "GET /v1/admin/reviewers/{reviewer_sub}/departments": Case(
+        state=None, setup=lambda *_: {"reviewer_sub": f"rev-matrix-{uuid.uuid4().hex[:8]}"}, expect=ADMINS_ONLY
+    ),
+    "PUT /v1/admin/reviewers/{reviewer_sub}/departments": Case(
+        state=None,
+        setup=lambda *_: {"reviewer_sub": f"rev-matrix-{uuid.uuid4().hex[:8]}"},
+        body=lambda *_: {"departments": [DEPARTMENT, "92"]},
+        headers={"If-Match": "0"},
+        expect=ADMINS_ONLY,
+    ),
+}
+
 TEMPLATE_ROUTES = [route.route_key for route in load_template().routes]
 
 
@@ -337,16 +358,16 @@ def test_route_answers_each_role_as_expected(api, make_candidature, unique_field
     method, path = route_key.split(" ", 1)
     psychologist_sub = f"psy-matrix-{uuid.uuid4().hex[:8]}"
 
-    candidature = None
+    candidature, values = None, {}
     if case.state is not None:
         owner = psychologist_sub if resource == "own" else f"psy-other-{uuid.uuid4().hex[:8]}"
         candidature = make_candidature(status=case.state, department=DEPARTMENT, owner_sub=owner, files=case.files)
         values = {"candidature_id": candidature.id, "document_id": candidature.documents[0].document_id}
-        if case.setup:
-            values |= case.setup(api, candidature)
-        for name in [part[1:-1] for part in path.split("/") if part.startswith("{")]:
-            assert name in values, f"{route_key}: the matrix does not know how to fill {{{name}}}"
-            path = path.replace(f"{{{name}}}", values[name])
+    if case.setup:
+        values |= case.setup(api, candidature)
+    for name in [part[1:-1] for part in path.split("/") if part.startswith("{")]:
+        assert name in values, f"{route_key}: the matrix does not know how to fill {{{name}}}"
+        path = path.replace(f"{{{name}}}", values[name])
 
     headers = {k: (str(uuid.uuid4()) if v == "fresh" else v) for k, v in case.headers.items()}
     body = case.body(candidature, unique_fields) if case.body else None

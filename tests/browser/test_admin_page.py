@@ -8,6 +8,8 @@ WCAG 2.1 A/AA violation fails the test. Screenshots of each view go to .local/sc
 
 from __future__ import annotations
 
+import uuid
+
 import pytest
 
 from tests.browser.pages import Keyboard, check_accessibility, fresh_folder
@@ -214,7 +216,7 @@ def _advance(candidature_id: str, status: str) -> None:
 
 
 def test_a_reviewer_reads_a_psychologists_history_across_candidatures_and_conventions(
-    page, api, stack, make_candidature, unique_fields
+    page, api, stack, make_candidature, unique_fields, screenshots
 ):
     admin = api.token("admin", sub="admin-lineage")
 
@@ -252,7 +254,7 @@ def test_a_reviewer_reads_a_psychologists_history_across_candidatures_and_conven
     assert "conventionné du" in entries[1]
     assert "Refus" in entries[2] and "Diplôme non reconnu." in entries[2]
     assert "jamais conventionné" in entries[2]
-    check_accessibility(page, "20-historique-du-psychologue")
+    check_accessibility(page, screenshots, "20-historique-du-psychologue")
 
     keys.tab_to(f"#lineage a[href='#/candidatures/{conventioned['id']}']")
     keys.press("Enter")
@@ -323,3 +325,60 @@ def programme_today_iso() -> str:
     from msp.clock import programme_today
 
     return programme_today().isoformat()
+    check_accessibility(page, screenshots, "21-candidature-precedente")
+
+
+def test_an_admin_sets_a_reviewers_departments_with_the_keyboard_only(page, api, stack, screenshots):
+    reviewer_sub = f"rev-page-{uuid.uuid4().hex[:8]}"
+    api.token("reviewer", sub=reviewer_sub, departments="13")  # assigned once already, by another admin
+    keys = Keyboard(page)
+    page.goto("/admin/")
+    page.get_by_role("heading", name="Connexion").wait_for()
+    keys.tab_to("#token")
+    keys.type(api.token("admin", sub="admin-page"))
+    keys.tab_to("#signin-form button[type=submit]")
+    keys.press("Enter")
+    page.get_by_role("heading", name="File d'instruction").wait_for()
+    page.wait_for_function("() => !document.querySelector('#queue-summary').textContent.startsWith('Chargement')")
+
+    keys.tab_to("#reviewers-link", backwards=True)
+    keys.press("Enter")
+    page.get_by_role("heading", name="Départements des instructeurs").wait_for()
+    assert keys.focused("#reviewers-title")
+    check_accessibility(page, screenshots, "11-instructeurs")
+
+    keys.tab_to("#reviewer-sub")
+    keys.type(reviewer_sub)
+    keys.press("Enter")
+    page.wait_for_function(
+        "s => document.querySelector('#reviewer-scope-title').textContent.includes(s)", arg=reviewer_sub
+    )
+    assert keys.focused("#reviewer-scope-title")
+    assert page.input_value("#scope-departments") == "13"
+    assert "département 13" in page.inner_text("#scope-history")
+
+    keys.tab_to("#scope-departments")
+    page.keyboard.press("Control+A")
+    keys.type("75, 2a, 99")  # 99 is no department: refused next to the field
+    keys.press("Enter")
+    assert keys.focused("#scope-departments")
+    assert page.get_attribute("#scope-departments", "aria-invalid") == "true"
+    assert "99" in page.inner_text("#scope-departments-error")
+    check_accessibility(page, screenshots, "12-instructeur-erreur")
+
+    page.keyboard.press("Control+A")
+    keys.type("75, 2a")
+    keys.tab_to("#scope-submit")
+    keys.press("Enter")
+    wait_notice(page, "success", "Les départements de l'instructeur sont enregistrés")
+    assert keys.focused("#flash")
+    assert "départements 2A, 75" in page.inner_text("#scope-history")
+    check_accessibility(page, screenshots, "13-instructeur-enregistre")
+
+    # The reviewer's next token carries what the admin set.
+    token = api.issuer.mint("reviewer", sub=reviewer_sub)
+    history = api.call("GET", f"/v1/admin/reviewers/{reviewer_sub}/departments", token=api.token("admin")).json()
+    assert history["history"][-1]["actor"] == "admin-page" and history["scope"]["departments"] == ["2A", "75"]
+    queue = api.call("GET", "/v1/review/candidatures", token=token, params={"department": "2A"})
+    assert queue.status_code == 200
+    assert not page.problems, page.problems

@@ -32,6 +32,7 @@ from infra.lambda_runtime import LambdaContext
 from infra.provision import table_definition
 from infra.seed import demo_fields, rpps_with_key
 from infra.template import load_template
+from msp.auth import DEPARTMENTS_CLAIM
 from tests.stored_candidatures import store_candidature
 
 REGION = "eu-west-3"
@@ -281,7 +282,7 @@ def psychologist(sub: str) -> dict[str, Any]:
 
 
 def reviewer(departments: str = "75") -> dict[str, Any]:
-    return {"sub": "reviewer-1", "cognito:groups": ["reviewers"], "custom:departments": departments}
+    return {"sub": "reviewer-1", "cognito:groups": ["reviewers"], DEPARTMENTS_CLAIM: departments}
 
 
 def new_fields(**overrides: Any) -> dict[str, Any]:

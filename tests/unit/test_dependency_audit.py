@@ -45,7 +45,7 @@ def test_every_explanation_still_matches_a_finding(snapshot):
 )
 def test_a_known_urllib3_advisory_is_found_only_in_its_ranges(snapshot, version, affected):
     # CVE-2023-45803: fixed in 1.26.18 and 2.0.7.
-    findings = audit({"urllib3": version}, snapshot)
+    findings = audit({"urllib3": {version}}, snapshot)
     assert ("PYSEC-2023-212" in {finding.advisory.id for finding in findings}) is affected
 
 
@@ -68,7 +68,15 @@ def test_an_explicitly_listed_version_is_affected_even_outside_any_range():
 def test_lock_files_are_read_pin_by_pin(tmp_path):
     lock = tmp_path / "requirements.txt"
     lock.write_text("# header\nBoto3==1.40.0\n    # via x\nTyping_Extensions==4.16.0 ; python_version < '4'\n-e .\n")
-    assert locked_versions((lock,)) == {"boto3": "1.40.0", "typing-extensions": "4.16.0"}
+    other = tmp_path / "other.lock"
+    other.write_text("boto3==1.35.49\n")
+    assert locked_versions((lock,)) == {"boto3": {"1.40.0"}, "typing-extensions": {"4.16.0"}}
+    assert locked_versions((lock, other))["boto3"] == {"1.40.0", "1.35.49"}
+
+
+def test_each_locked_version_of_a_package_is_audited(snapshot):
+    versions = audit({"urllib3": {"1.26.17", "2.8.0"}}, snapshot)
+    assert {f.version for f in versions if f.advisory.id == "PYSEC-2023-212"} == {"1.26.17"}
 
 
 def test_the_snapshot_keeps_only_the_locked_packages_ecosystem_ranges(tmp_path):

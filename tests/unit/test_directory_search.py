@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 from msp.directory.search import SearchQuery, SearchTuning, search_nearest
 from msp.directory.spherical import haversine_km
-from msp.errors import InvalidCursor
+from msp.errors import InvalidCursor, SearchTooBroad
 from msp.http_errors import answer_for
 
 from .directory_fakes import (
@@ -339,3 +339,26 @@ def test_ties_in_distance_are_ordered_by_practice_id():
     port = InMemoryListings(practices)
     pages = all_pages(port, SearchQuery(lat=45.77, lon=4.84, limit=1))
     assert [r.practice_id for page in pages for r in page.results] == ["a-10", "a-2", "b-1", "c-1"]
+
+
+def test_a_search_that_would_read_past_its_budget_is_refused_saying_how_far_it_got():
+    """A name nothing matches, in a dense city, at the widest radius: the search stops near its budget."""
+    port = InMemoryListings(_central_paris(3000))
+    tuning = SearchTuning(max_items_read=400)
+    query = SearchQuery(lat=48.8566, lon=2.3522, radius_km=100, name="Zygomar")
+    with pytest.raises(SearchTooBroad) as refused:
+        search_nearest(port, query, cursor_secret=SECRET, tuning=tuning)
+    assert answer_for(refused.value).code == "search_too_broad"
+    assert refused.value.details[0]["field"] == "radius_km" and "km" in refused.value.message
+    # It read about its budget, not far past it (each step is cut to what the budget allows at the density read).
+    assert tuning.max_items_read / 2 <= port.items_read <= 2 * tuning.max_items_read
+    # The same search with a radius its budget covers answers: nobody of that name within 1 km.
+    page = search_nearest(port, query.model_copy(update={"radius_km": 1}), cursor_secret=SECRET, tuning=tuning)
+    assert page.results == []
+
+
+def test_the_default_budget_leaves_a_city_search_with_filters_alone():
+    port = InMemoryListings(_central_paris(3000))
+    query = SearchQuery(lat=48.8566, lon=2.3522, radius_km=10, teleconsultation=True, limit=50)
+    page = search_nearest(port, query, cursor_secret=SECRET)
+    assert len(page.results) == 50 and port.items_read < SearchTuning().max_items_read

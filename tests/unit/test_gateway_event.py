@@ -136,6 +136,30 @@ def test_stage_throttling_from_the_template_answers_429(gateway):
     assert statuses == [401, 401, 401, 429, 429]
 
 
+def test_public_routes_are_throttled_apart_and_tighter_than_the_stage(gateway):
+    """A flood of searches is refused on its own route while authenticated routes keep their own quota."""
+    from infra.gateway import TokenBucket
+
+    gw, _ = gateway
+    api = load_template().http_api
+    stage = api["DefaultRouteSettings"]
+    for route_key in ("GET /v1/psychologists/search", "GET /v1/psychologists/{psychologist_id}"):
+        limits = api["RouteSettings"][route_key]
+        assert limits["ThrottlingRateLimit"] < stage["ThrottlingRateLimit"]
+        assert (gw.route_throttles[route_key].rate, gw.route_throttles[route_key].capacity) == (
+            limits["ThrottlingRateLimit"],
+            limits["ThrottlingBurstLimit"],
+        )
+    saved = gw.route_throttles["GET /v1/psychologists/search"]
+    gw.route_throttles["GET /v1/psychologists/search"] = TokenBucket(rate=0.001, burst=2)
+    try:
+        searches = [gw.handle("GET", "/v1/psychologists/search", [], b"")[0] for _ in range(4)]
+        other = gw.handle("GET", "/v1/candidatures/c1", [], b"")[0]
+    finally:
+        gw.route_throttles["GET /v1/psychologists/search"] = saved
+    assert searches[2:] == [429, 429] and 429 not in searches[:2] and other == 401
+
+
 def test_log_lines_of_the_gateway_drop_query_strings():
     from infra.gateway import without_query
 

@@ -17,8 +17,9 @@ FUNCTIONS = TEMPLATE.functions
 
 
 def test_cfn_lint_reports_no_error():
+    templates = [str(TEMPLATE_PATH), str(TEMPLATE_PATH.parent / "edge.yaml")]
     result = subprocess.run(
-        [str(Path(sys.executable).parent / "cfn-lint"), str(TEMPLATE_PATH)], capture_output=True, text=True, check=False
+        [str(Path(sys.executable).parent / "cfn-lint"), *templates], capture_output=True, text=True, check=False
     )
     assert result.returncode == 0, result.stdout + result.stderr
 
@@ -385,3 +386,69 @@ def test_only_the_patients_routes_are_public_and_they_read_only_public_data():
     assert FUNCTIONS["SuggestPlacesFunction"].policies == []
     secret = FUNCTIONS["SearchPsychologistsFunction"].environment["SEARCH_CURSOR_SECRET"]
     assert secret["Fn::Sub"].startswith("{{resolve:secretsmanager:${SearchCursorSecret}")
+
+
+def test_reviewer_scopes_come_from_the_token_trigger_not_from_a_writable_attribute():
+    pool = TEMPLATE.resources["UserPool"]["Properties"]
+    trigger = pool["LambdaConfig"]["PreTokenGenerationConfig"]
+    assert trigger == {"LambdaArn": {"Fn::GetAtt": ["IssueTokenClaimsFunction", "Arn"]}, "LambdaVersion": "V2_0"}
+    assert pool["UserPoolTier"] in {"ESSENTIALS", "PLUS"}, "access-token customization needs Essentials or Plus"
+    client = TEMPLATE.resources["UserPoolClient"]["Properties"]
+    assert "custom:departments" not in client["WriteAttributes"] + client["ReadAttributes"]
+    permission = TEMPLATE.resources["IssueTokenClaimsPermission"]["Properties"]
+    assert permission["Principal"] == "cognito-idp.amazonaws.com"
+    assert permission["SourceArn"] == {"Fn::GetAtt": ["UserPool", "Arn"]}
+    (read,) = _statements(FUNCTIONS["IssueTokenClaimsFunction"])
+    assert read["Action"] == ["dynamodb:GetItem"]
+    assert read["Condition"]["ForAllValues:StringLike"]["dynamodb:LeadingKeys"] == ["REVIEWER#*"]
+    policy = TEMPLATE.resources["IssueTokenClaimsUserPoolPolicy"]["Properties"]
+    (mfa,) = policy["PolicyDocument"]["Statement"]
+    assert mfa["Action"] == ["cognito-idp:AdminGetUser"] and mfa["Resource"] == {"Fn::GetAtt": ["UserPool", "Arn"]}
+    for name in ("GetReviewerDepartmentsFunction", "AssignReviewerDepartmentsFunction"):
+        for statement in _statements(FUNCTIONS[name]):
+            assert statement["Condition"]["ForAllValues:StringLike"]["dynamodb:LeadingKeys"] == ["REVIEWER#*"], name
+
+
+def test_public_routes_have_tighter_throttles_and_reserved_concurrency():
+    api = TEMPLATE.http_api
+    stage_rate = api["DefaultRouteSettings"]["ThrottlingRateLimit"]
+    public = [route for route in TEMPLATE.routes if route.public]
+    for route in public:
+        assert api["RouteSettings"][route.route_key]["ThrottlingRateLimit"] < stage_rate, route.route_key
+        reserved = TEMPLATE.resources[route.function]["Properties"]["ReservedConcurrentExecutions"]
+        assert 0 < reserved <= 40, route.function
+    assert api["DisableExecuteApiEndpoint"] == {"Fn::If": ["HasApiOriginDomain", True, False]}
+
+
+def test_the_edge_enforces_tls_1_2_a_web_acl_and_logs_in_prod():
+    distribution = TEMPLATE.resources["AdminDistribution"]["Properties"]["DistributionConfig"]
+    condition, with_certificate, _ = distribution["ViewerCertificate"]["Fn::If"]
+    assert condition == "HasCertificate" and with_certificate["MinimumProtocolVersion"] == "TLSv1.2_2021"
+    assert distribution["WebACLId"]["Fn::If"][:2] == ["HasEdgeWebAcl", {"Ref": "EdgeWebAclArn"}]
+    assert distribution["Logging"]["Bucket"] == {"Fn::GetAtt": ["AccessLogsBucket", "RegionalDomainName"]}
+    rule = TEMPLATE.raw["Rules"]["ProdEdgeIsProtected"]
+    assert rule["RuleCondition"] == {"Fn::Equals": [{"Ref": "Stage"}, "prod"]}
+    required = {a["Assert"]["Fn::Not"][0]["Fn::Equals"][0]["Ref"] for a in rule["Assertions"]}
+    assert required == {"EdgeWebAclArn", "CertificateArn", "ApiOriginDomainName"}
+    edge = load_template(TEMPLATE_PATH.parent / "edge.yaml")
+    acl = edge.resources["EdgeWebAcl"]["Properties"]
+    assert acl["Scope"] == "CLOUDFRONT"
+    statements = [rule["Statement"] for rule in acl["Rules"]]
+    assert (
+        sum("RateBasedStatement" in s and s["RateBasedStatement"]["AggregateKeyType"] == "IP" for s in statements) == 2
+    )
+    managed = {s["ManagedRuleGroupStatement"]["Name"] for s in statements if "ManagedRuleGroupStatement" in s}
+    assert {"AWSManagedRulesCommonRuleSet", "AWSManagedRulesKnownBadInputsRuleSet"} <= managed
+
+
+def test_document_reads_and_writes_are_recorded_by_a_trail_of_their_own():
+    trail = TEMPLATE.resources["DocumentsTrail"]["Properties"]
+    assert trail["S3BucketName"] == {"Ref": "DocumentsTrailBucket"} and trail["EnableLogFileValidation"] is True
+    (selector,) = trail["AdvancedEventSelectors"]
+    fields = {f["Field"]: f for f in selector["FieldSelectors"]}
+    assert fields["eventCategory"]["Equals"] == ["Data"] and "readOnly" not in fields, "reads and writes"
+    prefixes = [_sub(p) for p in fields["resources.ARN"]["StartsWith"]]
+    assert {p.rsplit("/", 2)[-2] for p in prefixes} == {"documents", "uploads"}
+    # No function may touch the trail's bucket.
+    for name, function in FUNCTIONS.items():
+        assert "DocumentsTrailBucket" not in json.dumps(function.policies), name

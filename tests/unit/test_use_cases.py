@@ -11,7 +11,7 @@ from infra.api_client import SAMPLE_PDF
 from infra.seed import demo_fields, practice_in, rpps_with_key
 from msp.auth import Caller, Role
 from msp.candidatures.models import CandidatureFields, DocumentKind, DocumentStatus, DocumentUploadRequest, Status
-from msp.candidatures.review import TransitionRequest, transition_candidature
+from msp.candidatures.review import TransitionRequest, document_download, transition_candidature
 from msp.candidatures.use_cases import (
     create_candidature,
     patch_candidature,
@@ -306,3 +306,24 @@ def test_looking_up_more_distinct_patients_than_the_daily_limit_is_refused_and_j
     assert [entry.outcome for entry in journal.entries] == ["accepted"] * 3 + ["refused:lookup_limit_reached"]
     # Another day, or another psychologist, starts again.
     assert patient_quota(store, journal, KEYRING, psychologist(), third, TODAY + dt.timedelta(days=1)).used == 0
+
+
+def test_a_download_is_recorded_with_who_asked_before_its_url_is_given_and_keeps_the_version():
+    store, bucket = InMemoryCandidatures(), InMemoryDocuments()
+    owner = psychologist()
+    cid = submitted(store, bucket, owner)
+    version = store.get(cid).version
+    reviewer = Caller(sub="rev-9", roles=frozenset({Role.REVIEWER}), departments=frozenset({"75"}))
+    identity = next(d for d in store.get(cid).documents if d.kind is DocumentKind.IDENTITY)
+    document_download(store, bucket, reviewer, cid, identity.document_id)
+    document_download(store, bucket, owner, cid, identity.document_id)
+    with pytest.raises(NotFound):
+        document_download(
+            store, bucket, Caller(sub="rev-0", roles=frozenset({Role.REVIEWER})), cid, identity.document_id
+        )
+    recorded = [(event.actor, event.role, event.action, event.version, document) for event, document in store.downloads]
+    assert recorded == [
+        ("rev-9", "reviewers", "download_document", version, identity.document_id),
+        ("psy-1", "psychologists", "download_document", version, identity.document_id),
+    ]
+    assert store.get(cid).version == version

@@ -35,6 +35,7 @@ class InMemoryCandidatures:
         self.density: dict[str, int] = {}
         self.notified: set[tuple[str, int]] = set()
         self.previous_holders: dict[tuple[str, str], str] = {}
+        self.downloads: list[tuple[AuditEvent, str]] = []
 
     def get(self, candidature_id: str) -> Candidature:
         if candidature_id not in self.candidatures:
@@ -141,6 +142,9 @@ class InMemoryCandidatures:
 
     def audit_event(self, candidature_id: str, version: int) -> AuditEvent | None:
         return self.audits.get((candidature_id, version))
+
+    def record_download(self, event: AuditEvent, document_id: str) -> None:
+        self.downloads.append((event, document_id))
 
     def claim_notification(self, candidature_id: str, version: int) -> bool:
         if (candidature_id, version) in self.notified:

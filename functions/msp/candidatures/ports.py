@@ -58,6 +58,10 @@ class CandidatureRepository(Protocol):
         """Ids of accepted candidatures whose convention ends on `day` (ISO date) or earlier."""
         ...
 
+    def record_download(self, event: AuditEvent, document_id: str) -> None:
+        """Add a download to the audit trail after the event of its version, without changing the version."""
+        ...
+
 
 class DocumentStorage(Protocol):
     def presign_upload(self, key: str, content_type: str, max_size: int, expires_in: int) -> tuple[str, dict]: ...

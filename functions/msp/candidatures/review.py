@@ -1,6 +1,6 @@
 """Review use cases: reading in scope, the reviewer's queue, transitions, history, documents.
 
-Scope: a reviewer acts only in the departments of their `custom:departments` claim (a candidature
+Scope: a reviewer acts only in the departments of their `msp:departments` claim, which admins assign (a candidature
 belongs to the department of its first practice); admins act everywhere. Anything out of scope
 answers exactly like a missing candidature (404), so its existence is never revealed.
 """
@@ -185,7 +185,8 @@ def review_queue(queue: ReviewQueue, caller: Caller, query: QueueQuery) -> Queue
 def document_download(
     store: CandidatureRepository, bucket: DocumentStorage, caller: Caller, candidature_id: str, document_id: str
 ) -> DownloadTicket:
-    """A presigned GET valid DOWNLOAD_URL_SECONDS, for the owner and in-scope reviewers."""
+    """A presigned GET valid DOWNLOAD_URL_SECONDS, for the owner and in-scope reviewers; recorded in the audit trail
+    (who, which document) before the URL is handed out."""
     candidature = _readable(store, caller, candidature_id)
     document = next((d for d in candidature.documents if d.document_id == document_id), None)
     if document is None:
@@ -201,6 +202,20 @@ def document_download(
         document.content_type.value,
         f"{document.kind.value}.{extension}",
         DOWNLOAD_URL_SECONDS,
+    )
+    staff = caller.covers_department(candidature.department)
+    store.record_download(
+        AuditEvent(
+            candidature_id=candidature.id,
+            version=candidature.version,
+            actor=caller.sub,
+            role=(_review_role(caller) if staff else Role.PSYCHOLOGIST).value,
+            action="download_document",
+            to_status=candidature.status,
+            reason=f"{document.kind.value} {document.document_id}",
+            at=now_iso(),
+        ),
+        document.document_id,
     )
     return DownloadTicket(
         document_id=document.document_id,

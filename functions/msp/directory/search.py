@@ -33,7 +33,7 @@ from msp.directory.covering import cover_disk
 from msp.directory.listing import ListedPractice, accepts_new_patients
 from msp.directory.names import fold, matches_prefix
 from msp.directory.spherical import haversine_km
-from msp.errors import InvalidCursor
+from msp.errors import InvalidCursor, SearchTooBroad
 
 MAX_RADIUS_KM = 100
 MAX_LIMIT = 50
@@ -176,6 +176,10 @@ class SearchTuning:
     max_growth: float = 8.0
     # Flattest growth of counts with the radius assumed (2 where practices are spread evenly).
     min_exponent: float = 0.75
+    # The items one search may read (about 1 MB, a few Query pages): past them, a search that has not proven its
+    # page (a wide radius with filters nothing matches) is refused, saying how far it got, so an anonymous caller
+    # cannot make one request read a region's whole directory. Steps are cut to what the budget still allows.
+    max_items_read: int = 5000
 
 
 DEFAULT_TUNING = SearchTuning()
@@ -305,7 +309,7 @@ def search_nearest(
     planner = _StepPlanner(query, tuning)
     target_km = planner.first_target(port, after, wanted)
     while True:
-        proven_km, spans = planner.step(target_km, results)
+        proven_km, spans = planner.step(_affordable(results, target_km, tuning), results)
         results.take(_read(port, [key_range(span) for span in spans]), spans)
         results.prove(proven_km)
         ranked = results.ranked()
@@ -315,6 +319,24 @@ def search_nearest(
     page = ranked[: query.limit]
     next_cursor = _seal(page[-1][0], query, cursor_secret) if len(ranked) > query.limit else None
     return SearchPage(results=[_result(rank[0], practice) for rank, practice in page], next_cursor=next_cursor)
+
+
+def _affordable(results: _Results, target_km: float, tuning: SearchTuning) -> float:
+    """The step's radius, cut to what the budget of items still allows at the density read so far (items grow with
+    the disk's area). A search whose budget no longer allows a step of at least `min_growth` is refused, saying how
+    far it got, rather than crawling on in tiny steps."""
+    if not results.history:
+        return target_km
+    proven_km = results.history[-1][0]
+    allowed_km = proven_km * math.sqrt(tuning.max_items_read / max(results.items_read, 1))
+    if allowed_km >= proven_km * tuning.min_growth:
+        return min(target_km, allowed_km)
+    reached = math.floor(min(proven_km, results.query.radius_km) * 10) / 10
+    raise SearchTooBroad(
+        f"This search would read more than {tuning.max_items_read} listed practices before finding its page: "
+        f"fewer than a page of matches lie within {reached} km. Give a smaller radius_km or fewer filters.",
+        details=[{"field": "radius_km", "message": f"matches are rare here: try {max(reached, 1.0)} km or less"}],
+    )
 
 
 def _next_target(history: list[tuple[float, int]], needed: int, tuning: SearchTuning) -> float:

@@ -245,6 +245,14 @@ class CandidatureStore:
         }
         return [AuditEvent.model_validate(without_keys(from_item(item))) for item in query_items(arguments)]
 
+    def record_download(self, event: AuditEvent, document_id: str) -> None:
+        # AUDIT#<version>#DOWNLOAD#<time>#<document id>: history() lists it after the event of its version, and
+        # audit_event(), which reads AUDIT#<version> exactly, never sees it.
+        key = _audit_key(event.candidature_id, event.version)
+        key["sk"] = {"S": f"{key['sk']['S']}#DOWNLOAD#{event.at}#{document_id}"}
+        with aws_errors():
+            dynamodb_client().put_item(TableName=self.table, Item=key | to_item(event.model_dump(mode="json")))
+
     def audit_event(self, candidature_id: str, version: int) -> AuditEvent | None:
         from msp.candidatures.models import AuditEvent
 
