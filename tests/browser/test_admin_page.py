@@ -263,7 +263,7 @@ def test_a_reviewer_reads_a_psychologists_history_across_candidatures_and_conven
     assert keys.focused("#candidature-title")
     assert "Déconventionnée" in page.inner_text("#candidature-status")
     assert "Diplôme non reconnu." in page.locator("#lineage > li").nth(1).inner_text()
-    check_accessibility(page, "21-candidature-precedente")
+    check_accessibility(page, screenshots, "21-candidature-precedente")
 
 
 def test_an_admin_reads_a_psychologists_access_journal_with_the_keyboard_only(
@@ -325,7 +325,6 @@ def programme_today_iso() -> str:
     from msp.clock import programme_today
 
     return programme_today().isoformat()
-    check_accessibility(page, screenshots, "21-candidature-precedente")
 
 
 def test_an_admin_sets_a_reviewers_departments_with_the_keyboard_only(page, api, stack, screenshots):
