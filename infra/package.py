@@ -15,6 +15,7 @@ import copy
 import fcntl
 import hashlib
 import json
+import os
 import platform
 import shutil
 import subprocess
@@ -23,7 +24,8 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from infra.template import FUNCTIONS_DIR, ROOT, Template, load_template
+from infra.components import REGION
+from infra.template import FUNCTIONS_DIR, ROOT, LocalNames, Template, load_template
 
 TOOLS_DIR = ROOT / ".tools"
 ARTIFACTS_DIR = TOOLS_DIR / "artifact"
@@ -175,6 +177,36 @@ def packaged_template(template: Template, code_uri: str) -> dict[str, Any]:
                 raise PackagingError(f"{name} names a CodeUri of its own: every function ships the one artifact")
             resource["Properties"]["CodeUri"] = code_uri
     return raw
+
+
+def runtime_environment(code: Path) -> dict[str, str]:
+    """The environment a function of the template finds in Lambda with `code` as its code, on this machine.
+
+    Nothing from the caller's environment comes along but PATH: no PYTHONPATH, no endpoint, no real credentials.
+    """
+    names = LocalNames(load_template(), "artifact")
+    return names.environment() | {
+        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+        "LAMBDA_TASK_ROOT": str(code),
+        "AWS_REGION": REGION,
+        "AWS_DEFAULT_REGION": REGION,
+        "AWS_ACCESS_KEY_ID": "artifact",
+        "AWS_SECRET_ACCESS_KEY": "artifact",  # signs nothing: no request leaves these processes
+    }
+
+
+def run_in(code: Path, python: Path, statement: str, environment: dict[str, str] | None = None) -> str:
+    """Run `statement` as Lambda runs a function: `code` first on sys.path, no bytecode written; its output."""
+    result = subprocess.run(
+        [str(python), "-B", "-c", statement],
+        cwd=code,
+        env=runtime_environment(code) | (environment or {}),
+        capture_output=True,
+        text=True,
+    )
+    if result.returncode != 0:
+        raise PackagingError(f"{statement!r} failed in {code}:\n{result.stderr[-3000:]}")
+    return result.stdout
 
 
 def package(build_dir: Path = BUILD_DIR) -> Path:

@@ -8,6 +8,7 @@ from infra.dependency_audit import (
     Advisory,
     accepted_findings,
     audit,
+    audit_locks,
     build_snapshot,
     load_snapshot,
     locked_versions,
@@ -28,14 +29,14 @@ def test_no_locked_version_has_an_unexplained_advisory(snapshot):
     accepted = accepted_findings()
     unexplained = [
         f"{finding.package}=={finding.version}: {finding.advisory.id}"
-        for finding in audit(locked_versions(), snapshot)
+        for finding in audit_locks(snapshot)
         if finding.advisory.id not in accepted
     ]
     assert unexplained == [], "upgrade these pins, or explain them in infra/advisories/accepted.json"
 
 
 def test_every_explanation_still_matches_a_finding(snapshot):
-    found = {finding.advisory.id for finding in audit(locked_versions(), snapshot)}
+    found = {finding.advisory.id for finding in audit_locks(snapshot)}
     assert set(accepted_findings()) <= found, "drop the explanations of advisories that no longer apply"
 
 
@@ -47,6 +48,15 @@ def test_a_known_urllib3_advisory_is_found_only_in_its_ranges(snapshot, version,
     # CVE-2023-45803: fixed in 1.26.18 and 2.0.7.
     findings = audit({"urllib3": version}, snapshot)
     assert ("PYSEC-2023-212" in {finding.advisory.id for finding in findings}) is affected
+
+
+def test_a_package_two_locks_pin_differently_is_audited_at_both_versions(snapshot, tmp_path):
+    fixed, affected = tmp_path / "fixed.txt", tmp_path / "affected.txt"
+    fixed.write_text("urllib3==2.0.7\n")
+    affected.write_text("urllib3==2.0.6\n")
+    findings = audit_locks(snapshot, (affected, fixed))
+    assert "PYSEC-2023-212" in {finding.advisory.id for finding in findings}
+    assert {finding.version for finding in findings} == {"2.0.6"}
 
 
 def test_last_affected_closes_a_range_after_that_version():
