@@ -142,7 +142,8 @@ bench: venv $(NPM_TOOLS) site
 	$(BIN)/python -m pytest tests/perf -p no:randomly -s $(PYTEST_ARGS)
 
 # The deployment artifact (infra/package.py): .aws-sam/build/functions/ and template.json, which sam deploy takes.
-package: venv
+# The functions' generated data (the places) is part of it.
+package: venv $(PLACES_DATA)
 	$(BIN)/python -m infra.package
 
 # SAM_CLI_TELEMETRY=0: the SAM CLI sends nothing anywhere while it checks a template.
@@ -151,7 +152,7 @@ validate: venv sam
 	$(BIN)/cfn-lint template.yaml
 
 # Checks the stage and the AWS credentials before building anything, then make package and sam deploy.
-deploy: venv sam
+deploy: venv sam $(PLACES_DATA)
 	@test -n "$(STAGE)" || { echo "make deploy STAGE=dev|prod: the stage is an environment of samconfig.toml."; exit 1; }
 	$(BIN)/python -m infra.deploy --stage '$(STAGE)' --sam $(SAM)
 

@@ -37,6 +37,8 @@ LAMBDA_PLATFORMS = {"arm64": "manylinux2014_aarch64", "x86_64": "manylinux2014_x
 # What pip --target leaves beside the packages and nothing imports: console scripts (whose first line names the
 # build machine's interpreter) and C headers.
 NOT_IMPORTED = ("bin", "include", "lib64")
+# What the functions read that make generates rather than the repository holds (make places).
+GENERATED = (FUNCTIONS_DIR / "msp" / "places" / "communes.json",)
 
 
 class PackagingError(RuntimeError):
@@ -124,6 +126,9 @@ def _sources() -> list[Path]:
 
 def build(destination: Path, target: Target, python: Path) -> None:
     """The artifact of `target` in the new folder `destination`, compiled by `python`."""
+    missing = [str(path.relative_to(ROOT)) for path in GENERATED if not path.is_file()]
+    if missing:
+        raise PackagingError(f"the functions need {', '.join(missing)}, which `make places` generates: run it first")
     install_wheels(["-r", str(REQUIREMENTS)], destination, target)
     for name in NOT_IMPORTED:
         shutil.rmtree(destination / name, ignore_errors=True)

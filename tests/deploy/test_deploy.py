@@ -49,6 +49,12 @@ def test_every_stage_deploys_the_packaged_template_in_paris_with_its_own_names(s
     assert re.fullmatch(TEMPLATE.parameters["Stage"]["AllowedPattern"], stage)
 
 
+def test_the_readme_says_what_every_template_parameter_is_for():
+    deploy = (ROOT / "README.md").read_text().split("\n## Deploy\n", 1)[1]
+    documented = set(re.findall(r"^\| `(\w+)` \|", deploy, re.MULTILINE))
+    assert set(TEMPLATE.parameters) <= documented, "add the parameter to README's Deploy > Parameters table"
+
+
 def test_production_waits_for_its_change_set_to_be_confirmed():
     assert STAGES["prod"]["confirm_changeset"] is True
 
