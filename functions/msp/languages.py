@@ -1,4 +1,9 @@
-"""ISO 639-1 language codes."""
+"""ISO 639-1 language codes, and the two vocabularies a candidature and a directory search share: its languages
+and the publics it receives (here rather than with the candidature's models, which a search need not build)."""
+
+from typing import Annotated, Literal
+
+from pydantic import AfterValidator
 
 ISO_639_1 = frozenset(
     """aa ab ae af ak am an ar as av ay az ba be bg bi bm bn bo br bs ca ce ch co cr cs cu cv cy da de dv
@@ -8,3 +13,13 @@ ISO_639_1 = frozenset(
     rw sa sc sd se sg si sk sl sm sn so sq sr ss st su sv sw ta te tg th ti tk tl tn to tr ts tt tw ty ug
     uk ur uz ve vi vo wa wo xh yi yo za zh zu""".split()  # noqa: SIM905 - reads better as one block
 )
+
+
+def _language(value: str) -> str:
+    if value not in ISO_639_1:
+        raise ValueError(f"'{value}' is not an ISO 639-1 code (two lowercase letters, e.g. fr, en)")
+    return value
+
+
+Language = Annotated[str, AfterValidator(_language)]
+Public = Literal["enfants", "adolescents", "adultes"]

@@ -65,6 +65,20 @@ def test_every_handler_module_exists(name):
     assert (FUNCTIONS_DIR / (function.module.replace(".", "/") + ".py")).is_file()
 
 
+def test_the_functions_run_on_python_3_12_for_arm64():
+    assert {(function.runtime, function.architecture) for function in FUNCTIONS.values()} == {("python3.12", "arm64")}
+
+
+def test_no_function_is_traced_with_x_ray():
+    # README, "Tracing": Powertools' Tracer was measured too costly on a cold start. Tracing: Active would also
+    # have SAM give every function X-Ray write access.
+    functions = TEMPLATE.of_type("AWS::Serverless::Function").values()
+    assert "Tracing" not in TEMPLATE.raw["Globals"]["Function"]
+    assert all("Tracing" not in function["Properties"] for function in functions)
+    for function in FUNCTIONS.values():
+        assert not any("xray:" in str(statement["Action"]) for statement in _statements(function))
+
+
 def test_one_function_per_route_and_every_route_is_versioned():
     routes = TEMPLATE.routes
     assert len({r.function for r in routes}) == len(routes)

@@ -22,7 +22,7 @@ from pydantic import (
 
 from msp import geography
 from msp.identifiers import adeli_problem, rpps_problem
-from msp.languages import ISO_639_1
+from msp.languages import Language, Public
 
 _NAME = re.compile(r"^[^\W\d_]+(?:[ '’\-][^\W\d_]+)*$")
 
@@ -76,20 +76,12 @@ def _email(value: str) -> str:
     return f"{local}@{domain}"
 
 
-def _language(value: str) -> str:
-    if value not in ISO_639_1:
-        raise ValueError(f"'{value}' is not an ISO 639-1 code (two lowercase letters, e.g. fr, en)")
-    return value
-
-
 Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
 PersonName = Annotated[
     str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100), AfterValidator(_person_name)
 ]
 Phone = Annotated[str, StringConstraints(max_length=30), AfterValidator(_phone)]
-Language = Annotated[str, AfterValidator(_language)]
 Email = Annotated[str, AfterValidator(_email), WithJsonSchema({"type": "string", "format": "email"})]
-Public = Literal["enfants", "adolescents", "adultes"]
 
 
 class Strict(BaseModel):

@@ -11,15 +11,17 @@ import datetime as dt
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, NamedTuple, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, NamedTuple, Protocol, runtime_checkable
 
 import h3
 from pydantic import BaseModel
 
-from msp.candidatures.models import CandidatureFields
 from msp.directory.cellkeys import fine_cell_of, index_keys
 from msp.directory.names import name_tokens
 from msp.errors import IncompleteCandidature, NotFound
+
+if TYPE_CHECKING:  # the candidature's models, built at import, are not for the profile and search routes
+    from msp.candidatures.models import CandidatureFields
 
 
 class ListedPractice(NamedTuple):

@@ -17,7 +17,6 @@ from typing import Annotated, Any, Protocol, get_type_hints, runtime_checkable
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationInfo, create_model, field_validator
 
 from msp import cursors, geography
-from msp.candidatures.models import Language, Public
 from msp.clock import programme_today
 from msp.directory.cellkeys import (
     FINE_RESOLUTION,
@@ -34,6 +33,7 @@ from msp.directory.listing import ListedPractice, accepts_new_patients
 from msp.directory.names import fold, matches_prefix
 from msp.directory.spherical import haversine_km
 from msp.errors import InvalidCursor, SearchTooBroad
+from msp.languages import Language, Public
 
 MAX_RADIUS_KM = 100
 MAX_LIMIT = 50
