@@ -250,6 +250,76 @@ class _Run:
         return outcomes
 
 
+def _shards_done(checkpoints: dict[int, dict[str, Any]]) -> int:
+    return sum(1 for checkpoint in checkpoints.values() if checkpoint.get("done"))
+
+
+def _already_complete(manifest: dict[str, Any], year: int, run_id: str) -> TallyOutcome:
+    """A run asked again once complete (a retried or duplicated invocation) answers what it found then."""
+    return TallyOutcome(
+        status="complete",
+        run_id=run_id,
+        year=year,
+        shards_done=TALLY_SHARDS,
+        rows_read=0,
+        seconds=0.0,
+        report=manifest["report"],
+        totals=manifest["totals"],
+    )
+
+
+def _open_run(
+    reports: Reports,
+    event: TallyEvent,
+    identity: tuple[int, str],
+    checkpoints: dict[int, dict[str, Any]],
+    manifest: dict[str, Any] | None,
+    *,
+    today: dt.date,
+    now: Callable[[], dt.datetime],
+    log: Log,
+) -> tuple[RunPlan, dict[str, Any]]:
+    """A new run's plan, saved before anything is read; or the plan of the run being resumed."""
+    year, run_id = identity
+    if manifest is None:
+        plan = new_plan(event, year, run_id, today, iso(now()))
+        manifest = {"plan": plan.to_state(), "status": "running"}
+        reports.save_run(year, run_id, manifest)
+        log.info("tally started", extra=plan.to_state())
+        return plan, manifest
+    plan = RunPlan.from_state(manifest["plan"])
+    done = _shards_done(checkpoints)
+    log.info(
+        "tally resumed",
+        extra=plan.to_state()
+        | {"shards_done": done, "checkpoints": len(checkpoints), "continuation": event.continuation},
+    )
+    return plan, manifest
+
+
+def _complete_run(
+    run: _Run, results: dict[int, dict[str, Any]], manifest: dict[str, Any], now: Callable[[], dt.datetime], log: Log
+) -> tuple[str, dict[str, Any]]:
+    """Merge the shards, repair if asked, write the report and mark the run complete: its prefix and totals."""
+    plan, reports = run.plan, run.reports
+    merged = merge_shards(
+        (ShardTally.from_state(results[shard]["state"]).tally for shard in range(TALLY_SHARDS)), plan.quota
+    )
+    repairs = run.repair(merged.drifts, now) if plan.repair else None
+    report = build_report(merged, plan, generated_at=iso(now()), repairs=repairs)
+    reports.write_report(plan.year, plan.run_id, report_files(report))
+    prefix = report_prefix(plan.year, plan.run_id)
+    reports.set_latest(plan.year, latest_pointer(report, prefix))
+    totals = report.totals.model_dump(mode="json", include={"sessions", "patients", "psychologists", "drifts"})
+    if repairs is not None:
+        totals["repaired"] = sum(1 for value in repairs.values() if value == REPAIRED)
+    reports.save_run(plan.year, plan.run_id, manifest | {"status": "complete", "report": prefix, "totals": totals})
+    if merged.drifts:
+        log.warning("tally found counters that disagree with their sessions", extra={"run_id": plan.run_id, **totals})
+    log.info("tally complete", extra=run.progress.fields() | {"report": prefix, **totals})
+    return prefix, totals
+
+
 def run_tally(
     sessions: YearSessions,
     reports: Reports,
@@ -266,42 +336,19 @@ def run_tally(
     if event.kind == "closing" and not closing_due(year, today):
         return TallyOutcome(status="not_due", run_id=run_id, year=year, shards_done=0, rows_read=0, seconds=0.0)
     manifest, checkpoints = reports.run_state(year, run_id)
-    if manifest is None:
-        plan = new_plan(event, year, run_id, today, iso(now()))
-        manifest = {"plan": plan.to_state(), "status": "running"}
-        reports.save_run(year, run_id, manifest)
-        log.info("tally started", extra=plan.to_state())
-    else:
-        plan = RunPlan.from_state(manifest["plan"])
-        done = sum(1 for checkpoint in checkpoints.values() if checkpoint.get("done"))
-        if manifest.get("status") == "complete":
-            log.info("tally already complete", extra={"run_id": run_id, "year": year})
-            return TallyOutcome(
-                status="complete",
-                run_id=run_id,
-                year=year,
-                shards_done=TALLY_SHARDS,
-                rows_read=0,
-                seconds=0.0,
-                report=manifest["report"],
-                totals=manifest["totals"],
-            )
-        log.info(
-            "tally resumed",
-            extra=plan.to_state()
-            | {"shards_done": done, "checkpoints": len(checkpoints), "continuation": event.continuation},
-        )
-
+    if manifest is not None and manifest.get("status") == "complete":
+        log.info("tally already complete", extra={"run_id": run_id, "year": year})
+        return _already_complete(manifest, year, run_id)
+    plan, manifest = _open_run(reports, event, (year, run_id), checkpoints, manifest, today=today, now=now, log=log)
     margin_ms = event.stop_margin_seconds * 1000
 
     def out_of_time() -> bool:
         return remaining_ms() < margin_ms
 
-    done_before = sum(1 for checkpoint in checkpoints.values() if checkpoint.get("done"))
-    progress = _Progress(log, plan, done_before, event.progress_seconds)
+    progress = _Progress(log, plan, _shards_done(checkpoints), event.progress_seconds)
     run = _Run(sessions, reports, plan, event, out_of_time, progress)
     results = run.tally_shards(checkpoints)
-    shards_done = sum(1 for checkpoint in results.values() if checkpoint["done"])
+    shards_done = _shards_done(results)
 
     def outcome(status: Literal["complete", "incomplete"], **extra: Any) -> TallyOutcome:
         return TallyOutcome(
@@ -317,20 +364,5 @@ def run_tally(
     if shards_done < TALLY_SHARDS or out_of_time():
         log.info("tally stopped before the timeout, to resume", extra=progress.fields())
         return outcome("incomplete")
-
-    merged = merge_shards(
-        (ShardTally.from_state(results[shard]["state"]).tally for shard in range(TALLY_SHARDS)), plan.quota
-    )
-    repairs = run.repair(merged.drifts, now) if plan.repair else None
-    report = build_report(merged, plan, generated_at=iso(now()), repairs=repairs)
-    reports.write_report(plan.year, plan.run_id, report_files(report))
-    prefix = report_prefix(plan.year, plan.run_id)
-    reports.set_latest(plan.year, latest_pointer(report, prefix))
-    totals = report.totals.model_dump(mode="json", include={"sessions", "patients", "psychologists", "drifts"})
-    if repairs is not None:
-        totals["repaired"] = sum(1 for value in repairs.values() if value == REPAIRED)
-    reports.save_run(year, run_id, manifest | {"status": "complete", "report": prefix, "totals": totals})
-    if merged.drifts:
-        log.warning("tally found counters that disagree with their sessions", extra={"run_id": run_id, **totals})
-    log.info("tally complete", extra=progress.fields() | {"report": prefix, **totals})
+    prefix, totals = _complete_run(run, results, manifest, now, log)
     return outcome("complete", report=prefix, totals=totals)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import csv
 import io
 import json
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from decimal import Decimal
 from typing import Any
 
@@ -198,6 +198,29 @@ def _department_months(tally: Tally) -> list[DepartmentMonth]:
     ]
 
 
+def _departments_of(codes: Iterable[str]) -> list[str | None]:
+    return [_department(code) for code in sorted(codes, key=_department_order)]
+
+
+def _psychologist_figures(tally: Tally) -> list[PsychologistFigures]:
+    return [
+        PsychologistFigures(psychologist_sub=sub, departments=_departments_of(group.members), **_figures(group))
+        for sub, group in sorted(tally.psychologists.items())
+    ]
+
+
+def _near_quota(tally: Tally) -> list[PatientNearQuota]:
+    return [
+        PatientNearQuota(**entry | {"departments": _departments_of(entry["departments"])}) for entry in tally.near_quota
+    ]
+
+
+def _drifts(tally: Tally, plan: RunPlan, repairs: dict[str, str] | None) -> list[Drift]:
+    """Each drift with its repair's outcome, when a repair was asked."""
+    outcomes = (repairs or {}) if plan.repair else {}
+    return [Drift(**drift, repair=outcomes.get(drift["patient_key"])) for drift in tally.drifts]
+
+
 def build_report(tally: Tally, plan: RunPlan, generated_at: str, repairs: dict[str, str] | None = None) -> Report:
     """The report of a merged tally; `repairs` gives each drift's repair outcome when a repair was asked."""
     psychologists = set().union(*(group.members for group in tally.departments.values()))
@@ -221,31 +244,15 @@ def build_report(tally: Tally, plan: RunPlan, generated_at: str, repairs: dict[s
             **_figures(tally.total),
         ),
         departments=departments,
-        psychologists=[
-            PsychologistFigures(
-                psychologist_sub=sub,
-                departments=[_department(code) for code in sorted(group.members, key=_department_order)],
-                **_figures(group),
-            )
-            for sub, group in sorted(tally.psychologists.items())
-        ],
+        psychologists=_psychologist_figures(tally),
         months=[MonthFigures(month=month, **_figures(group)) for month, group in sorted(tally.months.items())],
         rules=[RuleFigures(valid_from=day, **_figures(group)) for day, group in sorted(tally.rules.items())],
-        patients_near_quota=[
-            PatientNearQuota(
-                **entry
-                | {"departments": [_department(code) for code in sorted(entry["departments"], key=_department_order)]}
-            )
-            for entry in tally.near_quota
-        ],
+        patients_near_quota=_near_quota(tally),
         distribution=[
             DistributionRow(sessions=sessions, patients=patients)
             for sessions, patients in sorted(tally.distribution.items())
         ],
-        drifts=[
-            Drift(**drift, repair=(repairs or {}).get(drift["patient_key"]) if plan.repair else None)
-            for drift in tally.drifts
-        ],
+        drifts=_drifts(tally, plan, repairs),
         department_months=_department_months(tally),
     )
 

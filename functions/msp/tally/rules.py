@@ -267,10 +267,15 @@ class ShardTally:
         self.open_patient, self.open_counter, self.open_rows = None, None, []
         if patient is None:
             return
-        tally, sessions = self.tally, len(rows)
+        self._note_drift(patient, counter, len(rows))
+        if rows:
+            self._count_patient(patient, rows)
+
+    def _note_drift(self, patient: str, counter: CounterRow | None, sessions: int) -> None:
+        """A counter that does not hold the patient's sessions (or is missing) is a drift to repair."""
         counted = counter.used if counter is not None else None
         if (counted or 0) != sessions:
-            tally.drifts.append(
+            self.tally.drifts.append(
                 {
                     "patient_key": patient,
                     "counter": counted,
@@ -278,12 +283,12 @@ class ShardTally:
                     "counter_updated_at": (counter.updated_at or None) if counter is not None else None,
                 }
             )
-        if sessions == 0:
-            return
-        quota = tally.quota
-        at_quota = sessions >= quota
-        one_left = sessions == quota - 1
 
+    def _count_patient(self, patient: str, rows: list[SessionRow]) -> None:
+        """The patient's sessions into every group they fall in, and the patient once into each of those groups."""
+        tally, sessions = self.tally, len(rows)
+        quota = tally.quota
+        at_quota, one_left = sessions >= quota, sessions == quota - 1
         departments: set[str] = set()
         psychologists: set[str] = set()
         months: set[str] = set()
@@ -303,21 +308,18 @@ class ShardTally:
             psychologists.add(row.psychologist_sub)
             months.add(row.date[:7])
             rules.add(row.rule_valid_from)
-
         for groups, keys in (
             (tally.departments, departments),
             (tally.psychologists, psychologists),
             (tally.months, months),
             (tally.rules, rules),
+            ({"": tally.total}, {""}),
         ):
             for key in keys:
                 group = groups[key]
                 group.patients += 1
                 group.at_quota += at_quota
                 group.one_left += one_left
-        tally.total.patients += 1
-        tally.total.at_quota += at_quota
-        tally.total.one_left += one_left
         tally.distribution[sessions] += 1
         if at_quota or one_left:
             tally.near_quota.append(
