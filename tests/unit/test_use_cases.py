@@ -17,6 +17,7 @@ from msp.candidatures.use_cases import (
     patch_candidature,
     request_document_upload,
     submit_candidature,
+    stored_document_key,
     upload_key,
     verify_uploaded_document,
     withdraw_candidature,
@@ -69,7 +70,7 @@ def with_verified_documents(store: InMemoryCandidatures, bucket: InMemoryDocumen
         ticket = request_document_upload(
             store, bucket, caller, cid, DocumentUploadRequest(kind=kind, content_type="application/pdf", size=200)
         )
-        bucket.objects[upload_key(cid, ticket.document_id)] = SAMPLE_PDF
+        bucket.put(upload_key(cid, ticket.document_id), SAMPLE_PDF)
         assert verify_uploaded_document(store, bucket, upload_key(cid, ticket.document_id)) is DocumentStatus.VERIFIED
 
 
@@ -130,11 +131,54 @@ def test_an_upload_that_is_not_what_it_claims_is_rejected_and_never_stored():
     request = DocumentUploadRequest(kind=DocumentKind.DIPLOMA, content_type="application/pdf", size=200)
     ticket = request_document_upload(store, bucket, caller, draft.id, request)
     key = upload_key(draft.id, ticket.document_id)
-    bucket.objects[key] = b"MZ\x90\x00 an executable renamed .pdf"
+    bucket.put(key, b"MZ\x90\x00 an executable renamed .pdf")
     assert verify_uploaded_document(store, bucket, key) is DocumentStatus.REJECTED
     assert bucket.objects == {}
     (document,) = store.get(draft.id).documents
     assert document.status is DocumentStatus.REJECTED and document.reason
+
+
+def _pending_pdf(store, bucket, caller) -> tuple[str, str]:
+    draft = create_candidature(store, caller, fields())
+    request = DocumentUploadRequest(kind=DocumentKind.DIPLOMA, content_type="application/pdf", size=len(SAMPLE_PDF))
+    ticket = request_document_upload(store, bucket, caller, draft.id, request)
+    return draft.id, ticket.document_id
+
+
+def test_an_upload_landing_between_the_check_and_the_copy_is_not_the_file_stored():
+    store, bucket, caller = InMemoryCandidatures(), InMemoryDocuments(), psychologist()
+    cid, document_id = _pending_pdf(store, bucket, caller)
+    key = upload_key(cid, document_id)
+    swapped = b"%PDF-1.4\n<< /JavaScript (swapped in after the check) >>\n%%EOF\n"
+    bucket.put(key, SAMPLE_PDF)
+    bucket.after_inspect.append(lambda: bucket.put(key, swapped))  # the presigned POST used a second time
+    assert verify_uploaded_document(store, bucket, key) is DocumentStatus.VERIFIED
+    assert bucket.objects[stored_document_key(cid, document_id)] == SAMPLE_PDF
+    assert key not in bucket.objects
+
+
+def test_an_upload_after_the_verdict_is_deleted_unread_and_changes_nothing():
+    store, bucket, caller = InMemoryCandidatures(), InMemoryDocuments(), psychologist()
+    cid, document_id = _pending_pdf(store, bucket, caller)
+    key = upload_key(cid, document_id)
+    bucket.put(key, SAMPLE_PDF)
+    assert verify_uploaded_document(store, bucket, key) is DocumentStatus.VERIFIED
+    bucket.put(key, b"MZ\x90\x00 an executable uploaded with the same presigned POST")
+    bucket.after_inspect.append(lambda: pytest.fail("a second upload under a checked key must not be read"))
+    assert verify_uploaded_document(store, bucket, key) is DocumentStatus.VERIFIED
+    assert bucket.objects == {stored_document_key(cid, document_id): SAMPLE_PDF}
+    (document,) = store.get(cid).documents
+    assert document.status is DocumentStatus.VERIFIED and document.size == len(SAMPLE_PDF)
+
+
+def test_a_truncated_pdf_is_rejected_with_the_reason():
+    store, bucket, caller = InMemoryCandidatures(), InMemoryDocuments(), psychologist()
+    cid, document_id = _pending_pdf(store, bucket, caller)
+    key = upload_key(cid, document_id)
+    bucket.put(key, SAMPLE_PDF[: len(SAMPLE_PDF) // 2])
+    assert verify_uploaded_document(store, bucket, key) is DocumentStatus.REJECTED
+    (document,) = store.get(cid).documents
+    assert "%%EOF" in document.reason and stored_document_key(cid, document_id) not in bucket.objects
 
 
 def test_acceptance_lists_every_practice_and_deconvention_counts_them_back_out():

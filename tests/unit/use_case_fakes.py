@@ -8,6 +8,7 @@ from dataclasses import replace
 from typing import Any
 
 from msp.candidatures.convention import DecisionEffects
+from msp.candidatures.documents import UploadedObject
 from msp.candidatures.models import AuditEvent, Candidature, Document, DocumentStatus
 from msp.errors import (
     AlreadyConventioned,
@@ -169,10 +170,21 @@ class InMemoryCandidatures:
 
 
 class InMemoryDocuments:
-    """DocumentStorage: objects by key, presigned URLs that only name what they allow."""
+    """DocumentStorage on a versioned bucket: `objects` holds each key's current version, `versions` every version
+    by id; `after_inspect` runs after an inspection, as an upload racing the check would land before the copy."""
 
     def __init__(self) -> None:
         self.objects: dict[str, bytes] = {}
+        self.versions: dict[str, bytes] = {}
+        self.current: dict[str, str] = {}
+        self.after_inspect: list = []
+
+    def put(self, key: str, body: bytes) -> str:
+        version = f"v{len(self.versions) + 1}"
+        self.versions[version] = body
+        self.objects[key] = body
+        self.current[key] = version
+        return version
 
     def presign_upload(self, key: str, content_type: str, max_size: int, expires_in: int) -> tuple[str, dict]:
         return f"memory://upload/{key}", {"key": key, "Content-Type": content_type, "max": str(max_size)}
@@ -180,14 +192,18 @@ class InMemoryDocuments:
     def presign_download(self, key: str, content_type: str, filename: str, expires_in: int) -> str:
         return f"memory://download/{key}?filename={filename}&expires={expires_in}"
 
-    def read_head(self, key: str, length: int) -> tuple[bytes, int]:
+    def inspect(self, key: str, head_length: int, tail_length: int) -> UploadedObject:
         if key not in self.objects:
             raise NotFound("No such object.")
         body = self.objects[key]
-        return body[:length], len(body)
+        version = self.current[key]
+        for landing in self.after_inspect:
+            landing()
+        return UploadedObject(body[:head_length], body[-tail_length:], len(body), f'"{version}"', version)
 
-    def copy(self, source_key: str, target_key: str) -> None:
-        self.objects[target_key] = self.objects[source_key]
+    def copy(self, source_key: str, target_key: str, inspected: UploadedObject) -> None:
+        assert inspected.version is not None
+        self.put(target_key, self.versions[inspected.version])
 
     def delete(self, key: str) -> None:
         self.objects.pop(key, None)

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
     from msp.candidatures.convention import DecisionEffects
+    from msp.candidatures.documents import UploadedObject
     from msp.candidatures.models import AuditEvent, Candidature, DecisionEvent, Document, QueuePage, Status
 
 
@@ -68,11 +69,14 @@ class DocumentStorage(Protocol):
 
     def presign_download(self, key: str, content_type: str, filename: str, expires_in: int) -> str: ...
 
-    def read_head(self, key: str, length: int) -> tuple[bytes, int]:
-        """The first bytes of an object and its size; NotFound when there is no such object."""
+    def inspect(self, key: str, head_length: int, tail_length: int) -> UploadedObject:
+        """The first and last bytes of the object's current version, its size and that version's identity (both
+        ends read from the same version); NotFound when there is no such object."""
         ...
 
-    def copy(self, source_key: str, target_key: str) -> None: ...
+    def copy(self, source_key: str, target_key: str, inspected: UploadedObject) -> None:
+        """Copy exactly the inspected version, whatever was uploaded under the key since."""
+        ...
 
     def delete(self, key: str) -> None: ...
 

@@ -7,7 +7,7 @@ import uuid
 from typing import TYPE_CHECKING
 
 from msp.auth import Caller, Role
-from msp.candidatures.documents import SNIFF_BYTES, verdict_for
+from msp.candidatures.documents import SNIFF_BYTES, TAIL_BYTES, verdict_for
 from msp.candidatures.models import (
     EDITABLE_STATUSES,
     MAX_DOCUMENTS_PER_CANDIDATURE,
@@ -198,6 +198,7 @@ def verify_uploaded_document(
     """Check one uploaded object and record the verdict; None when the object belongs to nothing. A refused file
     is told to the psychologist, with the reason, by the run that records the verdict.
 
+    The upload key is single-use: once the verdict is recorded, any later object under it is deleted unread.
     Safe to run again on the same key, as S3 redelivers and Lambda retries a run that failed: a verified file is
     copied to documents/ before the verdict is recorded, and the upload is deleted only after, so a run stopped
     at any step leaves the document pending with its upload in place, and the next run finishes the job.
@@ -218,15 +219,16 @@ def verify_uploaded_document(
         bucket.delete(key)  # a run stopped between the verdict and this delete left the upload behind
         return document.status
     try:
-        head, size = bucket.read_head(key, SNIFF_BYTES)
+        upload = bucket.inspect(key, SNIFF_BYTES, TAIL_BYTES)
     except NotFound:
         return None  # gone (expired by the bucket's lifecycle): the document stays pending until uploaded again
-    reason = verdict_for(head, size, document.content_type, document.declared_size)
+    reason = verdict_for(upload, document.content_type, document.declared_size)
     if reason is None:
-        bucket.copy(key, stored_document_key(candidature_id, document_id))
-        verdict = document.model_copy(update={"status": DocumentStatus.VERIFIED, "size": size})
+        # The inspected version, not the latest: the presigned POST stays usable, so another file may land meanwhile.
+        bucket.copy(key, stored_document_key(candidature_id, document_id), upload)
+        verdict = document.model_copy(update={"status": DocumentStatus.VERIFIED, "size": upload.size})
     else:
-        verdict = document.model_copy(update={"status": DocumentStatus.REJECTED, "reason": reason, "size": size})
+        verdict = document.model_copy(update={"status": DocumentStatus.REJECTED, "reason": reason, "size": upload.size})
     if store.record_document_verdict(candidature_id, verdict):
         _tell_document_rejected(mailer, candidature, verdict)
     bucket.delete(key)

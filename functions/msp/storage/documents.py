@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 from functools import cache
+from typing import TYPE_CHECKING
 
 from botocore.exceptions import ClientError
 
 from msp.config import settings
 from msp.errors import NotFound
 from msp.storage.aws import aws_errors, s3_client
+
+if TYPE_CHECKING:
+    from msp.candidatures.documents import UploadedObject
 
 
 class DocumentBucket:
@@ -34,30 +38,43 @@ class DocumentBucket:
                     "Bucket": self.bucket,
                     "Key": key,
                     "ResponseContentType": content_type,
-                    "ResponseContentDisposition": f'inline; filename="{filename}"',
+                    "ResponseContentDisposition": f'attachment; filename="{filename}"',
                     "ResponseCacheControl": "no-store",
                 },
                 ExpiresIn=expires_in,
             )
 
-    def read_head(self, key: str, length: int) -> tuple[bytes, int]:
-        """The first bytes of an object and its total size; NotFound when there is no such object."""
+    def inspect(self, key: str, head_length: int, tail_length: int) -> UploadedObject:
+        from msp.candidatures.documents import UploadedObject
+
         try:
             with aws_errors():
-                response = s3_client().get_object(Bucket=self.bucket, Key=key, Range=f"bytes=0-{length - 1}")
-                head = response["Body"].read()
+                head, response = self._read_range(key, f"bytes=0-{head_length - 1}")
+                version = response.get("VersionId")
+                content_range = response.get("ContentRange", "")
+                size = int(content_range.rsplit("/", 1)[1]) if "/" in content_range else response["ContentLength"]
+                # The tail of the same version; the ETag condition fails the read if a bucket without versions
+                # had the key overwritten meanwhile.
+                tail, _ = self._read_range(
+                    key, f"bytes=-{tail_length}", IfMatch=response["ETag"], **_version_of(version)
+                )
         except ClientError as error:
             if is_missing_object(error):
                 raise NotFound("No such object.") from error
             raise
-        content_range = response.get("ContentRange", "")
-        total = int(content_range.rsplit("/", 1)[1]) if "/" in content_range else response["ContentLength"]
-        return head, total
+        return UploadedObject(head=head, tail=tail, size=size, etag=response["ETag"], version=version)
 
-    def copy(self, source_key: str, target_key: str) -> None:
+    def _read_range(self, key: str, byte_range: str, **conditions: str) -> tuple[bytes, dict]:
+        response = s3_client().get_object(Bucket=self.bucket, Key=key, Range=byte_range, **conditions)
+        return response["Body"].read(), response
+
+    def copy(self, source_key: str, target_key: str, inspected: UploadedObject) -> None:
         with aws_errors():
             s3_client().copy_object(
-                Bucket=self.bucket, Key=target_key, CopySource={"Bucket": self.bucket, "Key": source_key}
+                Bucket=self.bucket,
+                Key=target_key,
+                CopySource={"Bucket": self.bucket, "Key": source_key, **_version_of(inspected.version)},
+                CopySourceIfMatch=inspected.etag,
             )
 
     def delete(self, key: str) -> None:
@@ -80,6 +97,10 @@ class DocumentBucket:
                         raise RuntimeError(f"{len(answer['Errors'])} object versions under {prefix} were not erased")
                     erased += len(versions)
         return erased
+
+
+def _version_of(version: str | None) -> dict[str, str]:
+    return {"VersionId": version} if version else {}
 
 
 def is_missing_object(error: Exception) -> bool:
