@@ -229,6 +229,7 @@ def test_document_download_urls_are_short_lived_and_for_owner_and_scope_only(api
         download = requests.get(ticket["url"], timeout=10)
         assert download.status_code == 200 and download.content == SAMPLE_PDF
         assert download.headers["content-type"] == "application/pdf"
+        assert download.headers["content-disposition"].startswith("attachment;")  # saved, never shown by the browser
     for token in (api.token("psychologist"), api.token("reviewer", departments="75")):
         assert api.call("GET", path, token=token).status_code == 404
     unknown = api.call("GET", f"/v1/candidatures/{candidature.id}/documents/{uuid.uuid4()}", token=api.token("admin"))

@@ -46,9 +46,7 @@ def test_file_larger_than_declared_is_rejected_and_exact_file_passes():
     assert verdict_for(uploaded(SAMPLE_PDF, 100), DocumentType.PDF, 100) is None
 
 
-@pytest.mark.parametrize(
-    "header", [b"%PDF-\x00\xff\n", b"%PDF-9.9\n", b"%PDF-1.\n", b"%PDF-1.4<script>", b"%PDF-"]
-)
+@pytest.mark.parametrize("header", [b"%PDF-\x00\xff\n", b"%PDF-9.9\n", b"%PDF-1.\n", b"%PDF-1.4<script>", b"%PDF-"])
 def test_a_pdf_whose_header_does_not_parse_is_rejected(header):
     body = header + SAMPLE_PDF[len(b"%PDF-1.4\n") :]
     assert "en-tête du PDF" in verdict_for(uploaded(body), DocumentType.PDF, len(body))

@@ -24,6 +24,7 @@ class UploadedObject:
     etag: str
     version: str | None
 
+
 _SIGNATURES: tuple[tuple[bytes, DocumentType], ...] = (
     (b"%PDF-", DocumentType.PDF),
     (b"\xff\xd8\xff", DocumentType.JPEG),
