@@ -113,18 +113,21 @@ def test_full_flow_create_upload_three_documents_and_submit(api, stack, draft):
 
 
 def test_the_real_bucket_copies_the_inspected_version_when_another_upload_lands_before_the_copy(stack):
+    import uuid
+
     import boto3
 
     from msp.storage.documents import DocumentBucket
 
     client = boto3.client("s3", region_name="eu-west-3")
     bucket = DocumentBucket(stack.names.bucket("DocumentsBucket"))
-    key, target = "uploads/race/document", "documents/race/document"
+    race = uuid.uuid4().hex
+    key, target = f"uploads/{race}/document", f"documents/{race}/document"
     client.put_object(Bucket=bucket.bucket, Key=key, Body=SAMPLE_PDF)
     inspected = bucket.inspect(key, 16, 1024)
     assert inspected.version and inspected.head == SAMPLE_PDF[:16] and inspected.tail == SAMPLE_PDF
     client.put_object(Bucket=bucket.bucket, Key=key, Body=WINDOWS_EXE)  # the presigned POST used again
     bucket.copy(key, target, inspected)
     assert client.get_object(Bucket=bucket.bucket, Key=target)["Body"].read() == SAMPLE_PDF
-    bucket.erase_prefix("uploads/race/")
-    bucket.erase_prefix("documents/race/")
+    bucket.erase_prefix(f"uploads/{race}/")
+    bucket.erase_prefix(f"documents/{race}/")
