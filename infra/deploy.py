@@ -1,4 +1,5 @@
-"""`make deploy STAGE=...`: sam deploy of the packaged functions with samconfig.toml's environment of the stage.
+"""`make deploy STAGE=...`: sam deploy with samconfig.toml's environment of the stage (the packaged application, or
+the edge's web ACL).
 
 Nothing is built or sent before AWS has accepted the credentials found (an STS GetCallerIdentity), so a machine
 without them stops at once, saying how to provide them.
@@ -18,7 +19,7 @@ from pathlib import Path
 import boto3
 from botocore.exceptions import BotoCoreError, ClientError
 
-from infra.package import PackagingError, package
+from infra.package import PACKAGED_TEMPLATE, PackagingError, package
 from infra.template import ROOT
 
 SAMCONFIG = ROOT / "samconfig.toml"
@@ -61,14 +62,16 @@ def deploy(stage: str, sam: str, extra: list[str]) -> int:
     region = known[stage]["region"]
     identity = caller_identity(region)
     print(f"Deploying {known[stage]['stack_name']} to account {identity['Account']} in {region} as {identity['Arn']}")
-    template = package()
-    command = [sam, "deploy", "--config-env", stage, "--template-file", str(template), *extra]
+    # The application's stages deploy the packaged template; the edge's, edge.yaml as it is (no code).
+    if ROOT / known[stage]["template_file"] == PACKAGED_TEMPLATE:
+        package()
+    command = [sam, "deploy", "--config-env", stage, *extra]
     return subprocess.run(command, cwd=ROOT, env=os.environ | {"SAM_CLI_TELEMETRY": "0"}).returncode
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--stage", required=True, help="an environment of samconfig.toml: dev, prod")
+    parser.add_argument("--stage", required=True, help="an environment of samconfig.toml: dev, prod, prod-edge")
     parser.add_argument("--sam", required=True, help="the SAM CLI (make deploy installs it under .tools/sam)")
     parser.add_argument("extra", nargs="*", help="more sam deploy options, after --")
     arguments = parser.parse_args(argv)

@@ -31,6 +31,7 @@ TOOLS_DIR = ROOT / ".tools"
 ARTIFACTS_DIR = TOOLS_DIR / "artifact"
 RUNTIMES_DIR = TOOLS_DIR / "runtime"
 BUILD_DIR = ROOT / ".aws-sam" / "build"
+PACKAGED_TEMPLATE = BUILD_DIR / "template.json"
 REQUIREMENTS = FUNCTIONS_DIR / "requirements.txt"
 # Lambda's Python runtimes run on Amazon Linux (glibc 2.34 for python3.12), where manylinux2014 wheels run.
 LAMBDA_PLATFORMS = {"arm64": "manylinux2014_aarch64", "x86_64": "manylinux2014_x86_64"}
@@ -220,7 +221,7 @@ def package(build_dir: Path = BUILD_DIR) -> Path:
     built = artifact(lambda_target(template))
     shutil.rmtree(build_dir, ignore_errors=True)
     shutil.copytree(built, build_dir / "functions")
-    packaged = build_dir / "template.json"
+    packaged = build_dir / PACKAGED_TEMPLATE.name
     packaged.write_text(json.dumps(packaged_template(template, "functions"), indent=1, ensure_ascii=False) + "\n")
     return packaged
 
