@@ -16,11 +16,13 @@ from __future__ import annotations
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
+from functools import cache
 from itertools import pairwise
 from typing import TYPE_CHECKING
 
 from msp.directory.cellkeys import KeyRange
 from msp.directory.search import BatchListingQueryPort, DensityHintPort
+from msp.storage.directory import directory_store
 
 if TYPE_CHECKING:
     from msp.directory.listing import ListedPractice, PublicProfile
@@ -46,7 +48,7 @@ class CachedListings:
         self.listings = listings
         self.max_age = max_age
         self.max_items = max_items
-        self._clock = clock
+        self.clock = clock
         # (partition, low, high) -> (when read, its practices); least recently used first
         self._ranges: OrderedDict[tuple[str, str, str], tuple[float, list[ListedPractice]]] = OrderedDict()
         self.cached_items = 0
@@ -56,7 +58,7 @@ class CachedListings:
 
     def query_ranges(self, ranges: Sequence[KeyRange | tuple[str, str, str]]) -> list[ListedPractice]:
         """Every range's items in the order asked; the ranges not held (or held too long) read in one batch."""
-        now = self._clock()
+        now = self.clock()
         keys = [(partition, low, high) for partition, low, high in ranges]
         found: dict[tuple[str, str, str], list[ListedPractice]] = {}
         for key in dict.fromkeys(keys):
@@ -109,3 +111,9 @@ def _disjoint(keys: list[tuple[str, str, str]]) -> bool:
 def _holds(key: tuple[str, str, str], practice: ListedPractice) -> bool:
     partition, low, high = key
     return practice.partition == partition and low <= practice.sort_key <= high
+
+
+@cache
+def cached_directory_store() -> CachedListings:
+    """The search's store in a warm function, reused across invocations (one cache per function instance)."""
+    return CachedListings(directory_store())
