@@ -29,7 +29,8 @@ if TYPE_CHECKING:
     from msp.directory.search import ListingQueryPort
 
 PUBLIC_MAX_AGE = 60  # seconds, as PUBLIC_CACHE_HEADERS' max-age
-# About 1 kB each in memory (a ListedPractice and its strings): some 200 MB of a function's memory at most.
+# About 1.25 kB each in memory (a ListedPractice and its strings, measured): some 250 MB at most of the
+# search function's 1024 MB.
 MAX_CACHED_PRACTICES = 200_000
 
 
