@@ -17,6 +17,7 @@ STORAGE_MODULES = (
     "candidatures",
     "conventions",
     "directory",
+    "directory_cache",
     "documents",
     "messaging",
     "reports",

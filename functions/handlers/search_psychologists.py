@@ -8,7 +8,7 @@ from msp.config import settings
 from msp.directory.geojson import GEOJSON, feature_collection, prefers_geojson
 from msp.directory.search import SearchQuery, search_nearest
 from msp.http import PUBLIC_CACHE_HEADERS, create_app, header, json_response, parse_query
-from msp.storage.directory import directory_store
+from msp.storage.directory_cache import cached_directory_store
 
 logger = Logger()
 app = create_app()
@@ -18,7 +18,7 @@ app = create_app()
 def search():
     query = parse_query(app, SearchQuery)
     secret = settings().search_cursor_secret.get_secret_value().encode()
-    page = search_nearest(directory_store(), query, cursor_secret=secret)
+    page = search_nearest(cached_directory_store(), query, cursor_secret=secret)
     # One URL, two representations: caches must key on Accept.
     headers = PUBLIC_CACHE_HEADERS | {"Vary": "Accept"}
     if prefers_geojson(header(app, "Accept")):

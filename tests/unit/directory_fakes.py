@@ -68,6 +68,11 @@ class InMemoryListings:
         keys.insert(at, item.sort_key)
         self._items.setdefault(item.partition, []).insert(at, item)
 
+    def remove(self, item: ListedPractice) -> None:
+        at = self._keys[item.partition].index(item.sort_key)
+        del self._keys[item.partition][at]
+        del self._items[item.partition][at]
+
     def all(self) -> list[ListedPractice]:
         return [item for items in self._items.values() for item in items]
 
