@@ -13,9 +13,10 @@ recently are dropped first.
 
 from __future__ import annotations
 
+import threading
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from functools import cache
 from itertools import pairwise
 from typing import TYPE_CHECKING
@@ -32,6 +33,9 @@ PUBLIC_MAX_AGE = 60  # seconds, as PUBLIC_CACHE_HEADERS' max-age
 # About 1.25 kB each in memory (a ListedPractice and its strings, measured): some 250 MB at most of the
 # search function's 1024 MB.
 MAX_CACHED_PRACTICES = 200_000
+
+
+RangeKey = tuple[str, str, str]  # (partition, low, high)
 
 
 class CachedListings:
@@ -53,6 +57,8 @@ class CachedListings:
         # (partition, low, high) -> (when read, its practices); least recently used first
         self._ranges: OrderedDict[tuple[str, str, str], tuple[float, list[ListedPractice]]] = OrderedDict()
         self.cached_items = 0
+        # Lambda runs one request at a time; the local gateway serves several at once from one process.
+        self._lock = threading.Lock()
 
     def query_range(self, partition: str, low: str, high: str) -> list[ListedPractice]:
         return self.query_ranges([(partition, low, high)])
@@ -61,17 +67,26 @@ class CachedListings:
         """Every range's items in the order asked; the ranges not held (or held too long) read in one batch."""
         now = self.clock()
         keys = [(partition, low, high) for partition, low, high in ranges]
-        found: dict[tuple[str, str, str], list[ListedPractice]] = {}
-        for key in dict.fromkeys(keys):
-            held = self._ranges.get(key)
-            if held is not None and now - held[0] < self.max_age:
-                self._ranges.move_to_end(key)
-                found[key] = held[1]
+        found = self._fresh(dict.fromkeys(keys), now)
         missing = [key for key in dict.fromkeys(keys) if key not in found]
         if missing:
             found |= self._read(missing)
-            self._keep({key: found[key] for key in missing}, now)
+            with self._lock:
+                self._keep({key: found[key] for key in missing}, now)
         return [practice for key in keys for practice in found[key]]
+
+    def _fresh(
+        self, keys: Iterable[tuple[str, str, str]], now: float
+    ) -> dict[tuple[str, str, str], list[ListedPractice]]:
+        """The ranges held and read less than max_age ago, marked as just used."""
+        found = {}
+        with self._lock:
+            for key in keys:
+                held = self._ranges.get(key)
+                if held is not None and now - held[0] < self.max_age:
+                    self._ranges.move_to_end(key)
+                    found[key] = held[1]
+        return found
 
     def _read(self, keys: list[tuple[str, str, str]]) -> dict[tuple[str, str, str], list[ListedPractice]]:
         if not isinstance(self.listings, BatchListingQueryPort) or not _disjoint(keys):
