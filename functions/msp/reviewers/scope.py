@@ -17,7 +17,8 @@ from msp.auth import ALL_DEPARTMENTS, Caller, Role
 from msp.errors import NotFound, VersionMismatch
 
 # A Cognito user's sub is a UUID; the local stack's dev users have readable ids.
-_SUB = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$")
+SUB_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$"
+_SUB = re.compile(SUB_PATTERN)
 Department = Annotated[str, StringConstraints(strip_whitespace=True, to_upper=True, max_length=3)]
 
 
