@@ -209,13 +209,20 @@ class CandidatureFields(Strict):
         return self
 
     def missing_for_submission(self) -> list[str]:
-        optional = {"website", "public_email", "public_phone", "accepting_new_patients", "full_until"}
-        return [name for name in type(self).model_fields if name not in optional and getattr(self, name) is None]
+        return [name for name in SUBMISSION_FIELDS if getattr(self, name) is None]
 
     @property
     def department(self) -> str | None:
         """A candidature belongs to the department of its first practice."""
         return self.practices[0].department if self.practices else None
+
+
+# What a submission (and an imported convention) needs: every field but these.
+SUBMISSION_FIELDS = tuple(
+    name
+    for name in CandidatureFields.model_fields
+    if name not in {"website", "public_email", "public_phone", "accepting_new_patients", "full_until"}
+)
 
 
 class Status(StrEnum):

@@ -32,7 +32,7 @@ from pydantic_core import ErrorDetails, InitErrorDetails
 
 from msp.documented import Documented
 from msp.errors import InvalidFields, QuotaExhausted
-from msp.identifiers import rpps_problem
+from msp.identifiers import RPPS_PATTERN, rpps_problem
 from msp.sessions import nir as nir_rules
 from msp.sessions import policy
 from msp.sessions.decisions import year_closed
@@ -102,7 +102,11 @@ class Referral(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     # A doctor's, or a midwife's for a pregnant patient.
-    prescriber_rpps: Annotated[str, StringConstraints(strip_whitespace=True)]
+    prescriber_rpps: Annotated[
+        str,
+        StringConstraints(strip_whitespace=True),
+        Documented(pattern=RPPS_PATTERN, description="The prescriber's RPPS number: 11 digits, the last a Luhn key."),
+    ]
     date: dt.date
 
     @field_validator("prescriber_rpps")
