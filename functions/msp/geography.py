@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import re
 
+from msp.documented import Documented
+
 # Bounding boxes (lat_min, lat_max, lon_min, lon_max); generous by a few km around the coast.
 METROPOLE = (41.3, 51.2, -5.3, 9.7)
 OVERSEAS_AREAS = {
@@ -16,6 +18,25 @@ OVERSEAS_AREAS = {
 }
 METROPOLITAN_DEPARTMENTS = frozenset([f"{n:02d}" for n in range(1, 96) if n != 20] + ["2A", "2B"])
 DEPARTMENTS = METROPOLITAN_DEPARTMENTS | frozenset(OVERSEAS_AREAS)
+DEPARTMENT_CODES = Documented(
+    enum=sorted(DEPARTMENTS),
+    description="A department code: 01 to 95 (no 20), 2A, 2B or 971 to 976, letters in either case.",
+)
+# The latitudes and longitudes some area reaches: a coordinate outside them is outside every area.
+_BOXES = (METROPOLE, *OVERSEAS_AREAS.values())
+LATITUDES = (min(box[0] for box in _BOXES), max(box[1] for box in _BOXES))
+LONGITUDES = (min(box[2] for box in _BOXES), max(box[3] for box in _BOXES))
+# For a point's coordinates: each within these bounds, the point itself in one of the areas above.
+FRANCE_LATITUDES = Documented(
+    minimum=LATITUDES[0],
+    maximum=LATITUDES[1],
+    description="With lon, a point in metropolitan France, Corsica or an overseas department.",
+)
+FRANCE_LONGITUDES = Documented(
+    minimum=LONGITUDES[0],
+    maximum=LONGITUDES[1],
+    description="With lat, a point in metropolitan France, Corsica or an overseas department.",
+)
 
 _POSTCODE = re.compile(r"^\d{5}$")
 
@@ -68,9 +89,28 @@ _OVERSEAS_PHONE_PREFIXES = {
     "696": "596",
     "697": "596",
 }
-_INTERNATIONAL = re.compile(r"^\+(33|262|590|594|596)([1-9]\d{8})$|^\+508(\d{6})$")
-_NATIONAL = re.compile(r"^0([1-9]\d{8})$")
-_SEPARATORS = re.compile(r"[\s.\-()]")
+_INTERNATIONAL = re.compile(r"^\+(33|262|590|594|596)([1-9][0-9]{8})$|^\+508([0-9]{6})$")
+_NATIONAL = re.compile(r"^0([1-9][0-9]{8})$")
+_SEPARATOR = r"[\s.()-]"
+_SEPARATORS = re.compile(_SEPARATOR)
+_GAP = f"{_SEPARATOR}*"
+
+
+def _spaced(atoms: str) -> str:
+    """A pattern of single characters and [...] classes, with separators allowed between them."""
+    return _GAP.join(re.findall(r"\[[^\]]*\]|.", atoms))
+
+
+_INTERNATIONAL_PREFIX = f"(?:\\+|{_spaced('00')}){_GAP}"
+_COUNTRY_CODES = "|".join(_spaced(code) for code in ("33", "262", "590", "594", "596"))
+# What normalise_phone accepts, as one pattern, read alike by ECMA-262, Python and Rust (their \s differ on a few
+# control characters only): a national number, a French country code and 9 digits after + or 00, or
+# Saint-Pierre-et-Miquelon's 508 and 6 digits. The model checks it (Rust) and the document states it.
+PHONE_PATTERN = (
+    f"^{_GAP}(?:{_spaced('0[1-9]' + '[0-9]' * 8)}"
+    f"|{_INTERNATIONAL_PREFIX}(?:{_COUNTRY_CODES}){_GAP}{_spaced('[1-9]' + '[0-9]' * 8)}"
+    f"|{_INTERNATIONAL_PREFIX}{_spaced('508[1-9]' + '[0-9]' * 5)}){_GAP}$"
+)
 
 
 def normalise_phone(raw: str) -> str | None:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import re
 from typing import Any, TypeVar
 
 from aws_lambda_powertools import Logger
@@ -15,21 +14,18 @@ from msp.errors import (
     BodyTooLarge,
     DomainError,
     InvalidFields,
-    InvalidRequest,
     LookupLimitReached,
     MalformedJson,
     NotJson,
-    VersionRequired,
 )
 from msp.headers import SECURITY_HEADERS
 from msp.http_errors import answer_for
 from msp.idempotency_keys import checked_key
+from msp.if_match import version_in
 
 MAX_BODY_BYTES = 64 * 1024
 # No request model nests half as deep; past Python's recursion limit the parser itself would fail.
 MAX_JSON_DEPTH = 32
-# A version as the OpenAPI document states it: ASCII digits only ("²" passes str.isdigit(), not int()).
-_VERSION = re.compile(r"[0-9]{1,9}", re.ASCII)
 Model = TypeVar("Model", bound=BaseModel)
 
 logger = Logger()
@@ -170,12 +166,7 @@ def require_empty_body(app: APIGatewayHttpResolver) -> None:
 
 
 def if_match_version(app: APIGatewayHttpResolver) -> int:
-    raw = (app.current_event.headers.get("if-match") or "").strip().removeprefix("W/").strip('"')
-    if not raw:
-        raise VersionRequired("Send 'If-Match: <version>' with the version you read.")
-    if not _VERSION.fullmatch(raw):
-        raise InvalidRequest("If-Match must be the candidature's version number, e.g. If-Match: 3.")
-    return int(raw)
+    return version_in(app.current_event.headers.get("if-match"))
 
 
 def header(app: APIGatewayHttpResolver, name: str) -> str | None:

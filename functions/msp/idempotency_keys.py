@@ -10,12 +10,13 @@ import re
 
 from msp.errors import IdempotencyKeyMalformed, IdempotencyKeyMissing
 
-_KEY = re.compile(r"^[A-Za-z0-9_\-:.]{8,128}$")
+KEY_PATTERN = r"^[A-Za-z0-9_:.-]{8,128}$"
+_KEY = re.compile(KEY_PATTERN)
 
 
 def checked_key(raw: str | None) -> str:
     if not raw:
         raise IdempotencyKeyMissing("Send an 'Idempotency-Key' header (e.g. a UUID) so a retry cannot create twice.")
-    if not _KEY.match(raw):
+    if not _KEY.fullmatch(raw):
         raise IdempotencyKeyMalformed("'Idempotency-Key' must be 8 to 128 letters, digits or -_:. characters.")
     return raw

@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import re
 
-_RPPS = re.compile(r"^\d{11}$")
-_ADELI = re.compile(r"^(\d{2}|2[AB])93\d{5}$")
+RPPS_PATTERN = r"^[0-9]{11}$"
+_RPPS = re.compile(RPPS_PATTERN)
+_ADELI = re.compile(r"^(?:[0-9]{2}|2[AB])93[0-9]{5}$")
+# Either shape, as sent (Corsica in either case): for the OpenAPI document, the problems above being the check.
+VALUE_PATTERN = r"^(?:[0-9]{11}|(?:[0-9]{2}|2[ABab])93[0-9]{5})$"
 
 
 def luhn_is_valid(digits: str) -> bool:

@@ -5,6 +5,8 @@ from typing import Annotated, Literal
 
 from pydantic import AfterValidator
 
+from msp.documented import Documented
+
 ISO_639_1 = frozenset(
     """aa ab ae af ak am an ar as av ay az ba be bg bi bm bn bo br bs ca ce ch co cr cs cu cv cy da de dv
     dz ee el en eo es et eu fa ff fi fj fo fr fy ga gd gl gn gu gv ha he hi ho hr ht hu hy hz ia id ie ig
@@ -21,5 +23,5 @@ def _language(value: str) -> str:
     return value
 
 
-Language = Annotated[str, AfterValidator(_language)]
+Language = Annotated[str, AfterValidator(_language), Documented(enum=sorted(ISO_639_1))]
 Public = Literal["enfants", "adolescents", "adultes"]

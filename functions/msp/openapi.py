@@ -2,36 +2,111 @@
 
 `python -m msp.openapi > functions/openapi.json` rewrites the committed copy; a test fails when the
 two differ or when a route of template.yaml is missing here.
+
+What a request may hold comes from the models (their bounds, lengths, patterns and enums, and the
+`Documented` keywords next to rules checked in Python); the headers' patterns from the code that checks
+them. A string is trimmed of surrounding whitespace before it is checked.
 """
 
 from __future__ import annotations
 
 import copy
+import datetime as dt
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 from pydantic.json_schema import JsonSchemaMode, models_json_schema
 
+from msp import if_match
 from msp.candidatures.imports import ConventionImport
 from msp.candidatures.leaving import ResignationRequest
 from msp.candidatures.listing_edits import ListingChanges, ListingView
-from msp.candidatures.models import AuditEvent, CandidatureFields, DocumentUploadRequest, DownloadTicket, QueuePage
+from msp.candidatures.models import (
+    AuditEvent,
+    CandidatureFields,
+    DocumentKind,
+    DocumentStatus,
+    DocumentType,
+    DocumentUploadRequest,
+    DownloadTicket,
+    QueuePage,
+    Status,
+)
 from msp.candidatures.personal_data import Account, PersonalDataExport
 from msp.candidatures.review import QueueQuery, TransitionRequest
+from msp.candidatures.workflow import Action
 from msp.directory.geojson import GEOJSON, PracticeFeatureCollection
-from msp.directory.listing import PublicProfile
+from msp.directory.listing import PSYCHOLOGIST_ID_PATTERN, PublicProfile
 from msp.directory.search import SearchPage, SearchQuery
+from msp.idempotency_keys import KEY_PATTERN
 from msp.open_statistics.figures import OpenStatistics, OpenStatsQuery
 from msp.places.matching import PlaceQuery, PlaceSuggestions
-from msp.reviewers.scope import ReviewerScope, ScopeAssignment, ScopeView
-from msp.sessions.journal import JournalPage, JournalQuery
+from msp.reviewers.scope import SUB_PATTERN, ReviewerScope, ScopeAssignment, ScopeView
+from msp.sessions.journal import PSYCHOLOGIST_SUB, JournalPage, JournalQuery
 from msp.sessions.rules import DeclaredSession, QuotaQuery, QuotaStatus, SessionDeclaration
 from msp.sessions.statements import MonthQuery, MonthStatement, SessionsQuery, StatementPage
 from msp.tally.statistics import Statistics, StatsQuery
 
 REF = "#/components/schemas/{model}"
+
+
+# ---------------------------------------------------------------- answers built as dicts by the handlers
+
+
+class DocumentView(BaseModel):
+    """A document as every read of its candidature lists it."""
+
+    document_id: str = Field(json_schema_extra={"format": "uuid"})
+    kind: DocumentKind
+    content_type: DocumentType
+    status: DocumentStatus
+    reason: str | None = Field(description="Why the document was rejected.")
+    size: int | None = Field(description="Its size in bytes, once verified.")
+
+
+class CandidatureState(BaseModel):
+    """What every read of a candidature adds to its fields (Candidature.public)."""
+
+    id: str = Field(json_schema_extra={"format": "uuid"})
+    status: Status
+    version: int = Field(ge=1, description="Send it back as If-Match (an edit) or expected_version (a decision).")
+    created_at: str = Field(json_schema_extra={"format": "date-time"})
+    updated_at: str = Field(json_schema_extra={"format": "date-time"})
+    submitted_at: str | None = Field(json_schema_extra={"format": "date-time"})
+    status_reason: str | None = Field(description="The reviewer's reason for the last decision.")
+    department: str | None = Field(description="The department of its first practice.")
+    documents: list[DocumentView]
+    previous_candidature_id: str | None = Field(
+        description="The candidature this one follows: the last one that held the same identifier."
+    )
+    convention_start: dt.date | None = Field(description="Once accepted: the convention's first day.")
+    convention_end: dt.date | None = Field(description="Once an end is decided: the convention's last day.")
+    allowed_actions: list[Action] | None = Field(
+        default=None, description="For a reviewer of its department only: the decisions open to them now."
+    )
+
+
+class PresignedPost(BaseModel):
+    """Post these form fields, then the file as the last field named `file`, to `url`."""
+
+    url: str = Field(json_schema_extra={"format": "uri"})
+    fields: dict[str, str]
+
+
+class DocumentUpload(BaseModel):
+    document_id: str = Field(json_schema_extra={"format": "uuid"})
+    expires_in: int = Field(description="Seconds the upload stays possible.")
+    upload: PresignedPost
+
+
+class CandidatureHistory(BaseModel):
+    candidature_id: str = Field(json_schema_extra={"format": "uuid"})
+    events: list[AuditEvent]
+
+
+# ---------------------------------------------------------------- errors, as msp.http and API Gateway answer them
 
 ERROR = {
     "type": "object",
@@ -41,14 +116,23 @@ ERROR = {
             "type": "object",
             "required": ["code", "message", "details"],
             "properties": {
-                "code": {"type": "string"},
-                "message": {"type": "string"},
-                "details": {"type": "array"},
+                "code": {"type": "string", "description": "Stable, for programs: e.g. validation_error."},
+                "message": {"type": "string", "description": "For people: what went wrong and what to do."},
+                "details": {
+                    "type": "array",
+                    "items": {
+                        "type": "object",
+                        "description": "One thing to fix: an invalid field's path and what is wrong with it, "
+                        "or the facts of a conflict (e.g. current_version).",
+                        "properties": {"field": {"type": "string"}, "message": {"type": "string"}},
+                        "additionalProperties": True,
+                    },
+                },
             },
         }
     },
 }
-# What API Gateway itself answers before any handler runs (bad token, unknown route, throttling).
+# What API Gateway itself answers before any handler runs (bad token, throttling, oversized body).
 GATEWAY_MESSAGE = {"type": "object", "required": ["message"], "properties": {"message": {"type": "string"}}}
 ERROR_DESCRIPTIONS = {
     400: "Malformed request (JSON, header, cursor)",
@@ -64,7 +148,23 @@ ERROR_DESCRIPTIONS = {
     429: "Too many requests",
     503: "Temporarily unavailable; retry after Retry-After seconds",
 }
-GATEWAY_STATUSES = {401, 404, 413, 429}
+# Answered by API Gateway (GatewayMessage), by a handler (Error), or by either.
+GATEWAY_ONLY = {429}
+GATEWAY_OR_HANDLER = {401, 413}
+RETRY_AFTER = {
+    "description": "Seconds to wait before retrying",
+    "schema": {"type": "string", "pattern": "^[0-9]+$"},
+}
+
+
+# ---------------------------------------------------------------- operations
+
+
+@dataclass(frozen=True)
+class Header:
+    name: str
+    description: str
+    pattern: str
 
 
 @dataclass(frozen=True)
@@ -74,11 +174,14 @@ class Operation:
     summary: str
     roles: tuple[str, ...]
     status: int
-    response: dict[str, Any] | None
+    response: type[BaseModel] | dict[str, Any] | None
+    # The statuses the route's own code answers; every route may also be throttled (429), and a route
+    # with roles refuses a missing or invalid token (401).
     errors: tuple[int, ...]
     body: type[BaseModel] | None = None
     query: type[BaseModel] | None = None
-    headers: tuple[tuple[str, bool, str, str], ...] = field(default_factory=tuple)
+    headers: tuple[Header, ...] = ()
+    answer_headers: tuple[str, ...] = ()
     # Other representations of the success answer, by media type (chosen with the Accept header).
     alternatives: tuple[tuple[str, dict[str, Any]], ...] = ()
 
@@ -86,20 +189,63 @@ class Operation:
     def public(self) -> bool:
         return not self.roles
 
-
-def _ref(model: type[BaseModel]) -> dict[str, str]:
-    return {"$ref": REF.format(model=model.__name__)}
+    @property
+    def statuses(self) -> list[int]:
+        gateway = {429} | ({401} if self.roles else set())
+        return sorted(set(self.errors) | gateway)
 
 
 CANDIDATURE = {"$ref": REF.format(model="Candidature")}
 CSV = "text/csv"
 FRENCH_CSV = {"type": "string", "description": "UTF-8 with BOM, ';' between fields, decimal comma"}
-IDEMPOTENCY_KEY = ("Idempotency-Key", True, "Unique per intended creation", r"^[A-Za-z0-9_\-:.]{8,128}$")
-IF_MATCH = ("If-Match", True, "The version last read, e.g. 3", r"^[0-9]{1,9}$")
+IDEMPOTENCY_KEY = Header(
+    "Idempotency-Key", "Unique per intended creation (e.g. a UUID), sent again on a retry", KEY_PATTERN
+)
+IF_MATCH = Header("If-Match", "The version last read (its ETag), e.g. 3", if_match.PATTERN)
 ADMIN = ("admins",)
 PSYCHOLOGIST = ("psychologists",)
 REVIEW = ("reviewers", "admins")
 CANDIDATURE_READERS = ("psychologists", "reviewers", "admins")
+PATH_PARAMETERS = {
+    "candidature_id": {"type": "string", "format": "uuid"},
+    "document_id": {"type": "string", "format": "uuid"},
+    "session_id": {"type": "string", "format": "uuid"},
+    "psychologist_id": {"type": "string", "pattern": PSYCHOLOGIST_ID_PATTERN},
+    "psychologist_sub": {"type": "string", "pattern": PSYCHOLOGIST_SUB.pattern},
+    "reviewer_sub": {"type": "string", "pattern": SUB_PATTERN},
+}
+# Response headers, by name.
+ANSWER_HEADERS = {
+    "ETag": {
+        "description": "The candidature's version, for If-Match",
+        "schema": {"type": "string", "pattern": '^"[0-9]+"$'},
+    },
+    "Location": {"description": "The new candidature", "schema": {"type": "string"}},
+    "Cache-Control": {"description": "Public answers may be kept a little while", "schema": {"type": "string"}},
+    "Vary": {"description": "One URL, two representations: caches key on Accept", "schema": {"type": "string"}},
+    "Content-Disposition": {"description": "The file name to save it under", "schema": {"type": "string"}},
+}
+
+# Where a candidature's id and version go next: OpenAPI links, which stateful clients and fuzzers follow.
+CANDIDATURE_LINKS = {
+    "read": {"operationId": "get_candidatures_candidature_id", "parameters": {"candidature_id": "$response.body#/id"}},
+    "edit": {
+        "operationId": "patch_candidatures_candidature_id",
+        "parameters": {"candidature_id": "$response.body#/id", "header.If-Match": "$response.body#/version"},
+    },
+    "upload": {
+        "operationId": "post_candidatures_candidature_id_documents",
+        "parameters": {"candidature_id": "$response.body#/id"},
+    },
+    "submit": {
+        "operationId": "post_candidatures_candidature_id_submit",
+        "parameters": {"candidature_id": "$response.body#/id"},
+    },
+    "withdraw": {
+        "operationId": "post_candidatures_candidature_id_withdraw",
+        "parameters": {"candidature_id": "$response.body#/id"},
+    },
+}
 
 OPERATIONS: tuple[Operation, ...] = (
     Operation(
@@ -109,9 +255,10 @@ OPERATIONS: tuple[Operation, ...] = (
         PSYCHOLOGIST,
         201,
         CANDIDATURE,
-        (400, 401, 403, 409, 413, 415, 422, 503),
+        (400, 403, 409, 413, 415, 422, 503),
         body=CandidatureFields,
         headers=(IDEMPOTENCY_KEY,),
+        answer_headers=("Location",),
     ),
     Operation(
         "GET",
@@ -120,7 +267,8 @@ OPERATIONS: tuple[Operation, ...] = (
         CANDIDATURE_READERS,
         200,
         CANDIDATURE,
-        (401, 403, 404, 503),
+        (403, 404, 503),
+        answer_headers=("ETag",),
     ),
     Operation(
         "PATCH",
@@ -129,9 +277,10 @@ OPERATIONS: tuple[Operation, ...] = (
         PSYCHOLOGIST,
         200,
         CANDIDATURE,
-        (400, 401, 403, 404, 409, 412, 413, 415, 422, 428, 503),
+        (400, 403, 404, 409, 412, 413, 415, 422, 428, 503),
         body=CandidatureFields,
         headers=(IF_MATCH,),
+        answer_headers=("ETag",),
     ),
     Operation(
         "POST",
@@ -139,23 +288,8 @@ OPERATIONS: tuple[Operation, ...] = (
         "Request a presigned S3 POST for a document",
         PSYCHOLOGIST,
         201,
-        {
-            "type": "object",
-            "required": ["document_id", "upload"],
-            "properties": {
-                "document_id": {"type": "string"},
-                "expires_in": {"type": "integer"},
-                "upload": {
-                    "type": "object",
-                    "required": ["url", "fields"],
-                    "properties": {
-                        "url": {"type": "string"},
-                        "fields": {"type": "object", "additionalProperties": {"type": "string"}},
-                    },
-                },
-            },
-        },
-        (401, 403, 404, 409, 412, 413, 415, 422, 503),
+        DocumentUpload,
+        (400, 403, 404, 409, 412, 413, 415, 422, 503),
         body=DocumentUploadRequest,
     ),
     Operation(
@@ -164,8 +298,8 @@ OPERATIONS: tuple[Operation, ...] = (
         "A download URL valid 5 minutes at most",
         CANDIDATURE_READERS,
         200,
-        _ref(DownloadTicket),
-        (401, 403, 404, 409, 503),
+        DownloadTicket,
+        (403, 404, 409, 503),
     ),
     Operation(
         "GET",
@@ -173,24 +307,17 @@ OPERATIONS: tuple[Operation, ...] = (
         "The audit trail, oldest first",
         REVIEW,
         200,
-        {
-            "type": "object",
-            "required": ["candidature_id", "events"],
-            "properties": {
-                "candidature_id": {"type": "string"},
-                "events": {"type": "array", "items": _ref(AuditEvent)},
-            },
-        },
-        (401, 403, 404, 503),
+        CandidatureHistory,
+        (403, 404, 503),
     ),
     Operation(
         "POST",
         "/v1/candidatures/{candidature_id}/submit",
-        "Submit a complete draft for review",
+        "Submit a complete draft for review (no body)",
         PSYCHOLOGIST,
         200,
         CANDIDATURE,
-        (401, 403, 404, 409, 412, 422, 503),
+        (403, 404, 409, 412, 413, 422, 503),
     ),
     Operation(
         "POST",
@@ -199,17 +326,18 @@ OPERATIONS: tuple[Operation, ...] = (
         REVIEW,
         200,
         CANDIDATURE,
-        (401, 403, 404, 409, 413, 415, 422, 503),
+        (400, 403, 404, 409, 413, 415, 422, 503),
         body=TransitionRequest,
+        answer_headers=("ETag",),
     ),
     Operation(
         "POST",
         "/v1/candidatures/{candidature_id}/withdraw",
-        "Withdraw one's own candidature",
+        "Withdraw one's own candidature (no body)",
         PSYCHOLOGIST,
         200,
         CANDIDATURE,
-        (401, 403, 404, 409, 412, 422, 503),
+        (403, 404, 409, 412, 413, 422, 503),
     ),
     Operation(
         "GET",
@@ -217,8 +345,8 @@ OPERATIONS: tuple[Operation, ...] = (
         "The review queue, oldest submission first",
         REVIEW,
         200,
-        _ref(QueuePage),
-        (400, 401, 403, 422, 503),
+        QueuePage,
+        (400, 403, 422, 503),
         query=QueueQuery,
     ),
     Operation(
@@ -227,8 +355,8 @@ OPERATIONS: tuple[Operation, ...] = (
         "Declare a session against the patient's annual quota",
         PSYCHOLOGIST,
         201,
-        _ref(DeclaredSession),
-        (400, 401, 403, 409, 413, 415, 422, 503),
+        DeclaredSession,
+        (400, 403, 409, 413, 415, 422, 503),
         body=SessionDeclaration,
         headers=(IDEMPOTENCY_KEY,),
     ),
@@ -238,39 +366,40 @@ OPERATIONS: tuple[Operation, ...] = (
         "Sessions used and remaining for a patient (NIR in the body; journaled; distinct patients a day limited)",
         PSYCHOLOGIST,
         200,
-        _ref(QuotaStatus),
-        (400, 401, 403, 413, 415, 422, 429, 503),
+        QuotaStatus,
+        (400, 403, 413, 415, 422, 429, 503),
         body=QuotaQuery,
     ),
     Operation(
         "DELETE",
         "/v1/sessions/{session_id}",
-        "Cancel a session of a year still open (until its closing date)",
+        "Cancel a session of a year still open, until its closing date (no body)",
         PSYCHOLOGIST,
         204,
         None,
-        (401, 403, 404, 409, 422, 503),
+        (403, 404, 409, 413, 422, 503),
     ),
     Operation(
         "GET",
         "/v1/admin/psychologists/{psychologist_sub}/access-journal",
         "A psychologist's quota look-ups, declarations and cancellations, newest first",
-        ("admins",),
+        ADMIN,
         200,
-        _ref(JournalPage),
-        (400, 401, 403, 422, 503),
+        JournalPage,
+        (400, 403, 422, 503),
         query=JournalQuery,
     ),
     Operation(
         "POST",
         "/v1/admin/conventions",
         "Record a convention granted before this service, as an accepted, listed candidature",
-        ("admins",),
+        ADMIN,
         201,
         CANDIDATURE,
-        (400, 401, 403, 409, 413, 415, 422, 503),
+        (400, 403, 409, 413, 415, 422, 503),
         body=ConventionImport,
         headers=(IDEMPOTENCY_KEY,),
+        answer_headers=("Location",),
     ),
     Operation(
         "GET",
@@ -278,8 +407,8 @@ OPERATIONS: tuple[Operation, ...] = (
         "The latest tally's figures per department",
         REVIEW,
         200,
-        _ref(Statistics),
-        (401, 403, 404, 422, 503),
+        Statistics,
+        (403, 404, 422, 503),
         query=StatsQuery,
     ),
     Operation(
@@ -288,10 +417,11 @@ OPERATIONS: tuple[Operation, ...] = (
         "Listed practices nearest a point, exact order by distance; GeoJSON with Accept: application/geo+json",
         (),
         200,
-        _ref(SearchPage),
-        (400, 422),
+        SearchPage,
+        (400, 422, 503),
         query=SearchQuery,
-        alternatives=((GEOJSON, _ref(PracticeFeatureCollection)),),
+        answer_headers=("Cache-Control", "Vary"),
+        alternatives=((GEOJSON, {"$ref": REF.format(model="PracticeFeatureCollection")}),),
     ),
     Operation(
         "GET",
@@ -299,8 +429,9 @@ OPERATIONS: tuple[Operation, ...] = (
         "Public profile of a listed psychologist",
         (),
         200,
-        _ref(PublicProfile),
-        (404,),
+        PublicProfile,
+        (404, 503),
+        answer_headers=("Cache-Control",),
     ),
     Operation(
         "GET",
@@ -308,8 +439,8 @@ OPERATIONS: tuple[Operation, ...] = (
         "The caller's candidatures (current first) and convention",
         PSYCHOLOGIST,
         200,
-        _ref(Account),
-        (401, 403, 503),
+        Account,
+        (403, 503),
     ),
     Operation(
         "GET",
@@ -317,8 +448,9 @@ OPERATIONS: tuple[Operation, ...] = (
         "The accepted psychologist's listing, availability and version (ETag)",
         PSYCHOLOGIST,
         200,
-        _ref(ListingView),
-        (401, 403, 503),
+        ListingView,
+        (403, 404, 503),
+        answer_headers=("ETag",),
     ),
     Operation(
         "PATCH",
@@ -326,10 +458,11 @@ OPERATIONS: tuple[Operation, ...] = (
         "Edit one's listing; the directory follows at once. Identity fields: 422 identity_locked",
         PSYCHOLOGIST,
         200,
-        _ref(ListingView),
-        (400, 401, 403, 412, 413, 415, 422, 428, 503),
+        ListingView,
+        (400, 403, 404, 412, 413, 415, 422, 428, 503),
         body=ListingChanges,
         headers=(IF_MATCH,),
+        answer_headers=("ETag",),
     ),
     Operation(
         "GET",
@@ -337,8 +470,9 @@ OPERATIONS: tuple[Operation, ...] = (
         "Everything held about the caller (RGPD access), documents as short-lived links",
         PSYCHOLOGIST,
         200,
-        _ref(PersonalDataExport),
-        (401, 403, 503),
+        PersonalDataExport,
+        (403, 503),
+        answer_headers=("Content-Disposition",),
     ),
     Operation(
         "POST",
@@ -347,8 +481,9 @@ OPERATIONS: tuple[Operation, ...] = (
         PSYCHOLOGIST,
         200,
         CANDIDATURE,
-        (400, 401, 403, 409, 413, 415, 422, 503),
+        (400, 403, 404, 409, 412, 413, 415, 422, 503),
         body=ResignationRequest,
+        answer_headers=("ETag",),
     ),
     Operation(
         "GET",
@@ -356,8 +491,8 @@ OPERATIONS: tuple[Operation, ...] = (
         "The caller's declared sessions of a month, by date, with a pseudonymous patient reference",
         PSYCHOLOGIST,
         200,
-        _ref(StatementPage),
-        (400, 401, 403, 422, 503),
+        StatementPage,
+        (400, 403, 422, 503),
         query=SessionsQuery,
     ),
     Operation(
@@ -366,8 +501,8 @@ OPERATIONS: tuple[Operation, ...] = (
         "A month's totals per payer, as JSON or (Accept: text/csv) a French CSV",
         PSYCHOLOGIST,
         200,
-        _ref(MonthStatement),
-        (401, 403, 422, 503),
+        MonthStatement,
+        (403, 422, 503),
         query=MonthQuery,
         alternatives=((CSV, FRENCH_CSV),),
     ),
@@ -377,9 +512,10 @@ OPERATIONS: tuple[Operation, ...] = (
         "Communes by name prefix or postcode, best first, each with a centre point",
         (),
         200,
-        _ref(PlaceSuggestions),
+        PlaceSuggestions,
         (422,),
         query=PlaceQuery,
+        answer_headers=("Cache-Control",),
     ),
     Operation(
         "GET",
@@ -387,19 +523,39 @@ OPERATIONS: tuple[Operation, ...] = (
         "Open statistics of the latest tally: per department and closed month, counts under 11 suppressed",
         (),
         200,
-        _ref(OpenStatistics),
+        OpenStatistics,
         (404, 422, 503),
         query=OpenStatsQuery,
+        answer_headers=("Cache-Control",),
     ),
-    Operation("GET", "/v1/openapi.json", "This document", (), 200, {"type": "object"}, ()),
+    Operation(
+        "GET",
+        "/v1/openapi.json",
+        "This document",
+        (),
+        200,
+        {
+            "type": "object",
+            "required": ["openapi", "info", "paths", "components"],
+            "properties": {
+                "openapi": {"type": "string"},
+                "info": {"type": "object", "additionalProperties": True},
+                "paths": {"type": "object", "additionalProperties": True},
+                "components": {"type": "object", "additionalProperties": True},
+            },
+        },
+        (),
+        answer_headers=("Cache-Control",),
+    ),
     Operation(
         "GET",
         "/v1/admin/reviewers/{reviewer_sub}/departments",
         "A reviewer's departments and every change of them (admins)",
         ADMIN,
         200,
-        _ref(ScopeView),
-        (401, 403, 404, 503),
+        ScopeView,
+        (403, 404, 503),
+        answer_headers=("ETag",),
     ),
     Operation(
         "PUT",
@@ -407,12 +563,16 @@ OPERATIONS: tuple[Operation, ...] = (
         "Set a reviewer's departments from their next token on (admins; audited)",
         ADMIN,
         200,
-        _ref(ReviewerScope),
-        (400, 401, 403, 404, 412, 413, 415, 422, 428, 503),
+        ReviewerScope,
+        (400, 403, 404, 412, 413, 415, 422, 428, 503),
         body=ScopeAssignment,
         headers=(IF_MATCH,),
+        answer_headers=("ETag",),
     ),
 )
+
+
+# ---------------------------------------------------------------- building the document
 
 
 def _without_closed_objects(schema: Any) -> Any:
@@ -426,132 +586,146 @@ def _without_closed_objects(schema: Any) -> Any:
     return schema
 
 
+def _without_null_defaults(schema: Any) -> Any:
+    """pydantic's `"default": null` on every optional field, left out: a field left out is not a null one (a
+    PATCH leaves it as it was), and generators take a field with a default for one the server always fills."""
+    if isinstance(schema, dict):
+        return {k: _without_null_defaults(v) for k, v in schema.items() if k != "default" or v is not None}
+    if isinstance(schema, list):
+        return [_without_null_defaults(v) for v in schema]
+    return schema
+
+
+def _not_null(prop: dict[str, Any]) -> dict[str, Any]:
+    """An optional property as the API reads or sends it (absent rather than null): `X | None` as X."""
+    branches = [branch for branch in prop.get("anyOf", ()) if branch != {"type": "null"}]
+    if "anyOf" not in prop or len(branches) != 1:
+        return dict(prop)
+    return branches[0] | {key: value for key, value in prop.items() if key != "anyOf"}
+
+
+def _candidature_view(fields: dict[str, Any], state: dict[str, Any]) -> dict[str, Any]:
+    """Candidature.public(): the fields given (None ones left out) and the state every read adds."""
+    view = _without_closed_objects(copy.deepcopy(fields))
+    view["title"] = "Candidature"
+    view["description"] = "A candidature as every read returns it: the fields given so far, then its state."
+    properties = view["properties"] | state["properties"]
+    view["properties"] = {
+        name: prop if name in state["required"] else _not_null(prop) for name, prop in properties.items()
+    }
+    view["required"] = state["required"]
+    return view
+
+
+def _response_models() -> list[type[BaseModel]]:
+    answers = [op.response for op in OPERATIONS if isinstance(op.response, type)]
+    return [*answers, PracticeFeatureCollection, CandidatureFields, CandidatureState]
+
+
 def _components() -> dict[str, Any]:
     requests = {op.body for op in OPERATIONS if op.body} | {op.query for op in OPERATIONS if op.query}
-    responses: set[type[BaseModel]] = {
-        AuditEvent,
-        DownloadTicket,
-        QueuePage,
-        DeclaredSession,
-        QuotaStatus,
-        JournalPage,
-        Statistics,
-        SearchPage,
-        PublicProfile,
-        Account,
-        ListingView,
-        PersonalDataExport,
-        StatementPage,
-        MonthStatement,
-        PlaceSuggestions,
-        PracticeFeatureCollection,
-        OpenStatistics,
-        ReviewerScope,
-        ScopeView,
-    }
     validation: list[tuple[type[BaseModel], JsonSchemaMode]] = [
         (m, "validation") for m in sorted(requests, key=lambda m: m.__name__)
     ]
     serialization: list[tuple[type[BaseModel], JsonSchemaMode]] = [
-        (m, "serialization") for m in sorted(responses, key=lambda m: m.__name__)
+        (m, "serialization") for m in sorted(set(_response_models()), key=lambda m: m.__name__)
     ]
     _, request_schemas = models_json_schema(validation, ref_template=REF)
     _, response_schemas = models_json_schema(serialization, ref_template=REF)
-    schemas = dict(request_schemas.get("$defs", {}))
-    for name, schema in response_schemas.get("$defs", {}).items():
-        schemas.setdefault(name, _without_closed_objects(schema))
-    view = _without_closed_objects(copy.deepcopy(schemas["CandidatureFields"]))
-    view["title"] = "Candidature"
-    view["required"] = ["id", "status", "version", "documents"]
-    view["properties"] |= {
-        "id": {"type": "string"},
-        "status": {
-            "type": "string",
-            "enum": [
-                "draft",
-                "submitted",
-                "in_review",
-                "info_requested",
-                "accepted",
-                "rejected",
-                "deconventioned",
-                "withdrawn",
-            ],
-        },
-        "version": {"type": "integer", "minimum": 1},
-        "previous_candidature_id": {"type": ["string", "null"]},
-        "convention_start": {"type": ["string", "null"], "format": "date"},
-        "convention_end": {"type": ["string", "null"], "format": "date"},
-        "documents": {
-            "type": "array",
-            "items": {
-                "type": "object",
-                "required": ["document_id", "kind", "status"],
-                "properties": {
-                    "document_id": {"type": "string"},
-                    "kind": {"type": "string"},
-                    "status": {"type": "string"},
-                    "reason": {"type": ["string", "null"]},
-                },
-            },
-        },
-    }
-    schemas["Candidature"] = view
+    schemas = _without_null_defaults(request_schemas.get("$defs", {}))
+    answers = _without_null_defaults(response_schemas.get("$defs", {}))
+    for name, schema in answers.items():
+        if name not in {"CandidatureFields", "CandidatureState"}:
+            schemas.setdefault(name, _without_closed_objects(schema))
+    schemas["Candidature"] = _candidature_view(answers["CandidatureFields"], answers["CandidatureState"])
     schemas["Error"] = ERROR
     schemas["GatewayMessage"] = GATEWAY_MESSAGE
     return schemas
 
 
 def _query_parameters(model: type[BaseModel], schemas: dict[str, Any]) -> list[dict[str, Any]]:
+    """One parameter per field, absent when not sent (an empty value counts as absent), never null."""
     schema = schemas[model.__name__]
     required = set(schema.get("required", []))
-    return [
-        {"name": name, "in": "query", "required": name in required, "schema": prop}
-        for name, prop in schema["properties"].items()
-    ]
+    parameters = []
+    for name, prop in schema["properties"].items():
+        value = _not_null(prop)
+        value.pop("title", None)
+        description = value.pop("description", None)
+        parameter = {"name": name, "in": "query", "required": name in required, "schema": value}
+        if description:
+            parameter["description"] = description
+        parameters.append(parameter)
+    return parameters
 
 
-def _error_response(status: int) -> dict[str, Any]:
-    error = {"$ref": REF.format(model="Error")}
-    body = {"anyOf": [error, {"$ref": REF.format(model="GatewayMessage")}]} if status in GATEWAY_STATUSES else error
-    return {"description": ERROR_DESCRIPTIONS[status], "content": {"application/json": {"schema": body}}}
+def _error_response(status: int, by_the_route: bool) -> dict[str, Any]:
+    """`by_the_route`: the route's own code may answer `status` too (a daily look-up limit's 429)."""
+    error, gateway = {"$ref": REF.format(model="Error")}, {"$ref": REF.format(model="GatewayMessage")}
+    body: dict[str, Any]
+    if status in GATEWAY_ONLY and not by_the_route:
+        body = gateway
+    elif status in GATEWAY_OR_HANDLER | GATEWAY_ONLY:
+        body = {"anyOf": [error, gateway]}
+    else:
+        body = error
+    response: dict[str, Any] = {
+        "description": ERROR_DESCRIPTIONS[status],
+        "content": {"application/json": {"schema": body}},
+    }
+    if status == 503:
+        response["headers"] = {"Retry-After": {"required": True} | RETRY_AFTER}
+    elif status == 409 or (status == 429 and by_the_route):
+        response["headers"] = {"Retry-After": RETRY_AFTER}
+    return response
 
 
-def _success_response(op: Operation) -> dict[str, Any]:
+def _success(op: Operation) -> dict[str, Any]:
     success: dict[str, Any] = {"description": "Success"}
-    if op.response is not None:
-        success["content"] = {"application/json": {"schema": op.response}} | {
-            media: {"schema": schema} for media, schema in op.alternatives
-        }
+    if op.answer_headers:
+        success["headers"] = {name: {"required": True} | ANSWER_HEADERS[name] for name in op.answer_headers}
+    if isinstance(op.response, type):
+        success["content"] = {"application/json": {"schema": {"$ref": REF.format(model=op.response.__name__)}}}
+    elif op.response is not None:
+        success["content"] = {"application/json": {"schema": op.response}}
+    success.get("content", {}).update({media: {"schema": schema} for media, schema in op.alternatives})
+    if op.response == CANDIDATURE and PSYCHOLOGIST[0] in op.roles:
+        success["links"] = CANDIDATURE_LINKS
     return success
+
+
+def _parameters(op: Operation, schemas: dict[str, Any]) -> list[dict[str, Any]]:
+    parameters = [
+        {"name": name, "in": "path", "required": True, "schema": PATH_PARAMETERS[name]} for name in _path_names(op.path)
+    ]
+    parameters += [
+        {
+            "name": header.name,
+            "in": "header",
+            "required": True,
+            "description": header.description,
+            "schema": {"type": "string", "pattern": header.pattern},
+        }
+        for header in op.headers
+    ]
+    if op.query:
+        parameters += _query_parameters(op.query, schemas)
+    return parameters
 
 
 def build_document() -> dict[str, Any]:
     schemas = _components()
+    parameters = [_parameters(op, schemas) for op in OPERATIONS]
+    for query in {op.query for op in OPERATIONS if op.query}:
+        del schemas[query.__name__]  # its fields are the operation's parameters
     paths: dict[str, Any] = {}
-    for op in OPERATIONS:
-        parameters = [
-            {"name": name, "in": "path", "required": True, "schema": {"type": "string", "minLength": 1}}
-            for name in _path_names(op.path)
-        ]
-        parameters += [
-            {
-                "name": name,
-                "in": "header",
-                "required": required,
-                "description": text,
-                "schema": {"type": "string", "pattern": pattern},
-            }
-            for name, required, text, pattern in op.headers
-        ]
-        if op.query:
-            parameters += _query_parameters(op.query, schemas)
-        responses = {str(op.status): _success_response(op)} | {str(s): _error_response(s) for s in op.errors}
+    for op, op_parameters in zip(OPERATIONS, parameters, strict=True):
         operation: dict[str, Any] = {
             "operationId": _operation_id(op),
             "summary": op.summary,
-            "parameters": parameters,
-            "responses": responses,
+            "parameters": op_parameters,
+            "responses": {str(op.status): _success(op)}
+            | {str(status): _error_response(status, status in op.errors) for status in op.statuses},
             "security": [] if op.public else [{"bearerAuth": []}],
         }
         if op.roles:
@@ -567,7 +741,8 @@ def build_document() -> dict[str, Any]:
         "info": {
             "title": "Mon soutien psy API",
             "version": "1.0.0",
-            "description": "Candidatures, review, directory and session quotas of Mon soutien psy.",
+            "description": "Candidatures, review, directory and session quotas of Mon soutien psy. "
+            "Strings are trimmed of surrounding whitespace before they are checked.",
         },
         "servers": [{"url": "/"}],
         "paths": paths,

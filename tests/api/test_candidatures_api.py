@@ -114,6 +114,24 @@ def test_patch_needs_the_current_version(api, psychologist, unique_fields):
     assert api.call("GET", path, token=token).json()["experience_years"] == 9
 
 
+@pytest.mark.parametrize(
+    ("if_match", "status"),
+    [
+        ('W/"1"', 200),  # the ETag as a cache sends it back
+        ('"2"', 412),
+        ('""', 428),
+        ("1.0", 400),
+        ("1234567890", 400),  # versions have at most 9 digits, as the document's pattern says
+        ("\u00b3", 400),  # a superscript 3: a digit to str.isdigit, no number to int(); ASCII digits only
+    ],
+)
+def test_if_match_takes_the_version_as_the_document_describes_it(api, psychologist, unique_fields, if_match, status):
+    _, token = psychologist
+    path = f"/v1/candidatures/{_create(api, token, unique_fields())['id']}"
+    answer = api.call("PATCH", path, token=token, json={"experience_years": 3}, headers={"If-Match": if_match})
+    assert answer.status_code == status, answer.text
+
+
 def test_patch_can_clear_a_field_and_move_the_identifier(api, psychologist, unique_fields):
     _, token = psychologist
     old = unique_fields()

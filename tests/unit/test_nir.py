@@ -102,3 +102,9 @@ def test_messages_never_quote_the_number(number):
     for message in filter(None, messages):
         assert number not in message
         assert DESIGN_EXAMPLE[:13] not in message
+
+
+def test_digits_of_other_scripts_are_refused():
+    """A full-width digit passed the shape and key checks, then stopped the patient key's ASCII encoding."""
+    first_13 = "290057505612\uff13"
+    assert nir.nir_problem(first_13 + f"{nir.control_key(first_13):02d}") is not None

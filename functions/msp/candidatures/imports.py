@@ -8,27 +8,39 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
-from typing import Annotated
+from typing import Annotated, Any
 
-from pydantic import StringConstraints
+from pydantic import ConfigDict, StringConstraints
 
 from msp.auth import Caller, Role
 from msp.candidatures.convention import decision_effects
-from msp.candidatures.models import AuditEvent, Candidature, CandidatureFields, Status
+from msp.candidatures.models import SUBMISSION_FIELDS, AuditEvent, Candidature, CandidatureFields, Status
 from msp.candidatures.ports import CandidatureRepository
 from msp.clock import now_iso
+from msp.documented import Documented, never_null
 from msp.errors import InvalidFields
 
 PROGRAMME_START = dt.date(2022, 4, 5)
 IMPORTED = "imported"
 
 
+def _complete(schema: dict[str, Any]) -> None:
+    """What check_import asks for, in the schema: every field a submission needs, not null."""
+    for name in SUBMISSION_FIELDS:
+        never_null(schema["properties"][name])
+    schema["required"] = [*SUBMISSION_FIELDS, *schema.get("required", [])]
+
+
 class ConventionImport(CandidatureFields):
     """The body of POST /v1/admin/conventions: the candidature's fields, whose account it is, and the day the
     convention started."""
 
+    model_config = ConfigDict(json_schema_extra=_complete)
+
     owner_sub: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9@._:+-]{1,128}$")]
-    convention_start: dt.date
+    convention_start: Annotated[
+        dt.date, Documented(description=f"From {PROGRAMME_START.isoformat()} (the programme's start) to today.")
+    ]
 
     def fields(self) -> CandidatureFields:
         return CandidatureFields.model_validate(self.model_dump(exclude={"owner_sub", "convention_start"}))

@@ -20,13 +20,14 @@ from msp.candidatures.models import Candidature, DecisionEvent, Status, Strict
 from msp.candidatures.ports import CandidatureRepository, DecisionEvents
 from msp.candidatures.use_cases import audit_event, system_event
 from msp.clock import now_iso
+from msp.documented import Documented
 from msp.errors import InvalidFields, NotFound, VersionMismatch
 
 SCHEDULER = "scheduler"
 
 
 class ResignationRequest(Strict):
-    effective_date: dt.date
+    effective_date: Annotated[dt.date, Documented(description="The convention's last day: today or later.")]
     reason: Annotated[str, StringConstraints(strip_whitespace=True, max_length=2000)] | None = None
 
 

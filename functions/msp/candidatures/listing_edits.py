@@ -8,13 +8,16 @@ domain planned (`decision_effects`), in one transaction: the directory always sh
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any
+from typing import Annotated, Any
 
 from pydantic import Field, HttpUrl, model_validator
 
 from msp.auth import Caller, Role
 from msp.candidatures.convention import decision_effects
 from msp.candidatures.models import (
+    EMAIL_RULES,
+    FULL_UNTIL,
+    UNIQUE_ITEMS,
     Candidature,
     CandidatureFields,
     Email,
@@ -28,6 +31,7 @@ from msp.candidatures.models import (
 from msp.candidatures.ports import CandidatureRepository
 from msp.candidatures.use_cases import audit_event
 from msp.clock import now_iso
+from msp.documented import Documented, never_null
 from msp.errors import IdentityLocked, InvalidFields, NotConventioned, VersionMismatch
 
 LISTING_FIELDS = (
@@ -52,15 +56,20 @@ class ListingChanges(Strict):
     `practices` is the whole new list (1 to 3): a practice left out is removed, a new one added, a changed
     address moved. Identity fields are refused with the reason (identity_locked)."""
 
-    public_email: Email | None = None
+    public_email: Email | None = Field(default=None, description=EMAIL_RULES)
     public_phone: Phone | None = None
     website: HttpUrl | None = None
-    languages: list[Language] | None = Field(default=None, min_length=1, max_length=20)
-    publics: list[Public] | None = Field(default=None, min_length=1, max_length=3)
-    teleconsultation: bool | None = None
-    practices: list[Practice] | None = Field(default=None, min_length=1, max_length=3)
+    # Left out to keep them; never null (see _listing_keeps_its_essentials).
+    languages: Annotated[list[Language], UNIQUE_ITEMS] | None = Field(
+        default=None, min_length=1, max_length=20, json_schema_extra=never_null
+    )
+    publics: Annotated[list[Public], UNIQUE_ITEMS] | None = Field(
+        default=None, min_length=1, max_length=3, json_schema_extra=never_null
+    )
+    teleconsultation: bool | None = Field(default=None, json_schema_extra=never_null)
+    practices: list[Practice] | None = Field(default=None, min_length=1, max_length=3, json_schema_extra=never_null)
     accepting_new_patients: bool | None = None
-    full_until: dt.date | None = None
+    full_until: Annotated[dt.date, Documented(description=FULL_UNTIL)] | None = None
 
     @model_validator(mode="before")
     @classmethod

@@ -21,22 +21,22 @@ from pydantic import (
 )
 
 from msp import geography
-from msp.identifiers import adeli_problem, rpps_problem
+from msp.documented import Documented, explained
+from msp.identifiers import VALUE_PATTERN, adeli_problem, rpps_problem
 from msp.languages import Language, Public
 
-_NAME = re.compile(r"^[^\W\d_]+(?:[ '’\-][^\W\d_]+)*$")
+# Letters (any script), words joined by one space, hyphen or apostrophe.
+NAME_PATTERN = r"^\p{L}+(?:[ '’-]\p{L}+)*$"
 
 
-def _person_name(value: str) -> str:
-    if not _NAME.match(value):
-        raise ValueError("use letters, spaces, hyphens or apostrophes only")
-    return value
+PHONE_HINT = "give a French number, e.g. +33612345678, 0612345678 or an overseas number"
 
 
 def _phone(value: str) -> str:
+    """The number in E.164 form; the pattern let through only numbers it can normalise."""
     normalised = geography.normalise_phone(value)
     if normalised is None:
-        raise ValueError("give a French number, e.g. +33612345678, 0612345678 or an overseas number")
+        raise ValueError(PHONE_HINT)
     return normalised
 
 
@@ -45,7 +45,7 @@ def _phone(value: str) -> str:
 _EMAIL_LOCAL = re.compile(r"[\w!#$%&'*+/=?^`{|}~-]+(?:\.[\w!#$%&'*+/=?^`{|}~-]+)*")
 _EMAIL_LABEL = re.compile(r"[^\W_]+(?:-+[^\W_]+)*")
 # IANA special-use names: no mail is ever delivered there (nor to their subdomains).
-_RESERVED_DOMAINS = ("arpa", "invalid", "local", "localhost", "onion", "test")
+RESERVED_DOMAINS = ("arpa", "invalid", "local", "localhost", "onion", "test")
 
 
 def _mail_domain(domain: str) -> str:
@@ -55,7 +55,7 @@ def _mail_domain(domain: str) -> str:
     well_formed = len(domain) <= 253 and len(labels) >= 2 and domain[-1].isalpha()
     if not well_formed or not all(len(label) <= 63 and _EMAIL_LABEL.fullmatch(label) for label in labels):
         raise ValueError("after the @, give a domain name such as exemple.fr")
-    if labels[-1] in _RESERVED_DOMAINS:
+    if labels[-1] in RESERVED_DOMAINS:
         raise ValueError(f"after the @, {domain} is a reserved name that receives no e-mail")
     return domain
 
@@ -76,12 +76,28 @@ def _email(value: str) -> str:
     return f"{local}@{domain}"
 
 
-Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200, pattern=r"\S")]
 PersonName = Annotated[
-    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100), AfterValidator(_person_name)
+    str,
+    StringConstraints(strip_whitespace=True, min_length=1, max_length=100, pattern=NAME_PATTERN),
+    explained("use letters, spaces, hyphens or apostrophes only"),
 ]
-Phone = Annotated[str, StringConstraints(max_length=30), AfterValidator(_phone)]
+Phone = Annotated[
+    str,
+    StringConstraints(max_length=30, pattern=geography.PHONE_PATTERN),
+    explained(PHONE_HINT),
+    AfterValidator(_phone),
+    Documented(description="Sent as written (spaces, dots, hyphens, brackets allowed); answered in E.164 form."),
+]
 Email = Annotated[str, AfterValidator(_email), WithJsonSchema({"type": "string", "format": "email"})]
+EMAIL_RULES = (
+    "An address mail can reach: a dot-atom before the @ (no quotes), a domain name after it (no IP address, no "
+    f"reserved name: {', '.join(RESERVED_DOMAINS)}); answered with the domain in lower case."
+)
+
+
+UNIQUE_ITEMS = Documented(uniqueItems=True)
+FULL_UNTIL = "With accepting_new_patients false only: the last day before taking new patients again."
 
 
 class Strict(BaseModel):
@@ -90,7 +106,15 @@ class Strict(BaseModel):
 
 class Identifier(Strict):
     type: Literal["rpps", "adeli"]
-    value: Annotated[str, StringConstraints(to_upper=True, max_length=20)]
+    value: Annotated[
+        str,
+        StringConstraints(to_upper=True, max_length=20),
+        Documented(
+            pattern=VALUE_PATTERN,
+            description="RPPS: 11 digits, the last one a Luhn key. ADELI: the department (2 characters), 93 "
+            "(a psychologist), then 5 digits.",
+        ),
+    ]
 
     @model_validator(mode="after")
     def _check_key(self) -> Identifier:
@@ -102,7 +126,7 @@ class Identifier(Strict):
 
 class Diploma(Strict):
     university: Text
-    year: int
+    year: Annotated[int, Documented(minimum=1950, description="From 1950 to the current year.")]
 
     @field_validator("year")
     @classmethod
@@ -114,12 +138,14 @@ class Diploma(Strict):
 
 
 class Practice(Strict):
+    """A practice address: its postcode in its department, its point (lat, lon) in the department's area."""
+
     address: Text
-    postcode: Annotated[str, StringConstraints(pattern=r"^\d{5}$")]
+    postcode: Annotated[str, StringConstraints(pattern=r"^[0-9]{5}$")]
     city: Text
-    department: Annotated[str, StringConstraints(to_upper=True)]
-    lat: float = Field(ge=-90, le=90)
-    lon: float = Field(ge=-180, le=180)
+    department: Annotated[str, StringConstraints(to_upper=True), geography.DEPARTMENT_CODES]
+    lat: Annotated[float, Field(ge=-90, le=90), geography.FRANCE_LATITUDES]
+    lon: Annotated[float, Field(ge=-180, le=180), geography.FRANCE_LONGITUDES]
 
     @field_validator("department")
     @classmethod
@@ -146,21 +172,21 @@ class CandidatureFields(Strict):
     civility: Literal["mme", "m"] | None = None
     first_name: PersonName | None = None
     last_name: PersonName | None = None
-    email: Email | None = None
+    email: Email | None = Field(default=None, description=EMAIL_RULES)
     phone: Phone | None = None
     identifier: Identifier | None = None
     diploma: Diploma | None = None
     experience_years: int | None = Field(default=None, ge=0, le=60)
     practices: list[Practice] | None = Field(default=None, min_length=1, max_length=3)
-    languages: list[Language] | None = Field(default=None, min_length=1, max_length=20)
-    publics: list[Public] | None = Field(default=None, min_length=1, max_length=3)
+    languages: Annotated[list[Language], UNIQUE_ITEMS] | None = Field(default=None, min_length=1, max_length=20)
+    publics: Annotated[list[Public], UNIQUE_ITEMS] | None = Field(default=None, min_length=1, max_length=3)
     teleconsultation: bool | None = None
-    website: HttpUrl | None = None
-    public_email: Email | None = None
+    website: Annotated[HttpUrl, Documented(pattern="^[Hh][Tt][Tt][Pp][Ss]://")] | None = None
+    public_email: Email | None = Field(default=None, description=EMAIL_RULES)
     public_phone: Phone | None = None
     # Availability: not taking new patients (false) until `full_until` if given, then taking them again.
     accepting_new_patients: bool | None = None
-    full_until: dt.date | None = None
+    full_until: Annotated[dt.date, Documented(description=FULL_UNTIL)] | None = None
 
     @field_validator("languages", "publics")
     @classmethod
@@ -183,13 +209,20 @@ class CandidatureFields(Strict):
         return self
 
     def missing_for_submission(self) -> list[str]:
-        optional = {"website", "public_email", "public_phone", "accepting_new_patients", "full_until"}
-        return [name for name in type(self).model_fields if name not in optional and getattr(self, name) is None]
+        return [name for name in SUBMISSION_FIELDS if getattr(self, name) is None]
 
     @property
     def department(self) -> str | None:
         """A candidature belongs to the department of its first practice."""
         return self.practices[0].department if self.practices else None
+
+
+# What a submission (and an imported convention) needs: every field but these.
+SUBMISSION_FIELDS = tuple(
+    name
+    for name in CandidatureFields.model_fields
+    if name not in {"website", "public_email", "public_phone", "accepting_new_patients", "full_until"}
+)
 
 
 class Status(StrEnum):

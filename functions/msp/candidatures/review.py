@@ -10,7 +10,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Annotated, Any
 
-from pydantic import Field, StringConstraints, field_validator, model_validator
+from pydantic import Field, StringConstraints, WithJsonSchema, field_validator, model_validator
 
 from msp import geography
 from msp.auth import ALL_DEPARTMENTS, Caller, Role
@@ -31,7 +31,9 @@ from msp.candidatures.ports import CandidatureRepository, DecisionEvents, Docume
 from msp.candidatures.use_cases import audit_event, stored_document_key
 from msp.candidatures.workflow import Action, allowed_actions, plan_transition
 from msp.clock import now_iso, programme_today
+from msp.documented import Documented
 from msp.errors import DocumentNotAvailable, NotFound, OutOfScope, StaleDecision, VersionMismatch
+from msp.geography import DEPARTMENT_CODES
 
 REVIEW_ROLES = frozenset({Role.REVIEWER, Role.ADMIN})
 # Actions the psychologist is told about by e-mail (start_review is internal bookkeeping).
@@ -46,7 +48,13 @@ class TransitionRequest(Strict):
     reason: Annotated[str, StringConstraints(strip_whitespace=True, max_length=2000)] | None = None
     expected_version: int = Field(ge=1)
     # deconvention only: the convention's last day (today when left out); a later day keeps it listed until then.
-    effective_date: dt.date | None = None
+    effective_date: (
+        Annotated[
+            dt.date,
+            Documented(description="With the deconvention action only: the convention's last day, today or later."),
+        ]
+        | None
+    ) = None
 
     @model_validator(mode="after")
     def _effective_date_of_a_deconvention(self) -> TransitionRequest:
@@ -56,9 +64,16 @@ class TransitionRequest(Strict):
 
 
 class QueueQuery(Strict):
-    status: Status = Status.SUBMITTED
-    department: Annotated[str, StringConstraints(strip_whitespace=True, to_upper=True)] | None = None
-    cursor: Annotated[str, StringConstraints(max_length=2000)] | None = None
+    status: Annotated[
+        Status, WithJsonSchema({"type": "string", "enum": sorted(status.value for status in QUEUE_STATUSES)})
+    ] = Status.SUBMITTED
+    department: Annotated[str, StringConstraints(strip_whitespace=True, to_upper=True), DEPARTMENT_CODES] | None = None
+    cursor: (
+        Annotated[
+            str, StringConstraints(max_length=2000), Documented(description="The next_cursor of the previous page.")
+        ]
+        | None
+    ) = None
     limit: int = Field(default=DEFAULT_PAGE_SIZE, ge=1, le=MAX_PAGE_SIZE)
 
     @field_validator("status")

@@ -169,13 +169,14 @@ class ProfilePort(Protocol):
         ...
 
 
-_PSYCHOLOGIST_ID = re.compile(r"^[A-Za-z0-9-]{1,64}$")
+PSYCHOLOGIST_ID_PATTERN = r"^[A-Za-z0-9-]{1,64}$"
+_PSYCHOLOGIST_ID = re.compile(PSYCHOLOGIST_ID_PATTERN)
 
 
 def public_profile(port: ProfilePort, psychologist_id: str, today: dt.date) -> PublicProfile:
     """A listed psychologist's public profile, with their availability as of today; 404 for anyone else,
     whatever the reason."""
-    profile = port.profile(psychologist_id) if _PSYCHOLOGIST_ID.match(psychologist_id) else None
+    profile = port.profile(psychologist_id) if _PSYCHOLOGIST_ID.fullmatch(psychologist_id) else None
     if profile is None:
         raise NotFound("No listed psychologist with this id.")
     accepting = accepts_new_patients(profile.accepting_new_patients, profile.full_until, today)

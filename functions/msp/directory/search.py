@@ -32,6 +32,7 @@ from msp.directory.covering import cover_disk
 from msp.directory.listing import ListedPractice, accepts_new_patients
 from msp.directory.names import fold, matches_prefix
 from msp.directory.spherical import haversine_km
+from msp.documented import Documented
 from msp.errors import InvalidCursor, SearchTooBroad
 from msp.languages import Language, Public
 
@@ -50,17 +51,35 @@ class SearchQuery(BaseModel):
 
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
-    lat: float = Field(ge=-90, le=90, allow_inf_nan=False)
-    lon: float = Field(ge=-180, le=180, allow_inf_nan=False)
+    lat: Annotated[float, Field(ge=-90, le=90, allow_inf_nan=False), geography.FRANCE_LATITUDES]
+    lon: Annotated[float, Field(ge=-180, le=180, allow_inf_nan=False), geography.FRANCE_LONGITUDES]
     radius_km: float = Field(default=10, gt=0, le=MAX_RADIUS_KM, allow_inf_nan=False)
     limit: int = Field(default=20, ge=1, le=MAX_LIMIT)
-    cursor: Annotated[str, StringConstraints(max_length=1000)] | None = None
+    cursor: (
+        Annotated[
+            str,
+            StringConstraints(max_length=1000),
+            Documented(description="The next_cursor of the previous page, for the same search."),
+        ]
+        | None
+    ) = None
     public: Public | None = None
     teleconsultation: bool | None = None
-    language: Language | None = None
+    language: Annotated[Language, Documented(description="An ISO 639-1 code, letters in either case.")] | None = None
     # true: only psychologists taking new patients today; false: only those who are not.
     accepting: bool | None = None
-    name: Annotated[str, StringConstraints(min_length=1, max_length=100)] | None = None
+    name: (
+        Annotated[
+            str,
+            StringConstraints(min_length=1, max_length=100),
+            # fold() keeps something of the name: a character other than a separator or a combining mark.
+            Documented(
+                pattern=r"[^\s'’.\p{M}-]",
+                description="The start of a first or last name, accents and case ignored.",
+            ),
+        ]
+        | None
+    ) = None
 
     @field_validator("language", mode="before")
     @classmethod

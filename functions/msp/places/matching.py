@@ -20,6 +20,7 @@ from typing import Annotated, Any, NamedTuple
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
 
 from msp.directory.names import fold
+from msp.documented import Documented
 
 MAX_QUERY_LENGTH = 100
 MAX_LIMIT = 20
@@ -51,9 +52,12 @@ class Place(NamedTuple):
 class PlaceQuery(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
-    q: Annotated[str, StringConstraints(min_length=1, max_length=MAX_QUERY_LENGTH)] = Field(
-        description="The start of a commune's name, or of a postcode (at least 2 digits)"
-    )
+    # A letter, or two digits: what _searchable lets through, at the least (a digit with a symbol passes too).
+    q: Annotated[
+        str,
+        StringConstraints(min_length=1, max_length=MAX_QUERY_LENGTH),
+        Documented(pattern=r"\p{L}|\p{N}.*\p{N}"),
+    ] = Field(description="The start of a commune's name, or of a postcode (at least 2 digits)")
     limit: int = Field(default=DEFAULT_LIMIT, ge=1, le=MAX_LIMIT)
 
     @field_validator("q")

@@ -14,11 +14,20 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_vali
 
 from msp import geography
 from msp.auth import ALL_DEPARTMENTS, Caller, Role
+from msp.documented import Documented
 from msp.errors import NotFound, VersionMismatch
 
 # A Cognito user's sub is a UUID; the local stack's dev users have readable ids.
-_SUB = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$")
-Department = Annotated[str, StringConstraints(strip_whitespace=True, to_upper=True, max_length=3)]
+SUB_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$"
+_SUB = re.compile(SUB_PATTERN)
+Department = Annotated[
+    str,
+    StringConstraints(strip_whitespace=True, to_upper=True, max_length=3),
+    Documented(
+        enum=[*sorted(geography.DEPARTMENTS), ALL_DEPARTMENTS],
+        description="A department code (letters in either case), or * alone for every department.",
+    ),
+]
 
 
 class ScopeAssignment(BaseModel):

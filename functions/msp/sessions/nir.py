@@ -15,7 +15,22 @@ LENGTH = 15
 # or 7/8 (temporary numbers) are not certified identities; the programme reimburses patients holding a NIR.
 SEX_DIGITS = frozenset("12")
 
-_SHAPE = re.compile(r"^\d{5}(?:\d{2}|2A|2B)\d{8}$")
+_SHAPE = re.compile(r"^[0-9]{5}(?:[0-9]{2}|2A|2B)[0-9]{8}$")
+_SPACE = r"\s*"
+# What passes the format checks of nir_problem (all but the key), as sent: spaces anywhere, Corsica in either
+# case. For the OpenAPI document; nir_problem stays the check, with a message per mistake.
+INPUT_PATTERN = _SPACE.join(
+    [
+        "^",
+        "[12]",  # sex
+        "[0-9]",  # birth year
+        "[0-9]",
+        f"(?:0{_SPACE}[1-9]|1{_SPACE}[0-2]|[23]{_SPACE}[0-9]|4{_SPACE}[0-2]|[5-9]{_SPACE}[0-9])",  # month code
+        f"(?:[0-9]{_SPACE}[0-9]|2{_SPACE}[ABab])",  # birth department
+        *["[0-9]"] * 8,  # commune, order, key
+        "$",
+    ]
+)
 
 # The key is computed on a number: INSEE reads 2A as 19 and 2B as 18.
 _CORSICA_AS_DIGITS = {"2A": "19", "2B": "18"}

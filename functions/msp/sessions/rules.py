@@ -30,8 +30,9 @@ from pydantic import (
 )
 from pydantic_core import ErrorDetails, InitErrorDetails
 
+from msp.documented import Documented
 from msp.errors import InvalidFields, QuotaExhausted
-from msp.identifiers import rpps_problem
+from msp.identifiers import RPPS_PATTERN, rpps_problem
 from msp.sessions import nir as nir_rules
 from msp.sessions import policy
 from msp.sessions.decisions import year_closed
@@ -69,8 +70,17 @@ def _without_input(problem: ErrorDetails) -> InitErrorDetails:
 
 
 class Patient(_PatientData):
-    nir: SecretStr
-    birth_date: dt.date
+    nir: Annotated[
+        SecretStr,
+        Documented(
+            pattern=nir_rules.INPUT_PATTERN,
+            description="The patient's social security number (NIR), spaces allowed: 13 characters then the "
+            "2-digit key (97 minus the first 13 modulo 97, 2A and 2B read as 19 and 18).",
+        ),
+    ]
+    birth_date: Annotated[
+        dt.date, Documented(description="Its year and month (when the NIR has one) are those of the NIR.")
+    ]
 
     @field_validator("nir", mode="before")
     @classmethod
@@ -92,7 +102,11 @@ class Referral(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     # A doctor's, or a midwife's for a pregnant patient.
-    prescriber_rpps: Annotated[str, StringConstraints(strip_whitespace=True)]
+    prescriber_rpps: Annotated[
+        str,
+        StringConstraints(strip_whitespace=True),
+        Documented(pattern=RPPS_PATTERN, description="The prescriber's RPPS number: 11 digits, the last a Luhn key."),
+    ]
     date: dt.date
 
     @field_validator("prescriber_rpps")
@@ -109,10 +123,40 @@ class SessionDeclaration(_PatientData):
     patient's count for the year), so nothing here says whether it is the first session."""
 
     patient: Patient
-    date: dt.date
+    date: Annotated[
+        dt.date,
+        Documented(
+            description=lambda: (
+                f"The day the session took place: from {policy.default_rules()[0].valid_from} (the programme's "
+                "start) to today in Europe/Paris, within the psychologist's convention and in a year still open; "
+                "the patient is 3 or older on that day."
+            )
+        ),
+    ]
     # Who pays besides the common case (see policy_rules.json); null for none.
-    situation: Annotated[str, StringConstraints(max_length=40)] | None = None
-    referral: Referral | None = None
+    situation: (
+        Annotated[
+            str,
+            StringConstraints(max_length=40),
+            Documented(
+                enum=lambda: sorted({code for rule in policy.default_rules() for code in rule.situation_codes if code}),
+                description="One of the situations the rule in force at the session date lists; null for none.",
+            ),
+        ]
+        | None
+    ) = None
+    referral: (
+        Annotated[
+            Referral,
+            Documented(
+                description=lambda: (
+                    "The referral letter, dated on or before the session: required for sessions before "
+                    f"{min(rule.valid_from for rule in policy.default_rules() if not rule.referral_required)}."
+                )
+            ),
+        ]
+        | None
+    ) = None
 
 
 @dataclass(frozen=True)
@@ -240,7 +284,17 @@ class DeclaredSession(QuotaStatus):
 class QuotaQuery(Patient):
     """The body of POST /v1/sessions/quota: a patient and, by default, this year."""
 
-    year: int | None = Field(default=None, ge=1, le=9999)
+    year: (
+        Annotated[
+            int,
+            Field(ge=1, le=9999),
+            Documented(
+                minimum=lambda: policy.default_rules()[0].valid_from.year,
+                description="From the programme's first year to the current one; this year when left out.",
+            ),
+        ]
+        | None
+    ) = None
 
 
 def check_quota_query(query: QuotaQuery, today: dt.date, rules: Sequence[Rule] | None = None) -> tuple[int, Rule]:

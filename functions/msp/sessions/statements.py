@@ -20,6 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from msp import cursors
 from msp.auth import Caller, Role
+from msp.documented import Documented
 
 if TYPE_CHECKING:
     from msp.sessions.rules import PatientKeyring
@@ -53,7 +54,14 @@ class MonthQuery(BaseModel):
 
 
 class SessionsQuery(MonthQuery):
-    cursor: Annotated[str, StringConstraints(max_length=1000)] | None = None
+    cursor: (
+        Annotated[
+            str,
+            StringConstraints(max_length=1000),
+            Documented(description="The next_cursor of the previous page, for the same month."),
+        ]
+        | None
+    ) = None
     limit: int = Field(default=PAGE_SIZE, ge=1, le=MAX_PAGE_SIZE)
 
 

@@ -9,7 +9,7 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_valida
 
 from msp.auth import ALL_DEPARTMENTS, Caller, Role
 from msp.errors import DepartmentNotInScope, NoTally
-from msp.geography import DEPARTMENTS
+from msp.geography import DEPARTMENT_CODES, DEPARTMENTS
 from msp.tally.ports import ReportReader
 
 
@@ -21,7 +21,7 @@ class StatsQuery(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     year: int | None = Field(default=None, ge=2000, le=9999)
-    department: Annotated[str, BeforeValidator(_upper)] | None = None
+    department: Annotated[str, BeforeValidator(_upper), DEPARTMENT_CODES] | None = None
 
     @field_validator("department")
     @classmethod
