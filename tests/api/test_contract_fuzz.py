@@ -103,7 +103,9 @@ def test_every_schemathesis_phase_finds_no_server_error(api, role, tmp_path):
         "--checks=not_a_server_error",
         f"--max-examples={PHASE_EXAMPLES}",
         "--seed=20261123",
-        "--workers=2",
+        # One worker: CPython 3.11 can crash inside schemathesis (SystemError: AST constructor recursion depth
+        # mismatch) when its coverage phase builds schemas on two threads at once.
+        "--workers=1",
         "--no-color",
         *([f"--header=Authorization: Bearer {token}"] if token else []),
     ]
