@@ -42,6 +42,15 @@ def consistent_directory(own_tables):
     assert_directory_consistent(own_tables["AppTable"], own_tables["DirectoryTable"])
 
 
+@pytest.fixture(autouse=True)
+def search_reads_the_directory(own_tables, monkeypatch):
+    """These scenarios check what the directory holds after each edit, so the search function keeps nothing in
+    its cache here; the cache's freshness contract (at most the public max-age) is tested on its own."""
+    from msp.storage.directory_cache import cached_directory_store
+
+    monkeypatch.setattr(cached_directory_store(), "max_age", 0)
+
+
 def _transition(api, token, candidature_id, action, version, **extra):
     body = {"action": action, "expected_version": version} | extra
     return api.call("POST", f"/v1/candidatures/{candidature_id}/transitions", token=token, json=body)
