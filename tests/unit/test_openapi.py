@@ -14,9 +14,12 @@ from hypothesis import strategies as st
 
 from infra.template import FUNCTIONS_DIR, load_template
 from msp.candidatures.models import CandidatureFields
+from msp.errors import IdentityLocked
 from msp.geography import PHONE_PATTERN, normalise_phone
+from msp.http_errors import ERROR_ANSWERS, ErrorAnswer
 from msp.identifiers import VALUE_PATTERN, adeli_problem, rpps_problem
 from msp.openapi import OPERATIONS, build_document, render
+from msp.openapi.error_responses import ERROR_DESCRIPTIONS, RETRY_AFTER, error_response
 from msp.sessions import nir
 
 COMMITTED = FUNCTIONS_DIR / "openapi.json"
@@ -88,6 +91,31 @@ def test_every_operation_documents_throttling_its_token_and_its_errors_body():
                     assert response["content"]["application/json"]["schema"], (method, path, status)
             if "503" in responses:
                 assert responses["503"]["headers"]["Retry-After"]["required"], (method, path)
+
+
+def test_every_status_a_refusal_answers_is_described():
+    for kind, answer in ERROR_ANSWERS.items():
+        assert answer.status in ERROR_DESCRIPTIONS, f"{kind.__name__}: describe {answer.status} in ERROR_DESCRIPTIONS"
+
+
+def test_retry_after_is_documented_where_a_refusal_sends_it():
+    """409: a request still in progress (ERROR_ANSWERS) sends it, other conflicts do not; the quota look-up's 429:
+    the daily limit sends it, API Gateway's throttling does not; a 429 API Gateway's alone: never."""
+    paths = build_document()["paths"]
+    for methods in paths.values():
+        for operation in methods.values():
+            responses = operation["responses"]
+            if "409" in responses:
+                assert responses["409"]["headers"] == {"Retry-After": RETRY_AFTER}
+    assert paths["/v1/sessions/quota"]["post"]["responses"]["429"]["headers"] == {"Retry-After": RETRY_AFTER}
+    assert "headers" not in paths["/v1/sessions"]["post"]["responses"]["429"]
+    assert "headers" not in paths["/v1/sessions"]["post"]["responses"]["422"]
+
+
+def test_a_refusal_given_a_retry_after_has_it_documented(monkeypatch):
+    monkeypatch.setitem(ERROR_ANSWERS, IdentityLocked, ErrorAnswer(422, "identity_locked", {"Retry-After": "5"}))
+    assert error_response(422, by_the_route=True)["headers"] == {"Retry-After": RETRY_AFTER}
+    assert "headers" not in error_response(412, by_the_route=True)
 
 
 def test_links_name_an_operation_and_its_parameters():
