@@ -48,6 +48,7 @@ def test_api_answers_carry_security_headers(api, method, path, role, status):
     [
         "/admin/",
         "/admin/app.js",
+        "/admin/common.js",
         "/admin/app.css",
         "/admin/missing.html",
         "/",
