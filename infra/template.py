@@ -206,7 +206,7 @@ class LocalNames:
             self.by_logical_id[name] = f"{prefix}-{name}"
         for name in template.secrets:
             # Only a name to pass around: the local stack hands functions the secret's value itself
-            # (see infra.local_stack.dev_secrets), there is no Secrets Manager on loopback.
+            # (see infra.provision.dev_secrets), there is no Secrets Manager on loopback.
             self.by_logical_id[name] = f"arn:aws:secretsmanager:eu-west-3:000000000000:secret:{prefix}-{name}"
 
     def secret_variables(self) -> dict[str, str]:
@@ -225,20 +225,14 @@ class LocalNames:
         return self.by_logical_id[logical_id]
 
     def resolve(self, value: Any) -> str:
-        """A template value (literal, Ref, or the Sub that names a bucket) as a local string.
-
-        A parameter resolves to its default; a Secrets Manager dynamic reference to a fixed
-        development value (the local stack has no secrets service, and loopback needs none).
-        """
+        """A template value (literal, Ref, or the Sub that names a bucket) as a local string; a parameter
+        resolves to its default. Secrets reach functions as ARNs only (see dev_secrets for their local values)."""
         if isinstance(value, str | int | float):
             return str(value)
         if "Ref" in value and value["Ref"] in self.by_logical_id:
             return self.by_logical_id[value["Ref"]]
         if "Ref" in value and "Default" in self.template.parameters.get(value["Ref"], {}):
             return str(self.template.parameters[value["Ref"]]["Default"])
-        if isinstance(value.get("Fn::Sub"), str) and value["Fn::Sub"].startswith("{{resolve:secretsmanager:"):
-            secret = value["Fn::Sub"].split(":")[2].strip("${}")
-            return f"local-development-{secret}-not-for-production"
         if "Fn::Sub" in value:
             for name, props in self.template.buckets.items():
                 if props.get("BucketName") == value:

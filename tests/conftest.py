@@ -250,5 +250,5 @@ def moto_env(monkeypatch, reset_storage_clients):
     monkeypatch.setenv("DIRECTORY_TABLE", "msp-unit-directory")
     monkeypatch.setenv("ACCESS_JOURNAL_TABLE", "msp-unit-journal")
     monkeypatch.setenv("EVENT_BUS", "msp-unit-decisions")
-    monkeypatch.setenv("CURSOR_SECRET", "unit-test-cursor-secret-0123456789")
+    monkeypatch.setenv("CURSOR_DEV_SECRET", "unit-test-cursor-secret-0123456789")
     return dict(os.environ)

@@ -24,6 +24,7 @@ STORAGE_MODULES = (
     "retention",
     "review_queue",
     "reviewer_scopes",
+    "secret_versions",
     "secrets",
     "session_years",
     "sessions",

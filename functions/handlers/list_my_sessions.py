@@ -3,10 +3,9 @@
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.logging import correlation_paths
 
-from msp.config import settings
 from msp.http import caller_of, create_app, json_response, parse_query
 from msp.sessions.statements import SessionsQuery, list_sessions
-from msp.storage.secrets import patient_keyring
+from msp.storage.secrets import patient_keyring, queue_cursor_keys
 from msp.storage.sessions import session_store
 
 logger = Logger()
@@ -16,7 +15,7 @@ app = create_app()
 @app.get("/v1/sessions")
 def sessions():
     query = parse_query(app, SessionsQuery)
-    page = list_sessions(session_store(), patient_keyring(), caller_of(app), query, settings().cursor_secret.encode())
+    page = list_sessions(session_store(), patient_keyring(), caller_of(app), query, queue_cursor_keys())
     return json_response(200, page.model_dump(mode="json"))
 
 

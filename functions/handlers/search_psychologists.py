@@ -4,11 +4,11 @@ the nearest listed practices (public, cacheable), as JSON or, for `Accept: appli
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.logging import correlation_paths
 
-from msp.config import settings
 from msp.directory.geojson import GEOJSON, feature_collection, prefers_geojson
 from msp.directory.search import SearchQuery, search_nearest
 from msp.http import PUBLIC_CACHE_HEADERS, create_app, header, json_response, parse_query
 from msp.storage.directory_cache import cached_directory_store
+from msp.storage.secrets import search_cursor_keys
 
 logger = Logger()
 app = create_app()
@@ -17,8 +17,7 @@ app = create_app()
 @app.get("/v1/psychologists/search")
 def search():
     query = parse_query(app, SearchQuery)
-    secret = settings().search_cursor_secret.get_secret_value().encode()
-    page = search_nearest(cached_directory_store(), query, cursor_secret=secret)
+    page = search_nearest(cached_directory_store(), query, cursor_keys=search_cursor_keys())
     # One URL, two representations: caches must key on Accept.
     headers = PUBLIC_CACHE_HEADERS | {"Vary": "Accept"}
     if prefers_geojson(header(app, "Accept")):

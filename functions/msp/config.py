@@ -18,18 +18,18 @@ class Settings(BaseModel):
     access_journal_retention_days: int = Field(alias="ACCESS_JOURNAL_RETENTION_DAYS", default=365, ge=1)
     event_bus: str = Field(alias="EVENT_BUS", default="", description="bus of review decisions")
     region: str = Field(alias="AWS_REGION", default="eu-west-3")
-    # Only the functions that need them get these (see template.yaml).
-    cursor_secret: str = Field(alias="CURSOR_SECRET", default="", description="HMAC key of queue cursors")
-    search_cursor_secret: SecretStr = Field(
-        alias="SEARCH_CURSOR_SECRET", default=SecretStr(""), description="HMAC key of directory search cursors"
-    )
     mail_from: str = Field(alias="MAIL_FROM", default="")
     # The reviewers' shared mailbox: resignations and the daily digest of new candidatures go there.
     reviewers_mail: str = Field(alias="REVIEWERS_MAIL", default="")
     # Secrets Manager secret of the patient key; only the session functions are given it.
     patient_key_secret_arn: str | None = Field(alias="PATIENT_KEY_SECRET_ARN", default=None)
-    # The local stack's stand-in for that secret's value (infra.provision.dev_secrets); never set on AWS.
+    # Secrets Manager secrets of the cursors' HMAC keys (lists, directory search): only the functions that page.
+    cursor_secret_arn: str | None = Field(alias="CURSOR_SECRET_ARN", default=None)
+    search_cursor_secret_arn: str | None = Field(alias="SEARCH_CURSOR_SECRET_ARN", default=None)
+    # The local stack's stand-ins for these secrets' values (infra.provision.dev_secrets); never set on AWS.
     patient_key_dev_secret: SecretStr | None = Field(alias="PATIENT_KEY_DEV_SECRET", default=None)
+    cursor_dev_secret: SecretStr | None = Field(alias="CURSOR_DEV_SECRET", default=None)
+    search_cursor_dev_secret: SecretStr | None = Field(alias="SEARCH_CURSOR_DEV_SECRET", default=None)
     # The retention purge's periods, in days after a candidature's last change (template parameters).
     draft_retention_days: int = Field(alias="DRAFT_RETENTION_DAYS", default=183, ge=1)
     withdrawn_retention_days: int = Field(alias="WITHDRAWN_RETENTION_DAYS", default=183, ge=1)
@@ -41,8 +41,11 @@ class Settings(BaseModel):
 
     @model_validator(mode="after")
     def _no_dev_secret_on_aws(self) -> Settings:
-        if self.patient_key_dev_secret is not None and self.execution_env.startswith("AWS_Lambda"):
-            raise ValueError("PATIENT_KEY_DEV_SECRET is for the local stack only; on AWS the key comes from its secret")
+        if not self.execution_env.startswith("AWS_Lambda"):
+            return self
+        for name, field in type(self).model_fields.items():
+            if name.endswith("_dev_secret") and getattr(self, name) is not None:
+                raise ValueError(f"{field.alias} is for the local stack only; on AWS the key comes from its secret")
         return self
 
 

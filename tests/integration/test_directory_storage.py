@@ -13,7 +13,7 @@ from infra.components import REGION
 from infra.provision import table_definition
 from msp.directory.listing import density_cell, density_region
 from msp.directory.search import SearchQuery, search_nearest
-from tests.unit.directory_fakes import SECRET, all_pages, brute_force, listed
+from tests.unit.directory_fakes import KEYS, all_pages, brute_force, listed
 
 pytestmark = pytest.mark.integration
 
@@ -128,7 +128,7 @@ def test_density_counters_are_rebuilt_from_the_stored_practices(directory_table)
     paris = store.density_per_km2(48.8566, 2.3522)
     nowhere = store.density_per_km2(45.0, 1.0)  # nothing listed within a region of it
     assert paris is not None and nowhere is not None and paris > 100 * nowhere
-    page = search_nearest(store, SearchQuery(lat=48.8566, lon=2.3522, limit=5), cursor_secret=SECRET)
+    page = search_nearest(store, SearchQuery(lat=48.8566, lon=2.3522, limit=5), cursor_keys=KEYS)
     assert len(page.results) == 5
 
 

@@ -287,7 +287,7 @@ def test_directory_search_on_a_national_dataset(stack):
     # other instead of concurrently, and with no storage at all (the domain's own CPU, in memory)
     from msp.directory.search import search_nearest
     from msp.storage.directory import DirectoryStore
-    from tests.unit.directory_fakes import InMemoryListings
+    from tests.unit.directory_fakes import KEYS, InMemoryListings
 
     class InMemoryHinted(InMemoryListings):
         def density_per_km2(self, lat, lon):
@@ -316,7 +316,7 @@ def test_directory_search_on_a_national_dataset(stack):
         recording.steps = []
         for name, port in variants.items():
             started = time.perf_counter()
-            search_nearest(port, query, cursor_secret=b"bench-cursor-secret-0123456789")
+            search_nearest(port, query, cursor_keys=KEYS)
             variant_ms[name].append((time.perf_counter() - started) * 1000)
         # The storage alone: the same steps' Queries (concurrent within a step) and items read back.
         started = time.perf_counter()

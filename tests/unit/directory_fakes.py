@@ -5,13 +5,14 @@ from __future__ import annotations
 import bisect
 from collections.abc import Iterable, Sequence
 
+from msp.cursors import CursorKeys
 from msp.directory.cellkeys import KeyRange, index_keys
 from msp.directory.listing import ListedPractice
 from msp.directory.names import name_tokens
 from msp.directory.search import SearchPage, SearchQuery, search_nearest
 from msp.directory.spherical import haversine_km
 
-SECRET = b"unit-test-cursor-secret-0123456789"
+KEYS = CursorKeys(b"unit-test-cursor-secret-0123456789")
 
 
 def listed(
@@ -130,7 +131,7 @@ def all_pages(port, query: SearchQuery, *, max_pages: int = 1000, **options) -> 
     pages = []
     cursor = None
     while len(pages) < max_pages:
-        page = search_nearest(port, query.model_copy(update={"cursor": cursor}), cursor_secret=SECRET, **options)
+        page = search_nearest(port, query.model_copy(update={"cursor": cursor}), cursor_keys=KEYS, **options)
         pages.append(page)
         cursor = page.next_cursor
         if cursor is None:

@@ -10,7 +10,7 @@ import pytest
 from msp.directory.search import SearchQuery, search_nearest
 from msp.storage.directory_cache import PUBLIC_MAX_AGE, CachedListings
 
-from .directory_fakes import SECRET, BatchListings, InMemoryListings, brute_force, listed
+from .directory_fakes import KEYS, BatchListings, InMemoryListings, brute_force, listed
 
 PARIS = (48.8566, 2.3522)
 
@@ -31,7 +31,7 @@ def _practices(count: int, seed: int = 7) -> list:
 
 
 def _search(port, **query) -> list[str]:
-    page = search_nearest(port, SearchQuery(lat=PARIS[0], lon=PARIS[1], **query), cursor_secret=SECRET)
+    page = search_nearest(port, SearchQuery(lat=PARIS[0], lon=PARIS[1], **query), cursor_keys=KEYS)
     return [result.practice_id for result in page.results]
 
 
@@ -100,7 +100,7 @@ def test_memory_stays_within_the_bound_least_recently_used_ranges_dropped_first(
         store.reset_counts()
         lat = PARIS[0] + (step % 6) * 0.01
         lon = PARIS[1] + (step // 6) * 0.01
-        page = search_nearest(cached, SearchQuery(lat=lat, lon=lon, radius_km=4, limit=10), cursor_secret=SECRET)
+        page = search_nearest(cached, SearchQuery(lat=lat, lon=lon, radius_km=4, limit=10), cursor_keys=KEYS)
         assert len(page.results) == 10
         assert cached.cached_items <= 1500
         assert cached.cached_items == sum(len(practices) for _, practices in cached._ranges.values())
@@ -108,7 +108,7 @@ def test_memory_stays_within_the_bound_least_recently_used_ranges_dropped_first(
     last_ranges = list(store.ranges)
     assert sum(len(store.query_range(*key_range)) for key_range in last_ranges) <= 1500
     store.reset_counts()
-    search_nearest(cached, SearchQuery(lat=lat, lon=lon, radius_km=4, limit=10), cursor_secret=SECRET)
+    search_nearest(cached, SearchQuery(lat=lat, lon=lon, radius_km=4, limit=10), cursor_keys=KEYS)
     assert store.queries == 0
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import re
 import subprocess
@@ -128,7 +129,8 @@ def test_review_queue_indexes_are_sparse_keys_the_storage_writes():
         projected = set(indexes[name]["Projection"]["NonKeyAttributes"])
         assert {"id", "status", "version", "department", "submitted_at", "updated_at", "fields"} <= projected
     queue_policy = _statements(FUNCTIONS["ListReviewQueueFunction"])
-    assert [s["Action"] for s in queue_policy] == [["dynamodb:Query"]], "the queue only queries, never scans"
+    table_actions = [action for s in queue_policy for action in s["Action"] if action.startswith("dynamodb:")]
+    assert table_actions == ["dynamodb:Query"], "the queue only queries, never scans"
 
 
 def test_directory_table_has_string_pk_and_sk():
@@ -138,8 +140,7 @@ def test_directory_table_has_string_pk_and_sk():
 
 
 def test_cursor_secret_comes_from_secrets_manager_and_mail_from_ses():
-    queue = FUNCTIONS["ListReviewQueueFunction"].environment["CURSOR_SECRET"]
-    assert queue["Fn::Sub"].startswith("{{resolve:secretsmanager:${ReviewCursorSecret}")
+    assert FUNCTIONS["ListReviewQueueFunction"].environment["CURSOR_SECRET_ARN"] == {"Ref": "ReviewCursorSecret"}
     assert TEMPLATE.resources["ReviewCursorSecret"]["Type"] == "AWS::SecretsManager::Secret"
     notify = _statements(FUNCTIONS["NotifyDecisionFunction"])
     assert any(s["Action"] == ["ses:SendEmail"] for s in notify)
@@ -295,16 +296,72 @@ def test_the_patient_key_secret_is_generated_retained_and_read_only_where_needed
         "ListMySessionsFunction",
         "ExportMyDataFunction",
     }
+
+
+def _given_secrets(function) -> set[str]:
+    """The secrets a function is given by ARN (X_SECRET_ARN: !Ref S)."""
+    return {
+        value["Ref"]
+        for key, value in function.environment.items()
+        if key.endswith("_SECRET_ARN") and isinstance(value, dict) and value.get("Ref") in TEMPLATE.secrets
+    }
+
+
+def _readable_secrets(function) -> list:
+    return [s["Resource"] for s in _statements(function) if "secretsmanager:GetSecretValue" in s["Action"]]
+
+
+def test_no_secret_value_reaches_an_environment_variable():
+    assert "{{resolve:" not in TEMPLATE_PATH.read_text(encoding="utf-8"), "dynamic references put values in variables"
     for name, function in FUNCTIONS.items():
-        granted = [
-            statement["Resource"]
-            for statement in _statements(function)
-            if "secretsmanager:GetSecretValue" in statement["Action"]
-        ]
-        assert granted == ([{"Ref": "PatientKeySecret"}] if name in readers else []), name
+        for key, value in function.environment.items():
+            if "SECRET" in key:
+                assert key.endswith("_SECRET_ARN") and value == {"Ref": value.get("Ref")}, (name, key)
+                assert value["Ref"] in TEMPLATE.secrets, (name, key)
 
 
-def test_no_function_is_given_a_dev_secret():
+def test_each_function_reads_exactly_the_secrets_it_is_given():
+    for name, function in FUNCTIONS.items():
+        if name == "CursorSecretRotationFunction":
+            continue
+        granted = _readable_secrets(function)
+        # One statement per secret, on that secret alone.
+        assert sorted(r["Ref"] for r in granted) == sorted(_given_secrets(function)), name
+    cursor_readers = {name for name, f in FUNCTIONS.items() if f.environment.get("CURSOR_SECRET_ARN")}
+    assert cursor_readers == {"ListReviewQueueFunction", "ListAccessJournalFunction", "ListMySessionsFunction"}
+    search_readers = {name for name, f in FUNCTIONS.items() if f.environment.get("SEARCH_CURSOR_SECRET_ARN")}
+    assert search_readers == {"SearchPsychologistsFunction"}
+
+
+def test_the_cursor_secrets_rotate_long_after_any_cursor_expires():
+    from msp.cursors import LIST_CURSOR_LIFETIME, SEARCH_CURSOR_LIFETIME, SIGNING_DELAY
+
+    rotated = {"ReviewCursorSecret", "SearchCursorSecret"}
+    schedules = TEMPLATE.of_type("AWS::SecretsManager::RotationSchedule")
+    assert {schedule["Properties"]["SecretId"]["Ref"] for schedule in schedules.values()} == rotated
+    longest = max(LIST_CURSOR_LIFETIME, SEARCH_CURSOR_LIFETIME) + SIGNING_DELAY
+    for schedule in schedules.values():
+        props = schedule["Properties"]
+        assert props["RotationLambdaARN"] == {"Fn::GetAtt": ["CursorSecretRotationFunction", "Arn"]}
+        interval = dt.timedelta(days=props["RotationRules"]["AutomaticallyAfterDays"])
+        assert interval >= 30 * longest, "a cursor must never meet two rotations"
+        permission = TEMPLATE.resources[schedule["DependsOn"]]["Properties"]
+        assert permission["Principal"] == "secretsmanager.amazonaws.com"
+        assert permission["SourceArn"] == props["SecretId"]
+    rotation = FUNCTIONS["CursorSecretRotationFunction"]
+    (statement,) = _statements(rotation)
+    assert sorted(statement["Action"]) == [
+        "secretsmanager:DescribeSecret",
+        "secretsmanager:GetSecretValue",
+        "secretsmanager:PutSecretValue",
+        "secretsmanager:UpdateSecretVersionStage",
+    ]
+    assert sorted(r["Ref"] for r in statement["Resource"]) == sorted(rotated)
+    assert rotation.events == {} and _given_secrets(rotation) == set()
+
+
+def test_no_dev_switch_reaches_the_template():
+    assert "DEV_SECRET" not in TEMPLATE_PATH.read_text(encoding="utf-8")
     for name, function in FUNCTIONS.items():
         assert not [key for key in function.environment if key.endswith("_DEV_SECRET")], name
 
@@ -392,14 +449,17 @@ def test_only_the_patients_routes_are_public_and_they_read_only_public_data():
     }
     for function in directory.values():
         for statement in _statements(FUNCTIONS[function]):
+            if statement["Action"] == ["secretsmanager:GetSecretValue"]:
+                assert statement["Resource"] == {"Ref": "SearchCursorSecret"}, "its cursors' key, nothing else"
+                continue
             assert statement["Resource"] == {"Fn::GetAtt": ["DirectoryTable", "Arn"]}, function
             assert set(statement["Action"]) <= {"dynamodb:Query", "dynamodb:GetItem", "dynamodb:BatchGetItem"}
             if statement["Action"] != ["dynamodb:Query"]:
                 assert "dynamodb:LeadingKeys" in str(statement["Condition"]), "single-item reads are scoped by key"
     # The communes are shipped with the code: the places function reads nothing.
     assert FUNCTIONS["SuggestPlacesFunction"].policies == []
-    secret = FUNCTIONS["SearchPsychologistsFunction"].environment["SEARCH_CURSOR_SECRET"]
-    assert secret["Fn::Sub"].startswith("{{resolve:secretsmanager:${SearchCursorSecret}")
+    secret = FUNCTIONS["SearchPsychologistsFunction"].environment["SEARCH_CURSOR_SECRET_ARN"]
+    assert secret == {"Ref": "SearchCursorSecret"}
 
 
 def test_reviewer_scopes_come_from_the_token_trigger_not_from_a_writable_attribute():

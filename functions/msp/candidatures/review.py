@@ -70,7 +70,9 @@ class QueueQuery(Strict):
     department: Annotated[str, StringConstraints(strip_whitespace=True, to_upper=True), DEPARTMENT_CODES] | None = None
     cursor: (
         Annotated[
-            str, StringConstraints(max_length=2000), Documented(description="The next_cursor of the previous page.")
+            str,
+            StringConstraints(max_length=2000),
+            Documented(description="The next_cursor of the previous page (valid for 8 hours)."),
         ]
         | None
     ) = None

@@ -59,7 +59,7 @@ class SearchQuery(BaseModel):
         Annotated[
             str,
             StringConstraints(max_length=1000),
-            Documented(description="The next_cursor of the previous page, for the same search."),
+            Documented(description="The next_cursor of the previous page, for the same search (valid for an hour)."),
         ]
         | None
     ) = None
@@ -206,10 +206,10 @@ DEFAULT_TUNING = SearchTuning()
 _Rank = tuple[float, str]
 
 
-def _cursor_position(query: SearchQuery, secret: bytes) -> _Rank | None:
+def _cursor_position(query: SearchQuery, keys: cursors.CursorKeys) -> _Rank | None:
     if query.cursor is None:
         return None
-    position = cursors.open_sealed(query.cursor, context=query.fingerprint(), secret=secret)
+    position = cursors.open_sealed(query.cursor, context=query.fingerprint(), keys=keys)
     try:
         distance, practice_id = float.fromhex(position["d"]), position["id"]
     except (KeyError, TypeError, ValueError):
@@ -219,9 +219,10 @@ def _cursor_position(query: SearchQuery, secret: bytes) -> _Rank | None:
     return distance, practice_id
 
 
-def _seal(rank: _Rank, query: SearchQuery, secret: bytes) -> str:
+def _seal(rank: _Rank, query: SearchQuery, keys: cursors.CursorKeys) -> str:
     # float.hex keeps the exact distance, so the next page resumes exactly after it.
-    return cursors.seal({"d": rank[0].hex(), "id": rank[1]}, context=query.fingerprint(), secret=secret)
+    position = {"d": rank[0].hex(), "id": rank[1]}
+    return cursors.seal(position, context=query.fingerprint(), keys=keys, lifetime=cursors.SEARCH_CURSOR_LIFETIME)
 
 
 def _read(port: ListingQueryPort, ranges: list[KeyRange]) -> list[ListedPractice]:
@@ -314,16 +315,19 @@ class _StepPlanner:
 
 
 def search_nearest(
-    port: ListingQueryPort, query: SearchQuery, *, cursor_secret: bytes, tuning: SearchTuning = DEFAULT_TUNING
+    port: ListingQueryPort,
+    query: SearchQuery,
+    *,
+    cursor_keys: cursors.CursorKeys,
+    tuning: SearchTuning = DEFAULT_TUNING,
 ) -> SearchPage:
     """The next page of practices within the radius passing the filters, by distance then practice id.
 
     Pages chained by `next_cursor` give exactly the sequence one unlimited page would: each step reads the
     cells of a wider disk, until the nearest `limit + 1` matches lie closer than anything not read yet.
     """
-    after = _cursor_position(query, cursor_secret)
+    after = _cursor_position(query, cursor_keys)
     wanted = query.limit + 1  # one more than a page proves whether another page exists
-    cursors.require_secret(cursor_secret)
     results = _Results(query, after)
     planner = _StepPlanner(query, tuning)
     target_km = planner.first_target(port, after, wanted)
@@ -336,7 +340,7 @@ def search_nearest(
             break
         target_km = _next_target(results.history, wanted + results.before_cursor(), tuning)
     page = ranked[: query.limit]
-    next_cursor = _seal(page[-1][0], query, cursor_secret) if len(ranked) > query.limit else None
+    next_cursor = _seal(page[-1][0], query, cursor_keys) if len(ranked) > query.limit else None
     return SearchPage(results=[_result(rank[0], practice) for rank, practice in page], next_cursor=next_cursor)
 
 

@@ -58,7 +58,7 @@ class SessionsQuery(MonthQuery):
         Annotated[
             str,
             StringConstraints(max_length=1000),
-            Documented(description="The next_cursor of the previous page, for the same month."),
+            Documented(description="The next_cursor of the previous page, for the same month (valid for 8 hours)."),
         ]
         | None
     ) = None
@@ -139,19 +139,25 @@ def _context(caller: Caller, query: SessionsQuery) -> str:
 
 
 def list_sessions(
-    port: SessionsOfPsychologist, keyring: PatientKeyring, caller: Caller, query: SessionsQuery, secret: bytes
+    port: SessionsOfPsychologist,
+    keyring: PatientKeyring,
+    caller: Caller,
+    query: SessionsQuery,
+    cursor_keys: cursors.CursorKeys,
 ) -> StatementPage:
     """The caller's sessions of the month, by date, a page at a time."""
     caller.require(Role.PSYCHOLOGIST)
+    context = _context(caller, query)
     after = None
     if query.cursor:
-        after = cursors.open_sealed(query.cursor, context=_context(caller, query), secret=secret).get("after")
+        after = cursors.open_sealed(query.cursor, context=context, keys=cursor_keys).get("after")
     items, position = port.sessions_of(
         caller.sub, query.first_day.isoformat(), query.last_day.isoformat(), after, query.limit
     )
     next_cursor = None
     if position is not None:
-        next_cursor = cursors.seal({"after": position}, context=_context(caller, query), secret=secret)
+        lifetime = cursors.LIST_CURSOR_LIFETIME
+        next_cursor = cursors.seal({"after": position}, context=context, keys=cursor_keys, lifetime=lifetime)
     return StatementPage(
         year=query.year,
         month=query.month,

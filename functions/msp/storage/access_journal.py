@@ -10,6 +10,7 @@ daily sets the day after theirs.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 from functools import cache
 from typing import TYPE_CHECKING, Any
 
@@ -26,6 +27,7 @@ from msp.storage.aws import (
     to_item,
     transact_write,
 )
+from msp.storage.secrets import queue_cursor_keys
 
 if TYPE_CHECKING:
     from msp.sessions.journal import JournalEntry
@@ -39,11 +41,11 @@ def _epoch(iso_moment: str) -> int:
 
 
 class AccessJournalStore:
-    def __init__(self, table: str, retention_days: int, cursor_secret: str = ""):
+    def __init__(self, table: str, retention_days: int, cursor_keys: Callable[[], cursors.CursorKeys]):
         self.table = table
         self.retention_seconds = retention_days * _DAY_SECONDS
-        # Only the listing route is given the cursor secret (see template.yaml).
-        self.cursor_secret = cursor_secret.encode()
+        # Only the listing route is given the cursor secret (see template.yaml): read when it lists.
+        self.cursor_keys = cursor_keys
 
     def entry_put(self, entry: JournalEntry) -> dict[str, Any]:
         """The entry as a transaction Put, so a declaration or cancellation journals itself in its own write."""
@@ -106,19 +108,21 @@ class AccessJournalStore:
             "ScanIndexForward": False,
             "Limit": limit,
         }
+        keys = self.cursor_keys()
         if cursor:
-            position = cursors.open_sealed(cursor, context=context, secret=self.cursor_secret)
+            position = cursors.open_sealed(cursor, context=context, keys=keys)
             arguments["ExclusiveStartKey"] = to_item({"pk": f"JOURNAL#{psychologist_sub}", "sk": position["after"]})
         with aws_errors():
             page = dynamodb_client().query(**arguments)
         last = page.get("LastEvaluatedKey")
         after = from_item(last)["sk"] if last else None
-        next_cursor = cursors.seal({"after": after}, context=context, secret=self.cursor_secret) if after else None
+        lifetime = cursors.LIST_CURSOR_LIFETIME
+        next_cursor = cursors.seal({"after": after}, context=context, keys=keys, lifetime=lifetime) if after else None
         return [from_item(item) for item in page.get("Items", [])], next_cursor
 
 
 @cache
 def access_journal_store() -> AccessJournalStore:
     return AccessJournalStore(
-        settings().access_journal_table, settings().access_journal_retention_days, settings().cursor_secret
+        settings().access_journal_table, settings().access_journal_retention_days, queue_cursor_keys
     )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import heapq
+from collections.abc import Callable
 from functools import cache
 from typing import TYPE_CHECKING, Any
 
@@ -12,6 +13,7 @@ from msp import cursors
 from msp.config import settings
 from msp.errors import InvalidCursor
 from msp.storage.aws import aws_errors, condition_failed, dynamodb_client, from_item, pages
+from msp.storage.secrets import queue_cursor_keys
 
 if TYPE_CHECKING:
     from msp.candidatures.models import QueueEntry, QueuePage, Status
@@ -52,10 +54,10 @@ class ReviewQueueStore:
     next `limit` entries after the cursor's position across all of them, oldest submission first.
     """
 
-    def __init__(self, table: str, cursor_secret: str):
-        cursors.require_secret(cursor_secret.encode())
+    def __init__(self, table: str, cursor_keys: Callable[[], cursors.CursorKeys]):
         self.table = table
-        self.secret = cursor_secret.encode()
+        # Read for each page: the keys rotate (storage/secrets.py caches them).
+        self.cursor_keys = cursor_keys
 
     def _partition(self, index: str, key_name: str, key: str, after: str | None, wanted: int) -> list:
         condition = f"{key_name} = :key"
@@ -83,9 +85,10 @@ class ReviewQueueStore:
         from msp.candidatures.models import QueuePage
 
         context = f"review-queue|{status.value}|{'*' if departments is None else ','.join(sorted(departments))}"
+        keys = self.cursor_keys()
         after = None
         if cursor:
-            position = cursors.open_sealed(cursor, context=context, secret=self.secret)
+            position = cursors.open_sealed(cursor, context=context, keys=keys)
             after = position.get("after")
             if not isinstance(after, str):
                 raise InvalidCursor("The cursor is invalid: ask for the first page again.")
@@ -100,7 +103,8 @@ class ReviewQueueStore:
         merged = list(heapq.merge(*runs, key=lambda pair: pair[0]))[:wanted]
         next_cursor = None
         if len(merged) > limit:
-            next_cursor = cursors.seal({"after": merged[limit - 1][0]}, context=context, secret=self.secret)
+            position = {"after": merged[limit - 1][0]}
+            next_cursor = cursors.seal(position, context=context, keys=keys, lifetime=cursors.LIST_CURSOR_LIFETIME)
         return QueuePage(results=[entry for _, entry in merged[:limit]], next_cursor=next_cursor)
 
 
@@ -161,4 +165,4 @@ def digest_store() -> DigestStore:
 
 @cache
 def review_queue_store() -> ReviewQueueStore:
-    return ReviewQueueStore(settings().app_table, settings().cursor_secret)
+    return ReviewQueueStore(settings().app_table, queue_cursor_keys)
