@@ -7,13 +7,18 @@ from every other test's data, and searches within a few kilometres of it.
 
 from __future__ import annotations
 
+import datetime as dt
 import math
+import os
 import time
 import uuid
 
 import pytest
 
 from infra.seed import review, submit_with_documents
+from msp.clock import utc_now
+from msp.cursors import SEARCH_CURSOR_LIFETIME, CursorKeys, seal
+from msp.directory.search import SearchQuery
 from msp.directory.spherical import haversine_km
 from msp.storage.directory_cache import PUBLIC_MAX_AGE, cached_directory_store
 
@@ -226,6 +231,24 @@ def test_cursors_page_through_the_whole_sequence_and_refuse_tampering(api, liste
         assert refused.json()["error"]["code"] == "invalid_cursor"
     elsewhere = _search(api, **{**at, "radius_km": 5}, limit=2, cursor=first)
     assert elsewhere.status_code == 400 and elsewhere.json()["error"]["code"] == "invalid_cursor"
+
+
+def test_an_expired_cursor_asks_for_the_first_page_again(api, listed):
+    centre = (44.70, 4.10)
+    first, _ = listed([_near(*centre, 0.3, 0)])
+    at = {"lat": centre[0], "lon": centre[1], "radius_km": 4}
+    # Sealed as the search function does, with the stack's own key: only its age differs between the two.
+    keys = CursorKeys.from_secret(os.environ["SEARCH_CURSOR_DEV_SECRET"])
+    context = SearchQuery(**at).fingerprint()
+    position = {"d": (0.0).hex(), "id": ""}
+
+    def sealed(age: dt.timedelta) -> str:
+        return seal(position, context=context, keys=keys, lifetime=SEARCH_CURSOR_LIFETIME, now=utc_now() - age)
+
+    assert _ids(_search(api, **at, cursor=sealed(SEARCH_CURSOR_LIFETIME - dt.timedelta(minutes=1)))) == [f"{first}-1"]
+    refused = _search(api, **at, cursor=sealed(SEARCH_CURSOR_LIFETIME))
+    assert refused.status_code == 400 and refused.json()["error"]["code"] == "invalid_cursor"
+    assert refused.json()["error"]["message"] == "The cursor has expired: ask for the first page again."
 
 
 @pytest.mark.parametrize(
