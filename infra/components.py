@@ -276,7 +276,8 @@ class LocalSqs(Component):
 
     def start(self) -> LocalSqs:
         self._spawn([sys.executable, str(SQS_SERVER), str(self.port)], env={"MOTO_ACCOUNT_ID": LOCAL_ACCOUNT})
-        wait_for(_client("sqs", self.endpoint).list_queues, "the local SQS server (moto)", 30, self.process, self.log_path)
+        client = _client("sqs", self.endpoint)
+        wait_for(client.list_queues, "the local SQS server (moto)", 30, self.process, self.log_path)
         return self
 
 

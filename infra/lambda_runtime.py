@@ -228,7 +228,7 @@ class AsyncInvocations:
             attempt.function, attempt.request_id, attempt.event, attempt.number, condition, response
         )
         if config.on_failure_queue is None:
-            log.error("%s gave up on request %s (%s): no on-failure destination", attempt.function, attempt.request_id, condition)
+            log.error("%s dropped request %s (%s): no destination", attempt.function, attempt.request_id, condition)
             return
         try:
             self.send_record(config.on_failure_queue, record)
