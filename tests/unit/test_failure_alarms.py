@@ -4,6 +4,7 @@ cfn-lint's own language-extensions transform)."""
 
 from __future__ import annotations
 
+import json
 from functools import cache
 from typing import Any
 
@@ -178,3 +179,15 @@ def test_local_queue_names_follow_the_stage_pattern():
     assert TEMPLATE.queues["NotifyDecisionFunctionFailures"]["QueueName"] == {
         "Fn::Sub": "msp-${Stage}-NotifyDecisionFunction-failures"
     }
+
+
+def test_a_redriven_digest_covers_the_day_its_schedule_fired_for():
+    import datetime as dt
+
+    from handlers.send_review_digest import digest_day
+
+    (schedule,) = TEMPLATE.functions["SendReviewDigestFunction"].events.values()
+    assert json.loads(schedule["Properties"]["Input"]) == {"scheduled_time": "<aws.scheduler.scheduled-time>"}
+    # Fired at 07:00 in Paris on 2 March (06:00 UTC): the digest of 1 March, whenever it runs.
+    assert digest_day({"scheduled_time": "2026-03-02T06:00:00Z"}) == dt.date(2026, 3, 1)
+    assert digest_day({"scheduled_time": "2026-03-01T23:30:00Z"}) == dt.date(2026, 3, 1)  # 00:30 on 2 March
