@@ -32,6 +32,8 @@ import boto3
 from botocore.exceptions import BotoCoreError, ClientError
 
 BATCH = 10  # SQS's largest receive
+# Long polling: an empty answer after a second means the queue has nothing visible (short polling samples servers).
+WAIT_SECONDS = 1
 # Long enough for a batch's invocations; what is kept is made visible again at the end of the run anyway.
 VISIBILITY_SECONDS = 120
 
@@ -143,7 +145,7 @@ def redrive(
             QueueUrl=url,
             MaxNumberOfMessages=min(BATCH, limit - summary.read),
             VisibilityTimeout=VISIBILITY_SECONDS,
-            WaitTimeSeconds=1,
+            WaitTimeSeconds=WAIT_SECONDS,
             MessageAttributeNames=["All"],
         ).get("Messages", [])
         if not messages:

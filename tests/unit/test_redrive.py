@@ -31,6 +31,7 @@ class LambdaClient:
 
 @pytest.fixture
 def sqs(monkeypatch):
+    monkeypatch.setattr(redrive, "WAIT_SECONDS", 0)  # moto answers at once: no need to wait for an empty queue
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
     for name in ("AWS_ENDPOINT_URL_SQS", "AWS_ENDPOINT_URL_LAMBDA"):
