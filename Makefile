@@ -24,7 +24,7 @@ SAM_VENV := .tools/sam
 SAM := $(SAM_VENV)/bin/sam
 
 .PHONY: help venv tools browser site places run test lint token reset bench load clean lock tally openapi fuzz audit \
-	import-conventions sam package validate deploy
+	import-conventions sam package validate deploy redrive
 
 help:
 	@echo "make run    local API + admin page on http://127.0.0.1:$(PORT) with demo data (BACKEND=moto without Java)"
@@ -40,6 +40,7 @@ help:
 	@echo "make package   the functions' artifact for Lambda (python3.12, arm64) and its template, in .aws-sam/build/"
 	@echo "make validate  sam validate --lint and cfn-lint on template.yaml"
 	@echo "make deploy    STAGE=dev|prod: make package, then sam deploy with samconfig.toml (needs AWS credentials)"
+	@echo "make redrive   QUEUE=msp-<stage>-<Function>-failures [LOCAL=1] [DRY_RUN=1] [LIMIT=100]: invoke again what failed"
 
 # checkov, in a virtualenv of its own (its pins clash with the dev set's).
 CHECKOV_VENV := .tools/checkov
@@ -174,6 +175,14 @@ validate: venv sam
 deploy: venv sam $(PLACES_DATA)
 	@test -n "$(STAGE)" || { echo "make deploy STAGE=dev|prod: the stage is an environment of samconfig.toml."; exit 1; }
 	$(BIN)/python -m infra.deploy --stage '$(STAGE)' --sam $(SAM)
+
+# A function's failed asynchronous invocations, from its failures queue, invoked again (infra/redrive.py): in AWS with
+# the environment's credentials and region, or on make run's stack with LOCAL=1.
+REDRIVE_FLAGS = $(if $(filter 1 yes true,$(LOCAL)),--local) $(if $(filter 1 yes true,$(DRY_RUN)),--dry-run) \
+	$(if $(LIMIT),--limit $(LIMIT))
+redrive: venv
+	@test -n "$(QUEUE)" || { echo "Name the queue: make redrive QUEUE=msp-<stage>-<Function>-failures [LOCAL=1]"; exit 1; }
+	$(BIN)/python -m infra.redrive '$(QUEUE)' $(strip $(REDRIVE_FLAGS))
 
 # Regenerate the committed OpenAPI document after changing a route or a model.
 openapi: venv

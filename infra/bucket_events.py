@@ -1,7 +1,8 @@
 """Delivers S3 ObjectCreated notifications to the function the template wires to the bucket.
 
 The local S3 server has no notifications, so new objects under the trigger's prefix are found
-by listing, and each is delivered once, in the event shape S3 sends to Lambda.
+by listing, and each is delivered once, in the event shape S3 sends to Lambda, as the asynchronous
+invocation S3 makes (retried, then recorded in the function's on-failure queue, by the runtime).
 """
 
 from __future__ import annotations
@@ -61,8 +62,9 @@ class BucketNotifier:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
-    def deliver_pending(self) -> int:
-        """Deliver every not yet delivered object; returns how many were delivered."""
+    def deliver_pending(self, wait: bool = True) -> int:
+        """Deliver every not yet delivered object and, with `wait`, wait until every asynchronous invocation is
+        done; returns how many were delivered."""
         client = boto3.client("s3", region_name=REGION)
         count = 0
         present: set[tuple[str, str]] = set()
@@ -77,20 +79,19 @@ class BucketNotifier:
                             continue
                         self.delivered.add(marker)
                         event = object_created_event(bucket, obj["Key"], obj["Size"], obj["ETag"])
-                        try:
-                            self.runtime.invoke(trigger.function, event)
-                        except Exception:
-                            log.exception("%s failed on %s", trigger.function, obj["Key"])
+                        self.runtime.invoke_async(trigger.function, event)
                         count += 1
             # Objects leave the prefix once checked: forget them so the set stays small.
             self.delivered &= present
+        if wait:
+            self.runtime.wait_async_idle()
         return count
 
     def start(self, interval: float = 0.3) -> None:
         def loop() -> None:
             while not self._stop.wait(interval):
                 try:
-                    self.deliver_pending()
+                    self.deliver_pending(wait=False)
                 except Exception:
                     log.exception("bucket polling failed")
 

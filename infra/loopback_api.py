@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import logging
+import sys
 from collections.abc import Callable, Mapping
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -15,6 +16,15 @@ from typing import Any
 from infra.components import LOOPBACK, serve_in_background
 
 Answer = Callable[[str, Mapping[str, str], bytes], tuple[int, dict[str, Any]]]
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        # A client process that ended with its connection kept alive (make redrive) resets it: no fault here.
+        if not isinstance(sys.exc_info()[1], ConnectionResetError):
+            super().handle_error(request, client_address)
 
 
 class LoopbackApi:
@@ -45,8 +55,7 @@ class LoopbackApi:
             def log_message(self, format: str, *args: Any) -> None:
                 log.debug(format, *args)
 
-        self.server = ThreadingHTTPServer((LOOPBACK, 0), Handler)
-        self.server.daemon_threads = True
+        self.server = _Server((LOOPBACK, 0), Handler)
         serve_in_background(self.server, self.name)
         return f"http://{LOOPBACK}:{self.server.server_address[1]}"
 

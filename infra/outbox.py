@@ -45,10 +45,15 @@ class LocalSes:
     def __init__(self, folder: Path):
         self.folder = folder
         self.api = LoopbackApi("local-ses", self._answer, content_type="application/json")
+        # While set, SendEmail is refused as SES refuses a message (MessageRejected), with this reason: how tests
+        # make the sending of a notice fail.
+        self.refusal: str | None = None
 
     def _answer(self, path: str, _headers: Mapping[str, str], body: bytes) -> tuple[int, dict[str, Any]]:
         if path != SEND_EMAIL_PATH:
             return 404, {"message": f"Only SendEmail is served here, not {path}."}
+        if self.refusal is not None:
+            return 400, {"__type": "MessageRejected", "message": self.refusal}
         try:
             written = write_message(self.folder, json.loads(body))
         except (ValueError, KeyError, TypeError) as error:

@@ -177,11 +177,11 @@ def packaged_template(template: Template, code_uri: str) -> dict[str, Any]:
     sources = raw.get("Globals", {}).get("Function", {}).pop("CodeUri", None)
     if sources is None or (ROOT / sources).resolve() != FUNCTIONS_DIR:
         raise PackagingError(f"template.yaml's Globals must name the sources as CodeUri: functions/, not {sources}")
-    for name, resource in raw["Resources"].items():
-        if resource["Type"] == "AWS::Serverless::Function":
-            if "CodeUri" in resource["Properties"]:
-                raise PackagingError(f"{name} names a CodeUri of its own: every function ships the one artifact")
-            resource["Properties"]["CodeUri"] = code_uri
+    for name in template.functions:
+        properties = raw["Resources"][name]["Properties"]
+        if "CodeUri" in properties:
+            raise PackagingError(f"{name} names a CodeUri of its own: every function ships the one artifact")
+        properties["CodeUri"] = code_uri
     return raw
 
 

@@ -90,9 +90,19 @@ def create_buckets(template: Template, names: LocalNames) -> list[str]:
     return created
 
 
+def create_queues(template: Template, names: LocalNames) -> list[str]:
+    """The template's queues with their retention (creating an existing queue with the same attributes is a no-op)."""
+    client = boto3.client("sqs", region_name=REGION)
+    for logical_id, props in template.queues.items():
+        attributes = {"MessageRetentionPeriod": str(props.get("MessageRetentionPeriod", 345600))}
+        client.create_queue(QueueName=names.by_logical_id[logical_id], Attributes=attributes)
+    return [names.by_logical_id[logical_id] for logical_id in template.queues]
+
+
 def provision(template: Template, names: LocalNames) -> None:
     create_tables(template, names)
     create_buckets(template, names)
+    create_queues(template, names)
 
 
 def generated_secret(props: dict[str, Any]) -> str:

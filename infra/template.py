@@ -69,6 +69,28 @@ class EventRule:
     pattern: dict[str, Any]
 
 
+@dataclass(frozen=True)
+class AsyncInvokeConfig:
+    """What Lambda does with an asynchronous invocation that fails: retries, then the record to a queue."""
+
+    maximum_retry_attempts: int = 2  # Lambda's defaults
+    maximum_event_age_seconds: int = 21600
+    on_failure_queue: str | None = None  # the queue's logical id
+
+    @classmethod
+    def of(cls, properties: dict[str, Any]) -> AsyncInvokeConfig:
+        config = properties.get("EventInvokeConfig", {})
+        on_failure = config.get("DestinationConfig", {}).get("OnFailure", {})
+        if on_failure and on_failure.get("Type") != "SQS":
+            raise ValueError(f"the local stack sends failed invocations to SQS queues only, not {on_failure}")
+        destination = on_failure.get("Destination", {}).get("Fn::GetAtt")
+        return cls(
+            maximum_retry_attempts=config.get("MaximumRetryAttempts", cls.maximum_retry_attempts),
+            maximum_event_age_seconds=config.get("MaximumEventAgeInSeconds", cls.maximum_event_age_seconds),
+            on_failure_queue=destination[0] if destination else None,
+        )
+
+
 @dataclass
 class Function:
     logical_id: str
@@ -80,6 +102,7 @@ class Function:
     runtime: str
     architecture: str
     events: dict[str, Any] = field(default_factory=dict)
+    async_invoke: AsyncInvokeConfig = field(default_factory=AsyncInvokeConfig)
 
     @property
     def module(self) -> str:
@@ -97,7 +120,8 @@ class Template:
 
     @property
     def resources(self) -> dict[str, Any]:
-        return self.raw["Resources"]
+        """The resources written one by one; those of a Fn::ForEach loop (the alarms) are left out."""
+        return {name: r for name, r in self.raw["Resources"].items() if not name.startswith("Fn::ForEach::")}
 
     def of_type(self, resource_type: str) -> dict[str, dict[str, Any]]:
         return {name: r for name, r in self.resources.items() if r["Type"] == resource_type}
@@ -129,6 +153,7 @@ class Template:
                 # Lambda's default architecture when a template names none.
                 architecture=props.get("Architectures", defaults.get("Architectures", ["x86_64"]))[0],
                 events=props.get("Events", {}),
+                async_invoke=AsyncInvokeConfig.of(props),
             )
         return functions
 
@@ -169,6 +194,10 @@ class Template:
         return rules
 
     @property
+    def queues(self) -> dict[str, dict[str, Any]]:
+        return {name: r.get("Properties", {}) for name, r in self.of_type("AWS::SQS::Queue").items()}
+
+    @property
     def event_buses(self) -> dict[str, dict[str, Any]]:
         return {name: r.get("Properties", {}) for name, r in self.of_type("AWS::Events::EventBus").items()}
 
@@ -192,6 +221,14 @@ def load_template(path: Path = TEMPLATE_PATH) -> Template:
         return Template(yaml.load(handle, Loader=_CloudFormationLoader))  # noqa: S506 - SafeLoader subclass
 
 
+def _stage_name(name: Any, prefix: str) -> str:
+    """A template name `!Sub msp-${Stage}-...` with the local prefix in place of msp-<stage>."""
+    pattern = name.get("Fn::Sub") if isinstance(name, dict) else None
+    if not isinstance(pattern, str) or not pattern.startswith("msp-${Stage}-"):
+        raise ValueError(f"name the resource !Sub msp-${{Stage}}-..., not {name!r}")
+    return prefix + pattern.removeprefix("msp-${Stage}")
+
+
 class LocalNames:
     """Physical names of the template's resources on the local stack, and the environment they imply."""
 
@@ -204,6 +241,9 @@ class LocalNames:
             self.by_logical_id[name] = f"{prefix}-{name}".lower()
         for name in template.event_buses:
             self.by_logical_id[name] = f"{prefix}-{name}"
+        for name, properties in template.queues.items():
+            # The template's own name with the stage's prefix (msp-${Stage}-X-failures): msp-local-X-failures.
+            self.by_logical_id[name] = _stage_name(properties["QueueName"], prefix)
         for name in template.secrets:
             # Only a name to pass around: the local stack hands functions the secret's value itself
             # (see infra.provision.dev_secrets), there is no Secrets Manager on loopback.

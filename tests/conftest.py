@@ -34,12 +34,17 @@ _STORAGE_ENV = (
     "AWS_ENDPOINT_URL_EVENTBRIDGE",
     "AWS_ENDPOINT_URL_SESV2",
     "AWS_ENDPOINT_URL_COGNITO_IDENTITY_PROVIDER",
+    "AWS_ENDPOINT_URL_SQS",
+    "AWS_ENDPOINT_URL_LAMBDA",
 )
 
 
 @pytest.fixture(scope="session")
 def stack(tmp_path_factory):
-    local = LocalStack(tmp_path_factory.mktemp("stack"), port=0, in_memory=True, prefix="msp-test")
+    # Lambda's retry waits of a failed asynchronous invocation (1 then 2 minutes) take 0.6 s and 1.2 s here.
+    local = LocalStack(
+        tmp_path_factory.mktemp("stack"), port=0, in_memory=True, prefix="msp-test", async_time_scale=0.01
+    )
     local.start()
     yield local
     local.stop()

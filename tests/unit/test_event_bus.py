@@ -23,11 +23,17 @@ def test_patterns_match_like_eventbridge():
 
 
 class RecordingRuntime:
+    """Takes asynchronous invocations as Lambda does: at once, handled later (here: never)."""
+
     def __init__(self):
         self.calls = []
 
-    def invoke(self, function, event):
+    def invoke_async(self, function, event):
         self.calls.append((function, event))
+        return "request-id"
+
+    def wait_async_idle(self):
+        pass
 
 
 def test_boto3_put_events_reaches_the_rule_target(monkeypatch):
