@@ -27,6 +27,8 @@ os.environ.setdefault(
     "POWERTOOLS_SERVICE_NAME",
     load_template().raw["Globals"]["Function"]["Environment"]["Variables"]["POWERTOOLS_SERVICE_NAME"],
 )
+# The business metrics' namespace, as Lambda gives it to every function (template parameter MetricsNamespace).
+os.environ.setdefault("POWERTOOLS_METRICS_NAMESPACE", load_template().parameters["MetricsNamespace"]["Default"])
 
 _STORAGE_ENV = (
     "AWS_ENDPOINT_URL_DYNAMODB",

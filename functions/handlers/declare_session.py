@@ -5,6 +5,7 @@ from aws_lambda_powertools.logging import correlation_paths
 
 from msp.clock import programme_today
 from msp.http import caller_of, create_app, idempotency_key, json_response, parse_body
+from msp.metrics import BusinessMetrics
 from msp.sessions.declarations import declare_session
 from msp.sessions.rules import SessionDeclaration, session_id_for
 from msp.storage.access_journal import access_journal_store
@@ -12,6 +13,7 @@ from msp.storage.secrets import patient_keyring
 from msp.storage.sessions import session_store
 
 logger = Logger()
+metrics = BusinessMetrics(service="declare-session")
 app = create_app()
 
 
@@ -24,7 +26,14 @@ def declare():
     # and gets the answer stored with it; another body under the same key gets 422 idempotency_key_reused.
     session_id = session_id_for(caller.sub, idempotency_key(app))
     answer = declare_session(
-        session_store(), access_journal_store(), patient_keyring(), caller, declaration, programme_today(), session_id
+        session_store(),
+        access_journal_store(),
+        patient_keyring(),
+        metrics,
+        caller,
+        declaration,
+        programme_today(),
+        session_id,
     )
     return json_response(201, answer.model_dump(mode="json"))
 

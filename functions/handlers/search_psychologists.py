@@ -7,10 +7,12 @@ from aws_lambda_powertools.logging import correlation_paths
 from msp.directory.geojson import GEOJSON, feature_collection, prefers_geojson
 from msp.directory.search import SearchQuery, search_nearest
 from msp.http import PUBLIC_CACHE_HEADERS, create_app, header, json_response, parse_query
+from msp.metrics import BusinessMetrics
 from msp.storage.directory_cache import cached_directory_store
 from msp.storage.secrets import search_cursor_keys
 
 logger = Logger()
+metrics = BusinessMetrics(service="search-psychologists")
 app = create_app()
 
 
@@ -18,6 +20,7 @@ app = create_app()
 def search():
     query = parse_query(app, SearchQuery)
     page = search_nearest(cached_directory_store(), query, cursor_keys=search_cursor_keys())
+    metrics.search_answered(len(page.results))
     # One URL, two representations: caches must key on Accept.
     headers = PUBLIC_CACHE_HEADERS | {"Vary": "Accept"}
     if prefers_geojson(header(app, "Accept")):

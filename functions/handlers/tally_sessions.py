@@ -6,12 +6,14 @@ from aws_lambda_powertools import Logger
 
 from msp.clock import programme_today, utc_now
 from msp.config import settings
+from msp.metrics import BusinessMetrics
 from msp.storage.messaging import invoke_async
 from msp.storage.reports import report_store
 from msp.storage.session_years import session_year_store
 from msp.tally.job import TallyEvent, continuation_event, run_tally
 
 logger = Logger()
+metrics = BusinessMetrics(service="tally-sessions")
 
 
 @logger.inject_lambda_context
@@ -25,6 +27,7 @@ def handler(event, context):
         now=utc_now,
         remaining_ms=context.get_remaining_time_in_millis,
         log=logger,
+        metrics=metrics,
     )
     follow_up = continuation_event(request, outcome)
     function_name = settings().function_name

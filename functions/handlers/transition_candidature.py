@@ -3,12 +3,14 @@
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.logging import correlation_paths
 
-from msp.candidatures.review import TransitionRequest, transition_candidature
+from msp.candidatures.review import DECISIONS, TransitionRequest, transition_candidature
 from msp.http import caller_of, create_app, json_response, parse_body
+from msp.metrics import BusinessMetrics
 from msp.storage.candidatures import candidature_store
 from msp.storage.messaging import decision_publisher
 
 logger = Logger()
+metrics = BusinessMetrics(service="transition-candidature")
 app = create_app()
 
 
@@ -18,6 +20,8 @@ def transition(candidature_id: str):
     request = parse_body(app, TransitionRequest)
     candidature = transition_candidature(candidature_store(), decision_publisher(), caller, candidature_id, request)
     logger.info("transition", extra={"candidature_id": candidature_id, "action": request.action.value})
+    if request.action in DECISIONS:
+        metrics.decision_taken(request.action)
     return json_response(200, candidature.public(), {"ETag": f'"{candidature.version}"'})
 
 

@@ -11,11 +11,13 @@ from urllib.parse import unquote_plus
 from aws_lambda_powertools import Logger
 
 from msp.candidatures.use_cases import verify_uploaded_document
+from msp.metrics import BusinessMetrics
 from msp.storage.candidatures import candidature_store
 from msp.storage.documents import document_bucket
 from msp.storage.messaging import mailer
 
 logger = Logger()
+metrics = BusinessMetrics(service="verify-document-upload")
 
 
 def _object_key(record: Any) -> str | None:
@@ -41,7 +43,7 @@ def handler(event, context):
             logger.warning("dropped a malformed S3 record")
             outcome["dropped"] += 1
             continue
-        status = verify_uploaded_document(candidature_store(), document_bucket(), key, mailer())
+        status = verify_uploaded_document(candidature_store(), document_bucket(), metrics, key, mailer())
         if status is None:
             logger.warning("dropped an S3 record for no pending document", extra={"key": key})
             outcome["dropped"] += 1

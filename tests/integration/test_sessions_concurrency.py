@@ -16,6 +16,8 @@ import boto3
 import pytest
 import requests
 
+from tests.unit.use_case_fakes import RecordedMetrics
+
 pytestmark = pytest.mark.integration
 
 PSYCHOLOGISTS = 4
@@ -85,7 +87,7 @@ def _counter(stack, patient_key: str, year: int) -> int:
     return int(item["used"]["N"])
 
 
-def _declare(caller, body: dict, key: str) -> tuple[int, dict]:
+def _declare(caller, body: dict, key: str, metrics) -> tuple[int, dict]:
     """What handlers/declare_session.py does once the body is parsed: the declaration under its key."""
     from msp.clock import programme_today
     from msp.errors import DomainError
@@ -102,6 +104,7 @@ def _declare(caller, body: dict, key: str) -> tuple[int, dict]:
             session_store(),
             access_journal_store(),
             patient_keyring(),
+            metrics,
             caller,
             declaration,
             programme_today(),
@@ -113,12 +116,12 @@ def _declare(caller, body: dict, key: str) -> tuple[int, dict]:
     return 201, answer.model_dump(mode="json")
 
 
-def _race(calls: list[tuple]) -> list[tuple[int, dict]]:
+def _race(calls: list[tuple], metrics: RecordedMetrics) -> list[tuple[int, dict]]:
     barrier = threading.Barrier(len(calls))
 
     def run(call: tuple) -> tuple[int, dict]:
         barrier.wait(timeout=30)
-        return _declare(*call)
+        return _declare(*call, metrics)
 
     with ThreadPoolExecutor(max_workers=len(calls)) as pool:
         return list(pool.map(run, calls))
@@ -157,9 +160,16 @@ def test_40_racing_declarations_by_4_psychologists_fill_a_quota_of_8_exactly(sta
     calls = [(caller, body, str(uuid.uuid4())) for caller in callers for _ in range(DECLARATIONS_EACH)]
     assert len(calls) == PSYCHOLOGISTS * DECLARATIONS_EACH == 40
 
-    outcomes = _race(calls)
+    metrics = RecordedMetrics()
+    outcomes = _race(calls, metrics)
 
     accepted = _check_the_quota_was_filled_exactly(outcomes)
+    # One business event per outcome: the 8 sessions recorded (the first an assessment), 32 quota refusals.
+    declared = [event for event in metrics.events if event[0] == "session_declared"]
+    assert sorted(declared) == [("session_declared", "assessment", None)] + [
+        ("session_declared", "follow_up", None)
+    ] * (QUOTA_2023 - 1)
+    assert metrics.events.count(("quota_refused",)) == 40 - QUOTA_2023
     patient_key = patient_keyring().patient_key(patient["nir"], 2023)
     assert _counter(stack, patient_key, 2023) == QUOTA_2023
     items = _session_items(stack, patient_key)
@@ -169,11 +179,13 @@ def test_40_racing_declarations_by_4_psychologists_fill_a_quota_of_8_exactly(sta
     assert tallied[0]["tally_sk"].endswith("#COUNTER") and len(tallied) == 1 + QUOTA_2023
 
     # The same 40 calls again, racing: the 8 accepted replay their answer, the others are refused again.
-    replayed = _race(calls)
+    replays = RecordedMetrics()
+    replayed = _race(calls, replays)
     for (status, answer), (replay_status, replay) in zip(outcomes, replayed, strict=True):
         assert replay_status == status
         if status == 201:
             assert replay == answer
+    assert replays.events == [("quota_refused",)] * (40 - QUOTA_2023)  # replays declare nothing again
     assert _counter(stack, patient_key, 2023) == QUOTA_2023
     assert len(_session_items(stack, patient_key)) == QUOTA_2023
 
@@ -191,9 +203,11 @@ def test_one_declaration_sent_8_times_at_once_under_one_key_counts_once_and_answ
     set_convention(caller.sub, "accepted", "75")
     key = str(uuid.uuid4())
 
-    outcomes = _race([(caller, body, key)] * 8)
+    metrics = RecordedMetrics()
+    outcomes = _race([(caller, body, key)] * 8, metrics)
 
     assert [status for status, _ in outcomes] == [201] * 8, outcomes
+    assert metrics.events == [("session_declared", "assessment", None)]
     assert all(answer == outcomes[0][1] for _, answer in outcomes) and outcomes[0][1]["used"] == 1
     patient_key = patient_keyring().patient_key(patient["nir"], 2023)
     assert _counter(stack, patient_key, 2023) == 1

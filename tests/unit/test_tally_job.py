@@ -14,6 +14,7 @@ from pydantic import ValidationError
 from msp.errors import InvalidFields
 from msp.tally.job import MAX_CONTINUATIONS, TallyEvent, continuation_event, run_identity, run_tally
 from msp.tally.rules import CHANGED_SINCE_READ, REPAIRED, TOO_RECENT, CounterRow, SessionRow
+from tests.unit.use_case_fakes import RecordedMetrics
 
 TODAY = dt.date(2025, 3, 10)
 CLOSING_RUN_DAY = dt.date(2025, 4, 1)  # the day after 2024's closing date
@@ -119,7 +120,7 @@ def year_rows(seed: int = 7, patients: int = 120) -> dict[int, list]:
     return shards
 
 
-def run(sessions, reports, event=None, *, remaining=lambda: 900_000, log=None, today=TODAY):
+def run(sessions, reports, event=None, *, remaining=lambda: 900_000, log=None, today=TODAY, metrics=None):
     return run_tally(
         sessions,
         reports,
@@ -128,6 +129,7 @@ def run(sessions, reports, event=None, *, remaining=lambda: 900_000, log=None, t
         now=lambda: NOW,
         remaining_ms=remaining,
         log=log or logging.getLogger("test-tally"),
+        metrics=RecordedMetrics() if metrics is None else metrics,
     )
 
 
@@ -189,6 +191,20 @@ def test_a_complete_run_invoked_again_reads_nothing():
     assert (again.status, again.report, again.totals) == ("complete", first.report, first.totals)
 
 
+def test_a_run_is_counted_finished_once_by_the_invocation_that_completes_it():
+    reports, metrics, calls = FakeReports(), RecordedMetrics(), {"n": 0}
+
+    def running_out():
+        calls["n"] += 1
+        return 900_000 if calls["n"] < 20 else 1_000
+
+    assert run(FakeSessions(year_rows()), reports, remaining=running_out, metrics=metrics).status == "incomplete"
+    assert metrics.events == []
+    run(FakeSessions(year_rows()), reports, metrics=metrics)
+    run(FakeSessions(year_rows()), reports, metrics=metrics)  # invoked again once complete: not a new run
+    assert metrics.events == [("tally_finished", 2, None)]
+
+
 def test_a_resumed_run_keeps_the_plan_it_started_with():
     reports = FakeReports()
     nightly = TallyEvent(kind="nightly", checkpoint_seconds=0)
@@ -201,6 +217,7 @@ def test_a_resumed_run_keeps_the_plan_it_started_with():
         now=lambda: NOW,
         remaining_ms=lambda: 0,
         log=logging.getLogger("t"),
+        metrics=RecordedMetrics(),
     )
     assert outcome.status == "incomplete" and outcome.run_id == "nightly-2024-12-24"
     follow_up = TallyEvent.model_validate(continuation_event(nightly, outcome))
@@ -290,8 +307,9 @@ def test_repairs_are_asked_for_settled_drifts_only():
             CounterRow("k1:02", 3, "2025-03-10T01:29:00.000000Z"),  # touched a minute before the run
         ]
     }
-    sessions, reports = FakeSessions(rows), FakeReports()
-    run(sessions, reports, TallyEvent(year=2024, run_id="r1", repair=True))
+    sessions, reports, metrics = FakeSessions(rows), FakeReports(), RecordedMetrics()
+    run(sessions, reports, TallyEvent(year=2024, run_id="r1", repair=True), metrics=metrics)
+    assert metrics.events == [("tally_finished", 2, 1)]  # two drifts found, the settled one repaired
     assert sessions.repairs == [
         {
             "patient_key": "k1:01",

@@ -42,7 +42,13 @@ from msp.sessions.declarations import cancel_session, declare_session, patient_q
 from msp.sessions.journal import JournalEntry
 from msp.sessions.rules import PatientKeyring, QuotaQuery, SessionDeclaration, SessionRequest
 from tests.conftest import nir_for
-from tests.unit.use_case_fakes import InMemoryCandidatures, InMemoryDocuments, InMemoryJournal, InMemorySessions
+from tests.unit.use_case_fakes import (
+    InMemoryCandidatures,
+    InMemoryDocuments,
+    InMemoryJournal,
+    InMemorySessions,
+    RecordedMetrics,
+)
 
 
 class Published:
@@ -71,7 +77,10 @@ def with_verified_documents(store: InMemoryCandidatures, bucket: InMemoryDocumen
             store, bucket, caller, cid, DocumentUploadRequest(kind=kind, content_type="application/pdf", size=200)
         )
         bucket.put(upload_key(cid, ticket.document_id), SAMPLE_PDF)
-        assert verify_uploaded_document(store, bucket, upload_key(cid, ticket.document_id)) is DocumentStatus.VERIFIED
+        assert (
+            verify_uploaded_document(store, bucket, RecordedMetrics(), upload_key(cid, ticket.document_id))
+            is DocumentStatus.VERIFIED
+        )
 
 
 def submitted(store, bucket, caller: Caller, rpps_body: str = "0000000001") -> str:
@@ -132,7 +141,9 @@ def test_an_upload_that_is_not_what_it_claims_is_rejected_and_never_stored():
     ticket = request_document_upload(store, bucket, caller, draft.id, request)
     key = upload_key(draft.id, ticket.document_id)
     bucket.put(key, b"MZ\x90\x00 an executable renamed .pdf")
-    assert verify_uploaded_document(store, bucket, key) is DocumentStatus.REJECTED
+    metrics = RecordedMetrics()
+    assert verify_uploaded_document(store, bucket, metrics, key) is DocumentStatus.REJECTED
+    assert metrics.events == [("document_checked", DocumentStatus.REJECTED)]
     assert bucket.objects == {}
     (document,) = store.get(draft.id).documents
     assert document.status is DocumentStatus.REJECTED and document.reason
@@ -152,7 +163,7 @@ def test_an_upload_landing_between_the_check_and_the_copy_is_not_the_file_stored
     swapped = b"%PDF-1.4\n<< /JavaScript (swapped in after the check) >>\n%%EOF\n"
     bucket.put(key, SAMPLE_PDF)
     bucket.after_inspect.append(lambda: bucket.put(key, swapped))  # the presigned POST used a second time
-    assert verify_uploaded_document(store, bucket, key) is DocumentStatus.VERIFIED
+    assert verify_uploaded_document(store, bucket, RecordedMetrics(), key) is DocumentStatus.VERIFIED
     assert bucket.objects[stored_document_key(cid, document_id)] == SAMPLE_PDF
     assert key not in bucket.objects
 
@@ -162,10 +173,12 @@ def test_an_upload_after_the_verdict_is_deleted_unread_and_changes_nothing():
     cid, document_id = _pending_pdf(store, bucket, caller)
     key = upload_key(cid, document_id)
     bucket.put(key, SAMPLE_PDF)
-    assert verify_uploaded_document(store, bucket, key) is DocumentStatus.VERIFIED
+    metrics = RecordedMetrics()
+    assert verify_uploaded_document(store, bucket, metrics, key) is DocumentStatus.VERIFIED
     bucket.put(key, b"MZ\x90\x00 an executable uploaded with the same presigned POST")
     bucket.after_inspect.append(lambda: pytest.fail("a second upload under a checked key must not be read"))
-    assert verify_uploaded_document(store, bucket, key) is DocumentStatus.VERIFIED
+    assert verify_uploaded_document(store, bucket, metrics, key) is DocumentStatus.VERIFIED
+    assert metrics.events == [("document_checked", DocumentStatus.VERIFIED)]  # counted by the run that recorded it
     assert bucket.objects == {stored_document_key(cid, document_id): SAMPLE_PDF}
     (document,) = store.get(cid).documents
     assert document.status is DocumentStatus.VERIFIED and document.size == len(SAMPLE_PDF)
@@ -176,7 +189,7 @@ def test_a_truncated_pdf_is_rejected_with_the_reason():
     cid, document_id = _pending_pdf(store, bucket, caller)
     key = upload_key(cid, document_id)
     bucket.put(key, SAMPLE_PDF[: len(SAMPLE_PDF) // 2])
-    assert verify_uploaded_document(store, bucket, key) is DocumentStatus.REJECTED
+    assert verify_uploaded_document(store, bucket, RecordedMetrics(), key) is DocumentStatus.REJECTED
     (document,) = store.get(cid).documents
     assert "%%EOF" in document.reason and stored_document_key(cid, document_id) not in bucket.objects
 
@@ -307,11 +320,31 @@ def test_a_declaration_refused_once_the_patient_is_known_is_journaled():
     store, journal = conventioned_sessions(), InMemoryJournal()
     late = SessionDeclaration.model_validate({"patient": PATIENT, "date": "2024-12-01"})
     with pytest.raises(YearClosed):
-        declare_session(store, journal, KEYRING, psychologist(), late, TODAY)
+        declare_session(store, journal, KEYRING, RecordedMetrics(), psychologist(), late, TODAY)
     (entry,) = journal.entries
     assert (entry.action, entry.outcome) == ("declare", "refused:year_closed")
     assert entry.patient_key == KEYRING.patient_key(PATIENT["nir"], 2024)
     assert PATIENT["nir"] not in repr(entry)
+
+
+def test_a_declaration_counts_one_business_event_and_its_replay_none():
+    store, journal, metrics = conventioned_sessions(), InMemoryJournal(), RecordedMetrics()
+    body = SessionDeclaration.model_validate({"patient": PATIENT, "date": TODAY.isoformat(), "situation": "css"})
+    first = declare_session(store, journal, KEYRING, metrics, psychologist(), body, TODAY, "s-1")
+    assert declare_session(store, journal, KEYRING, metrics, psychologist(), body, TODAY, "s-1") == first
+    assert metrics.events == [("session_declared", "assessment", "css")]
+    common = body.model_copy(update={"situation": None})
+    declare_session(store, journal, KEYRING, metrics, psychologist(), common, TODAY, "s-2")
+    assert metrics.events[-1] == ("session_declared", "follow_up", None)
+
+    # Refused for the patient's exhausted quota: counted as such; any other refusal is not a business event.
+    store.counters[(KEYRING.patient_key(PATIENT["nir"], TODAY.year), TODAY.year)] = first.quota
+    with pytest.raises(QuotaExhausted):
+        declare_session(store, journal, KEYRING, metrics, psychologist(), body, TODAY, "s-3")
+    late = SessionDeclaration.model_validate({"patient": PATIENT, "date": "2024-12-01"})
+    with pytest.raises(YearClosed):
+        declare_session(store, journal, KEYRING, metrics, psychologist(), late, TODAY, "s-4")
+    assert metrics.events[2:] == [("quota_refused",)]
 
 
 def test_a_cancellation_is_the_declarers_and_of_an_open_year_only():

@@ -1,9 +1,11 @@
 """In-memory fakes of the candidature and session ports: the same conditions the DynamoDB adapters put on their
-writes (version, identifier lock, one live convention, counter under the quota), in a few dicts."""
+writes (version, identifier lock, one live convention, counter under the quota), in a few dicts; and the business
+events the use cases count."""
 
 from __future__ import annotations
 
 import datetime as dt
+import threading
 from dataclasses import replace
 from typing import Any
 
@@ -295,3 +297,28 @@ class InMemoryJournal:
         patients.add(entry.patient_key or "")
         self.entries.append(entry)
         return True
+
+
+class RecordedMetrics:
+    """DocumentMetrics, DeclarationMetrics and TallyMetrics (msp.metrics.BusinessMetrics): each event counted, in
+    order, with its arguments; safe to share between racing threads."""
+
+    def __init__(self) -> None:
+        self.events: list[tuple[Any, ...]] = []
+        self._lock = threading.Lock()
+
+    def _count(self, *event: Any) -> None:
+        with self._lock:
+            self.events.append(event)
+
+    def document_checked(self, status: DocumentStatus) -> None:
+        self._count("document_checked", status)
+
+    def session_declared(self, kind: str, situation: str | None) -> None:
+        self._count("session_declared", kind, situation)
+
+    def quota_refused(self) -> None:
+        self._count("quota_refused")
+
+    def tally_finished(self, drifts_found: int, drifts_repaired: int | None) -> None:
+        self._count("tally_finished", drifts_found, drifts_repaired)

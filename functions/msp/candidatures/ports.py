@@ -8,7 +8,15 @@ from typing import TYPE_CHECKING, Any, Protocol
 if TYPE_CHECKING:
     from msp.candidatures.convention import DecisionEffects
     from msp.candidatures.documents import UploadedObject
-    from msp.candidatures.models import AuditEvent, Candidature, DecisionEvent, Document, QueuePage, Status
+    from msp.candidatures.models import (
+        AuditEvent,
+        Candidature,
+        DecisionEvent,
+        Document,
+        DocumentStatus,
+        QueuePage,
+        Status,
+    )
 
 
 class CandidatureRepository(Protocol):
@@ -90,4 +98,10 @@ class ReviewQueue(Protocol):
 class DecisionEvents(Protocol):
     def publish(self, event: DecisionEvent) -> bool:
         """True when the event was taken; a failure is logged, never raised."""
+        ...
+
+
+class DocumentMetrics(Protocol):
+    def document_checked(self, status: DocumentStatus) -> None:
+        """A verdict recorded (msp.metrics.BusinessMetrics): once per document, whatever S3 redelivers."""
         ...

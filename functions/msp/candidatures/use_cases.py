@@ -21,7 +21,7 @@ from msp.candidatures.models import (
     DocumentUploadRequest,
     UploadTicket,
 )
-from msp.candidatures.ports import CandidatureRepository, DecisionEvents, DocumentStorage
+from msp.candidatures.ports import CandidatureRepository, DecisionEvents, DocumentMetrics, DocumentStorage
 from msp.candidatures.workflow import Action, plan_transition
 from msp.clock import now_iso
 from msp.errors import IncompleteCandidature, NotEditable, NotFound, TooManyDocuments, VersionMismatch
@@ -193,10 +193,14 @@ def request_document_upload(
 
 
 def verify_uploaded_document(
-    store: CandidatureRepository, bucket: DocumentStorage, key: str, mailer: Mailer | None = None
+    store: CandidatureRepository,
+    bucket: DocumentStorage,
+    metrics: DocumentMetrics,
+    key: str,
+    mailer: Mailer | None = None,
 ) -> DocumentStatus | None:
     """Check one uploaded object and record the verdict; None when the object belongs to nothing. A refused file
-    is told to the psychologist, with the reason, by the run that records the verdict.
+    is told to the psychologist, with the reason, and the verdict counted in `metrics`, by the run that records it.
 
     The upload key is single-use: once the verdict is recorded, any later object under it is deleted unread.
     Safe to run again on the same key, as S3 redelivers and Lambda retries a run that failed: a verified file is
@@ -230,6 +234,7 @@ def verify_uploaded_document(
     else:
         verdict = document.model_copy(update={"status": DocumentStatus.REJECTED, "reason": reason, "size": upload.size})
     if store.record_document_verdict(candidature_id, verdict):
+        metrics.document_checked(verdict.status)
         _tell_document_rejected(mailer, candidature, verdict)
     bucket.delete(key)
     return verdict.status

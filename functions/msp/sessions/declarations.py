@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from msp.auth import Caller, Role
 from msp.clock import iso, utc_now
-from msp.errors import DomainError, NotFound, StorageBusy
+from msp.errors import DomainError, NotFound, QuotaExhausted, StorageBusy
 from msp.sessions.decisions import (
     Declaration,
     DeclarationState,
@@ -22,6 +22,7 @@ from msp.sessions.journal import REPLAYED, JournalEntry, lookup_limit_reached, r
 # The session rules' models load in the functions that apply them: the cancelling route needs none of them,
 # and the other two routes' handlers import them anyway.
 if TYPE_CHECKING:
+    from msp.sessions.policy import Kind
     from msp.sessions.rules import (
         DeclaredSession,
         PatientKeyring,
@@ -59,6 +60,14 @@ class AccessJournal(Protocol):
     def record_lookup(self, entry: JournalEntry, day: dt.date, limit: int) -> bool: ...
 
 
+class DeclarationMetrics(Protocol):
+    """The business events of a declaration (msp.metrics.BusinessMetrics): counted once, a replay is not."""
+
+    def session_declared(self, kind: Kind, situation: str | None) -> None: ...
+
+    def quota_refused(self) -> None: ...
+
+
 def record_session(
     store: SessionRepository, session: SessionRequest, journal: JournalEntry
 ) -> tuple[DeclaredSession, bool]:
@@ -92,6 +101,7 @@ def declare_session(
     store: SessionRepository,
     journal: AccessJournal,
     keyring: PatientKeyring,
+    metrics: DeclarationMetrics,
     caller: Caller,
     declaration: SessionDeclaration,
     today: dt.date,
@@ -102,7 +112,8 @@ def declare_session(
     `session_id` (see sessions.session_id_for) makes the declaration exactly-once: the stored session is its
     idempotency record. Sent again under the same id, the answer is the one recorded with the session (not
     recounted: the ordinal, kind, quota and amounts of the first time); another body under that id is a 422.
-    Once the patient is known, every outcome is journaled.
+    Once the patient is known, every outcome is journaled. A session recorded, or refused for its exhausted quota,
+    is counted in `metrics`; a replay is not.
     """
     from msp.sessions.rules import SessionRequest, check_declaration
 
@@ -129,8 +140,12 @@ def declare_session(
     except StorageBusy:
         raise
     except DomainError as error:
+        if isinstance(error, QuotaExhausted):
+            metrics.quota_refused()
         raise _journaled(journal, entry, error) from None
-    if not recorded:  # the declaration's own transaction journaled it the first time
+    if recorded:
+        metrics.session_declared(answer.kind, answer.situation)
+    else:  # the declaration's own transaction journaled it the first time
         journal.record(entry.ending(REPLAYED))
     return answer
 

@@ -23,7 +23,7 @@ from msp.errors import InvalidFields
 from msp.sessions.policy import year_settings
 from msp.storage.reports import report_prefix
 from msp.storage.sessions import TALLY_SHARDS
-from msp.tally.ports import Reports, YearSessions
+from msp.tally.ports import Reports, TallyMetrics, YearSessions
 from msp.tally.reports import build_report, latest_pointer, report_files
 from msp.tally.rules import REPAIRED, TOO_RECENT, RunPlan, ShardTally, merge_shards, year_quota
 
@@ -329,8 +329,10 @@ def run_tally(
     now: Callable[[], dt.datetime],
     remaining_ms: Callable[[], int],
     log: Log,
+    metrics: TallyMetrics,
 ) -> TallyOutcome:
-    """Tally a year, or go on with a run already started, as far as the time left allows."""
+    """Tally a year, or go on with a run already started, as far as the time left allows. The invocation that
+    completes the run counts it in `metrics`; a run found complete already is not counted again."""
     started = time.monotonic()
     year, run_id = run_identity(event, today, now())
     if event.kind == "closing" and not closing_due(year, today):
@@ -365,4 +367,5 @@ def run_tally(
         log.info("tally stopped before the timeout, to resume", extra=progress.fields())
         return outcome("incomplete")
     prefix, totals = _complete_run(run, results, manifest, now, log)
+    metrics.tally_finished(totals["drifts"], totals.get("repaired"))
     return outcome("complete", report=prefix, totals=totals)

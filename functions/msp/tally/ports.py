@@ -1,5 +1,5 @@
 """What the tally job and the statistics route need from storage, as Protocols (msp.storage.session_years and
-msp.storage.reports implement them)."""
+msp.storage.reports implement them), and the business event of a finished run (msp.metrics.BusinessMetrics)."""
 
 from __future__ import annotations
 
@@ -51,3 +51,9 @@ class Reports(ReportReader, Protocol):
     def write_report(self, year: int, run_id: str, files: dict[str, tuple[bytes, str]]) -> None: ...
 
     def set_latest(self, year: int, pointer: dict[str, Any]) -> None: ...
+
+
+class TallyMetrics(Protocol):
+    def tally_finished(self, drifts_found: int, drifts_repaired: int | None) -> None:
+        """Counted once per run, by the invocation that completes it; drifts repaired only when asked to repair."""
+        ...
