@@ -526,3 +526,58 @@ def test_document_reads_and_writes_are_recorded_by_a_trail_of_their_own():
     # No function may touch the trail's bucket.
     for name, function in FUNCTIONS.items():
         assert "DocumentsTrailBucket" not in json.dumps(function.policies), name
+
+
+def test_every_function_logs_to_a_group_of_its_own_kept_for_the_retention_parameter():
+    from tests.unit.test_failure_alarms import expanded  # the Fn::ForEach loops written out
+
+    groups = [group["Properties"] for group in expanded().values() if group["Type"] == "AWS::Logs::LogGroup"]
+    for name in FUNCTIONS:
+        own = [group for group in groups if group["LogGroupName"] == {"Fn::Sub": f"/aws/lambda/${{{name}}}"}]
+        assert len(own) == 1, f"{name}: no log group /aws/lambda/<its name> in the template"
+    assert all(group["RetentionInDays"] == {"Ref": "LogRetentionDays"} for group in groups)
+    assert len(groups) == len(FUNCTIONS) + 1  # and the API's access log
+
+
+def test_the_log_retention_is_a_parameter_taking_what_cloudwatch_accepts():
+    from cfnlint.schema import PROVIDER_SCHEMA_MANAGER
+
+    accepted = PROVIDER_SCHEMA_MANAGER.get_resource_schema("eu-west-3", "AWS::Logs::LogGroup").schema
+    parameter = TEMPLATE.parameters["LogRetentionDays"]
+    assert parameter["Default"] == 90
+    assert parameter["AllowedValues"] == accepted["properties"]["RetentionInDays"]["enum"]
+
+
+def _access_log_fields() -> dict[str, str]:
+    settings = TEMPLATE.http_api["AccessLogSettings"]
+    assert settings["DestinationArn"] == {"Fn::GetAtt": ["ApiAccessLogs", "Arn"]}
+    return json.loads(settings["Format"])
+
+
+def test_api_access_logs_are_json_lines_carrying_the_request_id_and_what_an_operator_needs():
+    fields = _access_log_fields()
+    assert fields["requestId"] == "$context.requestId"  # the functions' correlation id (API_GATEWAY_HTTP)
+    assert {
+        "ip": "$context.identity.sourceIp",
+        "method": "$context.httpMethod",
+        "route": "$context.routeKey",
+        "status": "$context.status",
+        "latency": "$context.responseLatency",
+        "integrationError": "$context.integrationErrorMessage",
+        "userAgent": "$context.identity.userAgent",
+    }.items() <= fields.items()
+
+
+def test_api_access_logs_hold_no_path_value_query_string_or_credential():
+    variables = set(_access_log_fields().values())
+    # $context.path has the ids a route takes; the only header logged is the user agent.
+    assert not any(word in value.lower() for value in variables for word in ("path", "query", "header", "token"))
+    assert "$context.routeKey" in variables
+
+
+def test_the_functions_write_their_metrics_in_the_namespace_parameter():
+    environment = TEMPLATE.raw["Globals"]["Function"]["Environment"]["Variables"]
+    assert environment["POWERTOOLS_METRICS_NAMESPACE"] == {"Ref": "MetricsNamespace"}
+    assert TEMPLATE.parameters["MetricsNamespace"]["Default"] == "MonSoutienPsy"
+    namespace = {function.environment["POWERTOOLS_METRICS_NAMESPACE"]["Ref"] for function in FUNCTIONS.values()}
+    assert namespace == {"MetricsNamespace"}, "a function overrides the metrics' namespace"
