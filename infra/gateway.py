@@ -19,6 +19,7 @@ from urllib.parse import parse_qsl, urlsplit
 
 import jwt
 
+from infra.access_log import CLAIMS, AccessLog
 from infra.dev_issuer import DevIssuer
 from infra.lambda_runtime import LambdaRuntime
 from infra.template import Route, Template
@@ -76,6 +77,11 @@ def flatten_claims(claims: dict[str, Any]) -> dict[str, str]:
     return flat
 
 
+def request_time(moment: dt.datetime) -> str:
+    """API Gateway's requestTime, in the common log format."""
+    return moment.strftime("%d/%b/%Y:%H:%M:%S +0000")
+
+
 def is_text(content_type: str | None) -> bool:
     return content_type is not None and content_type.lower().startswith(_TEXT_TYPES)
 
@@ -90,6 +96,9 @@ def build_event(
     path_parameters: dict[str, str],
     claims: dict[str, Any] | None,
     source_ip: str,
+    *,
+    request_id: str | None = None,
+    received: dt.datetime | None = None,
 ) -> dict[str, Any]:
     """An API Gateway HTTP API payload format 2.0 event."""
     merged: dict[str, str] = {}
@@ -103,7 +112,7 @@ def build_event(
     query: dict[str, str] = {}
     for name, value in parse_qsl(raw_query, keep_blank_values=True):
         query[name] = f"{query[name]},{value}" if name in query else value
-    now = dt.datetime.now(dt.UTC)
+    now = received or dt.datetime.now(dt.UTC)
     text = is_text(merged.get("content-type"))
     event: dict[str, Any] = {
         "version": "2.0",
@@ -123,10 +132,10 @@ def build_event(
                 "sourceIp": source_ip,
                 "userAgent": merged.get("user-agent", ""),
             },
-            "requestId": str(uuid.uuid4()),
+            "requestId": request_id or str(uuid.uuid4()),
             "routeKey": route.route_key,
             "stage": "$default",
-            "time": now.strftime("%d/%b/%Y:%H:%M:%S +0000"),
+            "time": request_time(now),
             "timeEpoch": int(now.timestamp() * 1000),
         },
         "isBase64Encoded": bool(body) and not text,
@@ -168,7 +177,12 @@ class Gateway:
     """Matches a request to a template route, authorizes it and invokes the route's handler."""
 
     def __init__(
-        self, template: Template, runtime: LambdaRuntime, issuer: DevIssuer, static_dirs: dict[str, Path] | None = None
+        self,
+        template: Template,
+        runtime: LambdaRuntime,
+        issuer: DevIssuer,
+        static_dirs: dict[str, Path] | None = None,
+        access_log: Path | None = None,
     ):
         # Like API Gateway, the most specific route wins: /v1/psychologists/search before /v1/psychologists/{id}.
         self.routes = sorted(template.routes, key=lambda route: route.path.count("{"))
@@ -187,6 +201,9 @@ class Gateway:
         # What the CloudFront distribution in front of the API and the page adds to every answer.
         self.api_headers = edge_headers(template.resources["ApiHeadersPolicy"])
         self.static_headers = edge_headers(template.resources["AdminHeadersPolicy"]) | {"cache-control": "no-cache"}
+        # The stage's access log (AccessLogSettings), one line per API request, when a file is given for it.
+        line_format = template.http_api["AccessLogSettings"]["Format"]
+        self.access_log = AccessLog(line_format, access_log) if access_log is not None else None
 
     def match(self, method: str, path: str) -> tuple[Route, dict[str, str]] | None:
         for route in self.routes:
@@ -217,33 +234,85 @@ class Gateway:
         static = None if parts.path.startswith(API_PREFIX) else self._static(method, parts.path)
         if static is not None:
             return _override(static, self.static_headers)
-        return _override(self._api(method, parts, headers, body, source_ip), self.api_headers)
+        request = self._request(method, headers, source_ip)
+        response = self._api(request, parts, headers, body)
+        return self._answered(request, response)
 
-    def _api(self, method, parts, headers, body, source_ip) -> tuple[int, list[tuple[str, str]], bytes]:
+    def too_large(
+        self, method: str, target: str, headers: list[tuple[str, str]], source_ip: str
+    ) -> tuple[int, list[tuple[str, str]], bytes]:
+        """The answer to a request whose body exceeds the payload limit, refused before it is read."""
+        refusal = _message(413, "Request Entity Too Large")
+        if not urlsplit(target).path.startswith(API_PREFIX):
+            return _override(refusal, self.static_headers)
+        request = self._request(method, headers, source_ip)
+        request["error.message"] = "Request Entity Too Large"
+        return self._answered(request, refusal)
+
+    @staticmethod
+    def _request(method: str, headers: list[tuple[str, str]], source_ip: str) -> dict[str, Any]:
+        """What the access log knows of a request as it arrives; _api adds what it learns."""
+        received = dt.datetime.now(dt.UTC)
+        return {
+            "requestId": str(uuid.uuid4()),
+            "requestTime": request_time(received),
+            "received": received,
+            "started": time.perf_counter(),
+            "httpMethod": method,
+            "protocol": "HTTP/1.1",
+            "identity.sourceIp": source_ip,
+            "identity.userAgent": next((v for k, v in headers if k.lower() == "user-agent"), None),
+        }
+
+    def _answered(self, request: dict[str, Any], response: tuple[int, list[tuple[str, str]], bytes]):
+        """Every API answer carries its request id (apigw-requestid) and leaves a line in the access log."""
+        status, headers, body = _override(response, self.api_headers | {"apigw-requestid": request["requestId"]})
+        if self.access_log is not None:
+            latency = round((time.perf_counter() - request["started"]) * 1000)
+            self.access_log.write(request | {"status": status, "responseLength": len(body), "responseLatency": latency})
+        return status, headers, body
+
+    def _api(self, request: dict[str, Any], parts, headers, body) -> tuple[int, list[tuple[str, str]], bytes]:
+        method = request["httpMethod"]
         matched = self.match(method, parts.path)
         if matched is None:
-            return _message(404, "Not Found")
+            return _refused(request, 404, "Not Found")
         route, path_parameters = matched
+        request["routeKey"] = route.route_key
         if not self.route_throttles.get(route.route_key, self.throttle).take():
-            return _message(429, "Too Many Requests")
+            return _refused(request, 429, "Too Many Requests")
         if len(body) > MAX_PAYLOAD_BYTES:
-            return _message(413, "Request Entity Too Large")
+            return _refused(request, 413, "Request Entity Too Large")
         claims = None
         if not route.public:
             claims = self.authorize(headers)
             if claims is None:
-                return _message(401, "Unauthorized", [("www-authenticate", "Bearer")])
-        event = build_event(route, method, parts.path, parts.query, headers, body, path_parameters, claims, source_ip)
+                return _refused(request, 401, "Unauthorized", [("www-authenticate", "Bearer")])
+            request |= {f"{CLAIMS}{name}": value for name, value in flatten_claims(claims).items()}
+        event = build_event(
+            route,
+            method,
+            parts.path,
+            parts.query,
+            headers,
+            body,
+            path_parameters,
+            claims,
+            request["identity.sourceIp"],
+            request_id=request["requestId"],
+            received=request["received"],
+        )
         started = time.perf_counter()
         try:
             result = self.runtime.invoke(route.function, event)
-        except Exception:
+        except Exception as error:
             log.exception("handler %s crashed", route.function)
-            return _message(500, "Internal Server Error")
+            request["integrationErrorMessage"] = f"The function raised {type(error).__name__}"
+            return _refused(request, 500, "Internal Server Error")
         finally:
-            log.info(
-                "%s %s -> %s (%.1f ms)", method, parts.path, route.function, (time.perf_counter() - started) * 1000
-            )
+            elapsed = (time.perf_counter() - started) * 1000
+            request["integrationLatency"] = round(elapsed)
+            log.info("%s %s -> %s (%.1f ms) %s", method, parts.path, route.function, elapsed, request["requestId"])
         return _integration_response(result)
 
     def _static(self, method: str, path: str) -> tuple[int, list[tuple[str, str]], bytes] | None:
@@ -275,6 +344,12 @@ def _message(status: int, message: str, extra: list[tuple[str, str]] | None = No
     return status, [("content-type", "application/json"), *(extra or [])], body
 
 
+def _refused(request: dict[str, Any], status: int, message: str, extra: list[tuple[str, str]] | None = None):
+    """API Gateway's own answer, its message also the access log's $context.error.message."""
+    request["error.message"] = message
+    return _message(status, message, extra)
+
+
 def _integration_response(result: Any) -> tuple[int, list[tuple[str, str]], bytes]:
     """Format 2.0 response: a dict with statusCode, or any JSON value meaning 200."""
     if not isinstance(result, dict) or "statusCode" not in result:
@@ -299,7 +374,9 @@ class _RequestHandler(BaseHTTPRequestHandler):
     def _serve(self) -> None:
         length = int(self.headers.get("content-length") or 0)
         if length > MAX_PAYLOAD_BYTES:
-            status, headers, body = _message(413, "Request Entity Too Large")
+            status, headers, body = self.gateway.too_large(
+                self.command, self.path, list(self.headers.items()), self.client_address[0]
+            )
             self.close_connection = True
         else:
             body_in = self.rfile.read(length) if length else b""

@@ -128,7 +128,8 @@ class LocalStack:
         self._exit.callback(self.notifier.stop)
         # The reviewers' page under /admin/, the patients' page everywhere else (the most specific prefix first).
         pages = {"/admin/": ROOT / "admin", "/": ROOT / "public"}
-        self.gateway = Gateway(self.template, self.runtime, self.issuer, pages)
+        self.access_log = self.workdir / "logs" / "api-access.log"
+        self.gateway = Gateway(self.template, self.runtime, self.issuer, pages, access_log=self.access_log)
         self.server = serve(self.gateway, self.port)
         self.port = self.server.server_address[1]
         self.base_url = f"http://127.0.0.1:{self.port}"

@@ -93,6 +93,7 @@ def main() -> None:
             f"Admin page:  {stack.base_url}/admin/\n"
             f"Token:       make token ROLE=reviewer DEPARTMENTS={DEMO_REVIEWER_DEPARTMENTS} (admin page)\n"
             f"E-mails:     {stack.outbox} (one file per message)\n"
+            f"Access log:  {stack.access_log} (one JSON line per API request; metrics and logs: this terminal)\n"
             f"Data:        {workdir} (kept across restarts; 'make reset' wipes it)\n"
             "Ctrl-C stops everything.",
             flush=True,

@@ -11,7 +11,6 @@ ListingPlan becomes transaction items here (`listing_writes`).
 from __future__ import annotations
 
 import json
-import logging
 import math
 import time
 from collections.abc import Iterator, Mapping, Sequence
@@ -20,6 +19,7 @@ from functools import cache
 from typing import TYPE_CHECKING, Any
 
 import h3
+from aws_lambda_powertools import Logger
 
 from msp.config import settings
 from msp.directory.listing import (
@@ -39,7 +39,8 @@ from msp.storage.aws import aws_errors, batch_get, dynamodb_client, from_item, p
 if TYPE_CHECKING:
     from msp.directory.cellkeys import KeyRange
 
-log = logging.getLogger(__name__)
+# A child of the function's Powertools logger: its lines are the function's JSON lines, correlation id included.
+logger = Logger(child=True)
 
 PROFILE_PREFIX = "PSYCHOLOGIST#"
 DENSITY_PREFIX = "DENSITY#"
@@ -174,7 +175,7 @@ class DirectoryStore:
                 self._read_regions(stale, now)
             except StorageBusy:
                 # Only a hint: a search without it is as exact, it just reads a step or two more.
-                log.warning("directory density counters unreadable; searching without them", exc_info=True)
+                logger.warning("directory density counters unreadable; searching without them", exc_info=True)
                 if any(region not in self._regions for region in regions):
                     return None
         return _RegionCounters({region: self._regions.get(region, (0.0, {}))[1] for region in regions})

@@ -4,11 +4,11 @@ invocation of itself."""
 from __future__ import annotations
 
 import json
-import logging
 from functools import cache
 from typing import TYPE_CHECKING, Any
 
 import boto3
+from aws_lambda_powertools import Logger
 
 from msp.config import settings
 from msp.storage.aws import BOTO_CONFIG, aws_errors
@@ -16,7 +16,8 @@ from msp.storage.aws import BOTO_CONFIG, aws_errors
 if TYPE_CHECKING:
     from msp.candidatures.models import DecisionEvent, EmailMessage
 
-log = logging.getLogger(__name__)
+# A child of the function's Powertools logger: its lines are the function's JSON lines, correlation id included.
+logger = Logger(child=True)
 
 DECISION_SOURCE = "msp.review"
 DECISION_DETAIL_TYPE = "CandidatureDecision"
@@ -51,10 +52,18 @@ class DecisionPublisher:
             with aws_errors():
                 response = events_client().put_events(Entries=[entry])
         except Exception:
-            log.exception("decision event not published", extra={"candidature_id": event.candidature_id})
+            logger.exception("decision event not published", extra={"candidature_id": event.candidature_id})
             return False
         if response.get("FailedEntryCount"):
-            log.error("decision event refused by the bus: %s", response.get("Entries"))
+            refusals = [
+                {"code": entry["ErrorCode"], "message": entry.get("ErrorMessage")}
+                for entry in response["Entries"]
+                if "ErrorCode" in entry
+            ]
+            logger.error(
+                "decision event refused by the bus",
+                extra={"candidature_id": event.candidature_id, "refusals": refusals},
+            )
             return False
         return True
 
