@@ -7,6 +7,8 @@ nothing is skipped silently.
 from __future__ import annotations
 
 import datetime as dt
+import io
+import logging
 import os
 import random
 import uuid
@@ -39,6 +41,21 @@ _STORAGE_ENV = (
     "AWS_ENDPOINT_URL_SQS",
     "AWS_ENDPOINT_URL_LAMBDA",
 )
+
+
+@pytest.fixture
+def function_log():
+    """What the functions' Powertools logger writes while the test runs (their JSON lines), in a StringIO."""
+    from aws_lambda_powertools import Logger
+
+    Logger()  # the service's first Logger makes the handler that every handler module's Logger() then shares
+    printed = io.StringIO()
+    service = logging.getLogger(os.environ["POWERTOOLS_SERVICE_NAME"])
+    streams = [(handler, handler.setStream(printed)) for handler in service.handlers if hasattr(handler, "setStream")]
+    assert streams, "the functions' Powertools logger has no stream to capture"
+    yield printed
+    for handler, stream in streams:
+        handler.setStream(stream)
 
 
 @pytest.fixture(scope="session")

@@ -1,9 +1,9 @@
 """The NIR never reaches a stored item or a log line.
 
 Sessions are declared, refused, looked up and cancelled through the gateway with every log captured at
-DEBUG (the functions' Powertools logger, AWS SDK, Powertools internals, the gateway, the storage
-servers' own log files), even with POWERTOOLS_LOGGER_LOG_EVENT=true; then every item of every table of
-the local stack, the idempotency table included, and every captured line are searched for the NIRs.
+DEBUG (the functions' Powertools logger, their metric lines, AWS SDK, Powertools internals, the gateway and its
+access log, the storage servers' own log files), even with POWERTOOLS_LOGGER_LOG_EVENT=true; then every item of
+every table of the local stack, the idempotency table included, and every captured line are searched for the NIRs.
 """
 
 from __future__ import annotations
@@ -39,7 +39,7 @@ def _forms(nir: str) -> set[str]:
 
 
 @pytest.fixture
-def every_log(stack, caplog, monkeypatch):
+def every_log(stack, caplog, capsys, monkeypatch):
     """Everything logged while the test runs, by source, as lowercase text."""
 
     # Handlers read POWERTOOLS_LOGGER_LOG_EVENT when they are imported: (re)load them with it on.
@@ -57,8 +57,11 @@ def every_log(stack, caplog, monkeypatch):
     assert streams, "the functions' Powertools logger has no stream to capture"
     level = service.level
     service.setLevel(logging.DEBUG)
+    stack.access_log.parent.mkdir(parents=True, exist_ok=True)
+    stack.access_log.touch()
     files = sorted(stack.workdir.rglob("*.log"))
     offsets = {path: path.stat().st_size for path in files}
+    capsys.readouterr()
 
     def collected() -> dict[str, str]:
         records = [record for record in caplog.records if not record.name.startswith(CLIENT_LOGGERS)]
@@ -71,6 +74,7 @@ def every_log(stack, caplog, monkeypatch):
         return {
             "log records": "\n".join(lines).lower(),
             "functions' output": printed.getvalue().lower(),
+            "functions' printed lines (metrics)": capsys.readouterr().out.lower(),
             "servers' log files": "\n".join(written).lower(),
         }
 
@@ -147,6 +151,9 @@ def test_no_nir_in_any_item_or_log_line(api, stack, on_day, conventioned, every_
     assert "transactwriteitems" in logs["log records"], "the AWS SDK's log lines were not captured"
     assert "declaresessionfunction" in logs["functions' output"], "the functions' log lines were not captured"
     assert "quota_exhausted" in logs["functions' output"]
+    assert '"sessionsdeclared"' in logs["functions' printed lines (metrics)"], "the metric lines were not captured"
+    assert '"quotarefusals"' in logs["functions' printed lines (metrics)"]
+    assert '"route":"post /v1/sessions/quota"' in logs["servers' log files"], "the access log was not captured"
     for patient in (corsican, other):
         for form in _forms(patient["nir"]):
             assert form not in stored, f"a NIR ({len(form)} characters) is stored"

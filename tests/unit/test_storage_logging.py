@@ -3,10 +3,10 @@ correlation id, never stdlib loggers of its own nor print."""
 
 from __future__ import annotations
 
-import io
 import json
 import logging
 import os
+from pathlib import Path
 
 import pytest
 from aws_lambda_powertools import Logger
@@ -18,17 +18,11 @@ EVENT = DecisionEvent(candidature_id="c-1", version=3, action="accept", to_statu
 
 
 @pytest.fixture
-def function_lines():
-    """The JSON lines the functions' Powertools logger writes while the test runs, its correlation id set."""
+def function_lines(function_log):
+    """The functions' JSON log lines while the test runs, with the correlation id an invocation would set."""
     function_logger = Logger()  # as every handler module creates it
     function_logger.set_correlation_id("request-1")
-    printed = io.StringIO()
-    service = logging.getLogger(os.environ["POWERTOOLS_SERVICE_NAME"])
-    streams = [(handler, handler.setStream(printed)) for handler in service.handlers if hasattr(handler, "setStream")]
-    assert streams, "the functions' Powertools logger has no stream to capture"
-    yield lambda: [json.loads(line) for line in printed.getvalue().splitlines()]
-    for handler, stream in streams:
-        handler.setStream(stream)
+    yield lambda: [json.loads(line) for line in function_log.getvalue().splitlines()]
     function_logger.set_correlation_id(None)
 
 
@@ -73,4 +67,4 @@ def test_no_storage_module_logs_outside_the_functions_logger():
     for module in storage_modules():
         loggers = [value for value in vars(module).values() if isinstance(value, logging.Logger)]
         assert not loggers, f"{module.__name__} logs through a stdlib logger of its own"
-        assert "print(" not in open(module.__file__, encoding="utf-8").read(), f"{module.__name__} prints"
+        assert "print(" not in Path(module.__file__).read_text(encoding="utf-8"), f"{module.__name__} prints"

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import boto3
 import pytest
 from moto import mock_aws
@@ -32,7 +34,7 @@ def context(seconds: int) -> LambdaContext:
     return LambdaContext("msp-tally-sessions-prod", 1024, seconds)
 
 
-def test_out_of_time_it_invokes_itself_with_the_run_to_resume(tally, monkeypatch):
+def test_out_of_time_it_invokes_itself_with_the_run_to_resume(tally, monkeypatch, capsys):
     handler, invoked = tally
     monkeypatch.setenv("AWS_LAMBDA_FUNCTION_NAME", "msp-tally-sessions-prod")
     outcome = handler.handler({"year": 2024, "run_id": "r1", "repair": True}, context(30))  # under the 60 s margin
@@ -47,9 +49,20 @@ def test_out_of_time_it_invokes_itself_with_the_run_to_resume(tally, monkeypatch
         "continuation": 1,
         "checkpoint_seconds": None,
     }
+    assert '"_aws"' not in capsys.readouterr().out  # not finished: no metric yet
     finished = handler.handler(payload, context(900))
     assert finished["status"] == "complete" and finished["totals"]["sessions"] == 0
     assert len(invoked) == 1
+    # The line the alarm on an absent TallyFinished reads: the service its only dimension.
+    (line,) = [json.loads(line) for line in capsys.readouterr().out.splitlines() if line.startswith('{"_aws"')]
+    (directive,) = line["_aws"]["CloudWatchMetrics"]
+    assert directive["Dimensions"] == [["service"]] and line["service"] == "tally-sessions"
+    assert [metric["Name"] for metric in directive["Metrics"]] == [
+        "TallyFinished",
+        "TallyDriftsFound",
+        "TallyDriftsRepaired",
+    ]
+    assert (line["TallyFinished"], line["TallyDriftsFound"], line["TallyDriftsRepaired"]) == ([1.0], [0.0], [0.0])
 
 
 def test_outside_lambda_it_returns_incomplete_for_the_caller_to_invoke_again(tally):
