@@ -9,12 +9,19 @@ and the report gives medians, the slowest handler first, with each one's spread 
 
 The last row prices Powertools' Tracer with the X-Ray SDK it needs (at the development lock's pins): the baseline,
 then Tracer() as a function would create it in Lambda, patching boto3. README, "Tracing", says what it decided.
+
+Then where the slowest handler's import goes, layer by layer (boto3, Powertools' package, its resolver, pydantic,
+msp.metrics, the handler's own modules), each layer's statement added to the previous ones in fresh processes; and
+what the business metrics cost: Powertools Metrics' share of its package's import (-X importtime, which only a
+process's own report can split: the package imports Metrics whatever a handler uses), and a first metric line.
 """
 
 from __future__ import annotations
 
 import os
+import re
 import statistics
+import subprocess
 from pathlib import Path
 
 from infra.dependency_audit import LOCK_FILES, locked_versions
@@ -25,6 +32,7 @@ from infra.package import (
     install_wheels,
     local_target,
     run_in,
+    runtime_environment,
     runtime_python,
 )
 from infra.template import ROOT, load_template
@@ -34,6 +42,18 @@ GOAL = 1.2
 BASELINE = "import boto3; boto3.client('dynamodb', region_name='eu-west-3')"
 TRACER = f"{BASELINE}; from aws_lambda_powertools import Tracer; Tracer()"
 TRACER_PACKAGES = ("aws-xray-sdk", "wrapt")
+# The slowest handler's import, layer by layer: each statement runs after the ones above it.
+LAYERS = (
+    ("boto3", "import boto3"),
+    ("Powertools' package (Logger, Metrics)", "import aws_lambda_powertools"),
+    ("Powertools' event_handler", "import aws_lambda_powertools.event_handler"),
+    ("pydantic's BaseModel", "from pydantic import BaseModel"),
+    ("msp.metrics", "import msp.metrics"),
+)
+FIRST_LINE = (
+    "import aws_lambda_powertools, msp.metrics, time; t = time.process_time(); "
+    "msp.metrics.BusinessMetrics(service='bench').search_answered(3); print(time.process_time() - t)"
+)
 
 
 def _tracer_packages(python: Path) -> Path:
@@ -53,6 +73,51 @@ def _tracer_packages(python: Path) -> Path:
 def _timed(code: Path, python: Path, statement: str, environment: dict[str, str] | None = None) -> float:
     timing = f"import time; t = time.process_time(); {statement}; print(time.process_time() - t)"
     return float(run_in(code, python, timing, environment).splitlines()[-1])
+
+
+def _metrics_share_of_powertools(code: Path, python: Path) -> tuple[float, float]:
+    """(Powertools' package, its metrics subpackage): cumulative import time in seconds, from -X importtime."""
+    result = subprocess.run(
+        [str(python), "-B", "-X", "importtime", "-c", "import aws_lambda_powertools"],
+        cwd=code,
+        env=runtime_environment(code),
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    cumulative = {}
+    for line in result.stderr.splitlines():
+        found = re.match(r"import time:\s+\d+ \|\s+(\d+) \|\s*(\S+)$", line)
+        if found:
+            cumulative[found.group(2)] = int(found.group(1)) / 1e6
+    return cumulative["aws_lambda_powertools"], cumulative["aws_lambda_powertools.metrics"]
+
+
+def _layers_of(code: Path, python: Path, module: str, baseline: float) -> None:
+    """Print what each layer of `module`'s import adds, in CPU time and as a share of the baseline."""
+    layers = [*LAYERS, ("the handler's own modules", f"import {module}")]
+    statements = ["; ".join(statement for _, statement in layers[: count + 1]) for count in range(len(layers))]
+    samples: list[list[float]] = [[] for _ in layers]
+    metrics_share: list[tuple[float, float]] = []
+    first_line: list[float] = []
+    for _ in range(ROUNDS):
+        for index, statement in enumerate(statements):
+            samples[index].append(_timed(code, python, statement))
+        metrics_share.append(_metrics_share_of_powertools(code, python))
+        first_line.append(float(run_in(code, python, FIRST_LINE).splitlines()[-1]))
+    medians = [statistics.median(runs) for runs in samples]
+    print(f"  {module}, layer by layer (each added to the ones above; CPU time, median of {ROUNDS}):")
+    previous = 0.0
+    for (label, _), median in zip(layers, medians, strict=True):
+        added = median - previous
+        print(f"    + {label:38s} {added * 1000:5.0f} ms  {added / baseline:+.2f}x")
+        previous = median
+    package, metrics = (statistics.median(parts) for parts in zip(*metrics_share, strict=True))
+    emission = statistics.median(first_line)
+    print(
+        f"  Powertools Metrics: {metrics * 1000:.1f} ms of its package's {package * 1000:.0f} ms (-X importtime, wall),"
+    )
+    print(f"  imported by every handler using Powertools; a first metric line: {emission * 1e6:.0f} us of CPU")
 
 
 def test_cold_import_of_each_handler_against_boto3_baseline():
@@ -87,3 +152,4 @@ def test_cold_import_of_each_handler_against_boto3_baseline():
     print(f"  Tracer: +{cost * 1000:.0f} ms on a cold start; ", end="")
     print(f"with it the slowest handler would be at {(medians[slowest] + cost) / medians['baseline']:.2f}x")
     assert all(median > 0 for median in medians.values())
+    _layers_of(code, python, functions[slowest].module, medians["baseline"])
