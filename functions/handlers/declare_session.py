@@ -25,15 +25,9 @@ def declare():
     # in the declaration's transaction is the record. A retry (after a lost answer, a crash or a 503) finds it
     # and gets the answer stored with it; another body under the same key gets 422 idempotency_key_reused.
     session_id = session_id_for(caller.sub, idempotency_key(app))
+    today = programme_today()
     answer = declare_session(
-        session_store(),
-        access_journal_store(),
-        patient_keyring(),
-        metrics,
-        caller,
-        declaration,
-        programme_today(),
-        session_id,
+        session_store(), access_journal_store(), patient_keyring(), metrics, caller, declaration, today, session_id
     )
     return json_response(201, answer.model_dump(mode="json"))
 
