@@ -289,9 +289,15 @@ def test_concurrent_first_declarations_for_one_patient_give_exactly_one_assessme
     for caller in callers:
         set_convention(caller.sub, "accepted", "75")
 
-    outcomes = _race([(caller, body_2023(patient), str(uuid.uuid4())) for caller in callers])
+    metrics = RecordedMetrics()
+    outcomes = _race([(caller, body_2023(patient), str(uuid.uuid4())) for caller in callers], metrics)
 
     assert [status for status, _ in outcomes] == [201] * 6, outcomes
+    # Counted as stored: the kind the transaction restated, not the one first read.
+    assert (
+        sorted(metrics.events)
+        == [("session_declared", "assessment", None)] + [("session_declared", "follow_up", None)] * 5
+    )
     kinds = sorted((answer["ordinal"], answer["kind"], answer["amounts"]["price"]) for _, answer in outcomes)
     assert kinds == [(1, "assessment", "40.00")] + [(n, "follow_up", "30.00") for n in range(2, 7)]
     patient_key = patient_keyring().patient_key(patient["nir"], 2023)
