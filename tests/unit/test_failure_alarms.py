@@ -191,3 +191,19 @@ def test_a_redriven_digest_covers_the_day_its_schedule_fired_for():
     # Fired at 07:00 in Paris on 2 March (06:00 UTC): the digest of 1 March, whenever it runs.
     assert digest_day({"scheduled_time": "2026-03-02T06:00:00Z"}) == dt.date(2026, 3, 1)
     assert digest_day({"scheduled_time": "2026-03-01T23:30:00Z"}) == dt.date(2026, 3, 1)  # 00:30 on 2 March
+
+
+def test_a_night_without_a_finished_tally_raises_the_tally_alarm():
+    from handlers.tally_sessions import metrics as tally_metrics
+
+    alarm = _alarms()["TallyNotFinishedAlarm"]
+    assert alarm["Namespace"] == {"Ref": "MetricsNamespace"} and alarm["MetricName"] == "TallyFinished"
+    assert alarm["Dimensions"] == [{"Name": "service", "Value": tally_metrics.service}]
+    assert alarm["Statistic"] == "Sum" and alarm["ComparisonOperator"] == "LessThanThreshold"
+    assert alarm["Threshold"] == 1 and alarm["DatapointsToAlarm"] == alarm["EvaluationPeriods"]
+    # Silence is the failure: no run finishing writes nothing at all.
+    assert alarm["TreatMissingData"] == "breaching"
+    # Longer than a night between two runs plus one run's longest invocation, within CloudWatch's 7 days.
+    window = alarm["Period"] * alarm["EvaluationPeriods"]
+    assert 24 * 3600 + TEMPLATE.functions["TallySessionsFunction"].timeout < window <= 7 * 24 * 3600
+    assert alarm["AlarmActions"] == [ALARM_TOPIC]
