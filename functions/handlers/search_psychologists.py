@@ -24,8 +24,8 @@ def search():
     # One URL, two representations: caches must key on Accept.
     headers = PUBLIC_CACHE_HEADERS | {"Vary": "Accept"}
     if prefers_geojson(header(app, "Accept")):
-        return json_response(200, feature_collection(page).model_dump(mode="json"), headers, content_type=GEOJSON)
-    return json_response(200, page.model_dump(mode="json"), headers)
+        return json_response(200, feature_collection(page), headers, content_type=GEOJSON)
+    return json_response(200, page, headers)
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP)

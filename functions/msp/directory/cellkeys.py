@@ -11,7 +11,8 @@ is one `BETWEEN` on the sort key inside its coarse partition.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
+from functools import lru_cache
 from typing import NamedTuple
 
 import h3
@@ -114,6 +115,8 @@ class KeyRange(NamedTuple):
     high: str
 
 
+# A warm function asks for the same spans again (the same search repeated, its next page): a few kB.
+@lru_cache(maxsize=4096)
 def key_range(span: Span) -> KeyRange:
     low = sort_key_prefix(index_at(span.partition, span.first))
     high = sort_key_prefix(index_at(span.partition, span.last))
@@ -151,7 +154,7 @@ def union(spans: list[Span], more: list[Span]) -> list[Span]:
     return _joined(sorted(spans + more))
 
 
-def subtract(spans: list[Span], done: list[Span]) -> list[Span]:
+def subtract(spans: Sequence[Span], done: list[Span]) -> list[Span]:
     """The parts of `spans` not in `done` (both sorted and disjoint)."""
     result: list[Span] = []
     for span in spans:
@@ -173,18 +176,26 @@ def bridge_gaps(spans: list[Span], *, budget: int, cheap_gap: int, max_gap: int)
     Gaps are measured in fine cells, i.e. in area, so the smallest gaps cost the fewest extra
     items. Gaps up to `cheap_gap` are always joined (reading them costs less than a request);
     larger ones while more than `budget` spans remain, but never one wider than `max_gap`.
+    Joining two spans leaves the other gaps as they were, so the gaps are taken smallest first
+    (leftmost first among equal ones) in one pass.
     """
     spans = sorted(spans)
-    while len(spans) > 1:
-        gaps = [
-            (spans[i + 1].first - spans[i].last - 1, i)
-            for i in range(len(spans) - 1)
-            if spans[i].partition == spans[i + 1].partition
-        ]
-        if not gaps:
+    gaps = sorted(
+        (spans[i + 1].first - spans[i].last - 1, i)
+        for i in range(len(spans) - 1)
+        if spans[i].partition == spans[i + 1].partition
+    )
+    remaining = len(spans)
+    joined_after: set[int] = set()  # i: span i + 1 joins span i
+    for gap, i in gaps:
+        if gap > max_gap or (gap > cheap_gap and remaining <= budget):
             break
-        gap, i = min(gaps)
-        if gap > max_gap or (gap > cheap_gap and len(spans) <= budget):
-            break
-        spans[i : i + 2] = [Span(spans[i].partition, spans[i].first, spans[i + 1].last)]
-    return spans
+        joined_after.add(i)
+        remaining -= 1
+    result: list[Span] = []
+    for i, span in enumerate(spans):
+        if i - 1 in joined_after:
+            result[-1] = Span(span.partition, result[-1].first, span.last)
+        else:
+            result.append(span)
+    return result

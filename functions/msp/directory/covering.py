@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from functools import lru_cache
 
 import h3
 
-from msp.directory.cellkeys import COARSE_RESOLUTION, FINE_RESOLUTION
+from msp.directory.cellkeys import COARSE_RESOLUTION, FINE_RESOLUTION, Span, spans_of
 from msp.directory.spherical import cell_circumradius_km, distance_to_cell_boundary_km, haversine_km, unit_vector
 
 # H3 children do not tile their parent exactly: their union overhangs the parent's polygon.
@@ -104,3 +105,25 @@ def cover_disk(lat: float, lon: float, radius_km: float, resolution: int | None 
             break
         frontier_km = min(frontier_km, distance_to_cell_boundary_km(point, cell) - overhang)
     return Covering(resolution, frozenset(cells), frontier_km - _SLACK_KM)
+
+
+@dataclass(frozen=True)
+class DiskSpans:
+    """A disk's covering as a search reads it: sort-key spans, how many fine cells they hold, how far they prove."""
+
+    spans: tuple[Span, ...]
+    fine_cells: int
+    proven_km: float
+
+
+# A warm function meets the same disks again: a commune's centre searched by many patients (the page searches
+# from it), a search's next page, the same search repeated within its public max-age. Each is ~2 kB (make bench).
+_DISKS_KEPT = 2048
+
+
+@lru_cache(maxsize=_DISKS_KEPT)
+def disk_spans(lat: float, lon: float, radius_km: float) -> DiskSpans:
+    """The spans of `cover_disk(lat, lon, radius_km)`, computed once for a disk met again."""
+    covering = cover_disk(lat, lon, radius_km)
+    fine_cells = len(covering.cells) * 7 ** (FINE_RESOLUTION - covering.resolution)
+    return DiskSpans(tuple(spans_of(covering.cells)), fine_cells, covering.proven_km)

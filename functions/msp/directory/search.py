@@ -7,31 +7,25 @@ Storage is behind `ListingQueryPort`; this module never sees DynamoDB.
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import json
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Annotated, Any, Protocol, get_type_hints, runtime_checkable
+from functools import cache
+from operator import itemgetter
+from typing import Annotated, Any, Protocol, TypeGuard, get_type_hints, runtime_checkable
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationInfo, create_model, field_validator
 
 from msp import cursors, geography
 from msp.clock import programme_today
-from msp.directory.cellkeys import (
-    FINE_RESOLUTION,
-    KeyRange,
-    Span,
-    bridge_gaps,
-    key_range,
-    spans_of,
-    subtract,
-    union,
-)
-from msp.directory.covering import cover_disk
+from msp.directory.cellkeys import KeyRange, Span, bridge_gaps, key_range, subtract, union
+from msp.directory.covering import disk_spans
 from msp.directory.listing import ListedPractice, accepts_new_patients
 from msp.directory.names import fold, matches_prefix
-from msp.directory.spherical import haversine_km
+from msp.directory.spherical import distances_from
 from msp.documented import Documented
 from msp.errors import InvalidCursor, SearchTooBroad
 from msp.languages import Language, Public
@@ -104,17 +98,27 @@ class SearchQuery(BaseModel):
 
     def admits(self, practice: ListedPractice) -> bool:
         """Whether a practice passes the filters (distance aside)."""
-        return (
-            (self.public is None or self.public in practice.publics)
-            and (self.teleconsultation is None or practice.teleconsultation == self.teleconsultation)
-            and (self.language is None or self.language in practice.languages)
-            and (self.name is None or matches_prefix(practice.name_tokens, fold(self.name)))
-            and (
-                self.accepting is None
-                or accepts_new_patients(practice.accepting_new_patients, practice.full_until, programme_today())
-                == self.accepting
+        return all(check(practice) for check in self.filters(programme_today()))
+
+    def filters(self, today: dt.date) -> list[Callable[[ListedPractice], bool]]:
+        """One test per filter given, made once per search (a search tests a few hundred practices)."""
+        checks: list[Callable[[ListedPractice], bool]] = []
+        if (public := self.public) is not None:
+            checks.append(lambda practice: public in practice.publics)
+        if (teleconsultation := self.teleconsultation) is not None:
+            checks.append(lambda practice: practice.teleconsultation == teleconsultation)
+        if (language := self.language) is not None:
+            checks.append(lambda practice: language in practice.languages)
+        if self.name is not None:
+            folded = fold(self.name)
+            checks.append(lambda practice: matches_prefix(practice.name_tokens, folded))
+        if (accepting := self.accepting) is not None:
+            checks.append(
+                lambda practice: (
+                    accepts_new_patients(practice.accepting_new_patients, practice.full_until, today) == accepting
+                )
             )
-        )
+        return checks
 
     def fingerprint(self) -> str:
         """What defines the sequence of results; the page size may change between pages."""
@@ -206,10 +210,10 @@ DEFAULT_TUNING = SearchTuning()
 _Rank = tuple[float, str]
 
 
-def _cursor_position(query: SearchQuery, keys: cursors.CursorKeys) -> _Rank | None:
+def _cursor_position(query: SearchQuery, fingerprint: str, keys: cursors.CursorKeys) -> _Rank | None:
     if query.cursor is None:
         return None
-    position = cursors.open_sealed(query.cursor, context=query.fingerprint(), keys=keys)
+    position = cursors.open_sealed(query.cursor, context=fingerprint, keys=keys)
     try:
         distance, practice_id = float.fromhex(position["d"]), position["id"]
     except (KeyError, TypeError, ValueError):
@@ -219,49 +223,68 @@ def _cursor_position(query: SearchQuery, keys: cursors.CursorKeys) -> _Rank | No
     return distance, practice_id
 
 
-def _seal(rank: _Rank, query: SearchQuery, keys: cursors.CursorKeys) -> str:
+def _seal(rank: _Rank, fingerprint: str, keys: cursors.CursorKeys) -> str:
     # float.hex keeps the exact distance, so the next page resumes exactly after it.
     position = {"d": rank[0].hex(), "id": rank[1]}
-    return cursors.seal(position, context=query.fingerprint(), keys=keys, lifetime=cursors.SEARCH_CURSOR_LIFETIME)
+    return cursors.seal(position, context=fingerprint, keys=keys, lifetime=cursors.SEARCH_CURSOR_LIFETIME)
+
+
+# isinstance on a runtime-checkable Protocol inspects each of its members every time (~10 µs): asked once per type.
+@cache
+def _type_offers(port_type: type, protocol: type) -> bool:
+    return issubclass(port_type, protocol)
+
+
+def _batches(port: ListingQueryPort) -> TypeGuard[BatchListingQueryPort]:
+    return _type_offers(type(port), BatchListingQueryPort)
+
+
+def _hints(port: ListingQueryPort) -> TypeGuard[DensityHintPort]:
+    return _type_offers(type(port), DensityHintPort)
 
 
 def _read(port: ListingQueryPort, ranges: list[KeyRange]) -> list[ListedPractice]:
     if not ranges:
         return []
-    if isinstance(port, BatchListingQueryPort):
+    if _batches(port):
         return port.query_ranges(ranges)
     return [item for r in ranges for item in port.query_range(r.partition, r.low, r.high)]
 
 
-def _result(distance: float, practice: ListedPractice) -> SearchResult:
-    fields: dict[str, Any] = practice._asdict()
-    for key in _NOT_SHOWN:
-        del fields[key]
-    fields["accepting_new_patients"] = accepts_new_patients(
-        practice.accepting_new_patients, practice.full_until, programme_today()
-    )
-    return SearchResult(distance_km=round(distance, 3), **fields)
+_SHOWN = tuple(name for name in ListedPractice._fields if name not in _NOT_SHOWN)
+_shown_values = itemgetter(*(ListedPractice._fields.index(name) for name in _SHOWN))
+
+
+def _result(distance: float, practice: ListedPractice, today: dt.date) -> dict[str, Any]:
+    """A result's fields, validated with the whole page: pydantic validates a dict faster than
+    `model_construct` builds a model."""
+    fields = dict(zip(_SHOWN, _shown_values(practice), strict=True))
+    fields["distance_km"] = round(distance, 3)
+    fields["accepting_new_patients"] = accepts_new_patients(practice.accepting_new_patients, practice.full_until, today)
+    return fields
 
 
 class _Results:
     """What a search has found so far: the matches by practice id, the key spans read, and after each step the
     radius proven complete with the number of matches within it."""
 
-    def __init__(self, query: SearchQuery, after: _Rank | None):
+    def __init__(self, query: SearchQuery, after: _Rank | None, today: dt.date):
         self.query = query
         self.after = after
+        self.distance_to = distances_from(query.lat, query.lon)
+        self.filters = query.filters(today)
         self.found: dict[str, tuple[float, ListedPractice]] = {}
         self.done: list[Span] = []
         self.items_read = 0
         self.history: list[tuple[float, int]] = []
 
     def take(self, batch: list[ListedPractice], spans: list[Span]) -> None:
-        query = self.query
         self.items_read += len(batch)
+        distance_to, radius_km, filters, found = self.distance_to, self.query.radius_km, self.filters, self.found
         for practice in batch:
-            distance = haversine_km(query.lat, query.lon, practice.lat, practice.lon)
-            if distance <= query.radius_km and query.admits(practice):
-                self.found[practice.practice_id] = (distance, practice)
+            distance = distance_to(practice.lat, practice.lon)
+            if distance <= radius_km and all(check(practice) for check in filters):
+                found[practice.practice_id] = (distance, practice)
         self.done = union(self.done, spans)
 
     def prove(self, proven_km: float) -> None:
@@ -293,7 +316,7 @@ class _StepPlanner:
 
     def first_target(self, port: ListingQueryPort, after: _Rank | None, wanted: int) -> float:
         query, tuning = self.query, self.tuning
-        density = port.density_per_km2(query.lat, query.lon) if isinstance(port, DensityHintPort) else None
+        density = port.density_per_km2(query.lat, query.lon) if _hints(port) else None
         if density is not None and 0 < density < math.inf:
             first_km = math.sqrt(wanted / (math.pi * density)) * tuning.margin
         else:
@@ -303,15 +326,14 @@ class _StepPlanner:
     def step(self, target_km: float, results: _Results) -> tuple[float, list[Span]]:
         """The radius this step proves, and the spans not read yet that it reads."""
         tuning = self.tuning
-        covering = cover_disk(self.query.lat, self.query.lon, min(target_km, self.complete_km))
-        covering_size = len(covering.cells) * 7 ** (FINE_RESOLUTION - covering.resolution)
+        disk = disk_spans(self.query.lat, self.query.lon, min(target_km, self.complete_km))
         spans = bridge_gaps(
-            subtract(spans_of(covering.cells), results.done),
+            subtract(disk.spans, results.done),
             budget=tuning.ranges_per_later_step if results.history else tuning.ranges_per_step,
             cheap_gap=_cheap_gap(results.items_read, results.done, tuning),
-            max_gap=int(covering_size * tuning.max_gap_ratio),
+            max_gap=int(disk.fine_cells * tuning.max_gap_ratio),
         )
-        return covering.proven_km, spans
+        return disk.proven_km, spans
 
 
 def search_nearest(
@@ -326,9 +348,11 @@ def search_nearest(
     Pages chained by `next_cursor` give exactly the sequence one unlimited page would: each step reads the
     cells of a wider disk, until the nearest `limit + 1` matches lie closer than anything not read yet.
     """
-    after = _cursor_position(query, cursor_keys)
+    fingerprint = query.fingerprint()
+    after = _cursor_position(query, fingerprint, cursor_keys)
     wanted = query.limit + 1  # one more than a page proves whether another page exists
-    results = _Results(query, after)
+    today = programme_today()
+    results = _Results(query, after, today)
     planner = _StepPlanner(query, tuning)
     target_km = planner.first_target(port, after, wanted)
     while True:
@@ -340,8 +364,9 @@ def search_nearest(
             break
         target_km = _next_target(results.history, wanted + results.before_cursor(), tuning)
     page = ranked[: query.limit]
-    next_cursor = _seal(page[-1][0], query, cursor_keys) if len(ranked) > query.limit else None
-    return SearchPage(results=[_result(rank[0], practice) for rank, practice in page], next_cursor=next_cursor)
+    next_cursor = _seal(page[-1][0], fingerprint, cursor_keys) if len(ranked) > query.limit else None
+    results_page = [_result(rank[0], practice, today) for rank, practice in page]
+    return SearchPage.model_validate({"results": results_page, "next_cursor": next_cursor})
 
 
 def _affordable(results: _Results, target_km: float, tuning: SearchTuning) -> float:

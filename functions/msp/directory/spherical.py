@@ -7,6 +7,7 @@ can be compared exactly with the haversine distance of a practice.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from functools import lru_cache
 
 import h3
@@ -22,6 +23,21 @@ def haversine_km(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
     half_dlambda = math.radians(lon2 - lon1) / 2
     a = math.sin(half_dphi) ** 2 + math.cos(phi1) * math.cos(phi2) * math.sin(half_dlambda) ** 2
     return 2 * EARTH_RADIUS_KM * math.asin(min(1.0, math.sqrt(a)))
+
+
+def distances_from(lat: float, lon: float) -> Callable[[float, float], float]:
+    """`haversine_km` from a fixed point, to the same last bit: what depends on that point alone is computed once."""
+    phi1 = math.radians(lat)
+    cos_phi1 = math.cos(phi1)
+    diameter_km = 2 * EARTH_RADIUS_KM
+    radians, sin, cos = math.radians, math.sin, math.cos
+
+    def distance_km(lat2: float, lon2: float) -> float:
+        phi2 = radians(lat2)
+        a = sin((phi2 - phi1) / 2) ** 2 + cos_phi1 * cos(phi2) * sin(radians(lon2 - lon) / 2) ** 2
+        return diameter_km * math.asin(min(1.0, math.sqrt(a)))
+
+    return distance_km
 
 
 def unit_vector(lat: float, lon: float) -> Vector:
