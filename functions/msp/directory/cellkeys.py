@@ -124,6 +124,19 @@ def key_range(span: Span) -> KeyRange:
     return KeyRange(span.partition, f"{low}#", f"{high}$")
 
 
+@lru_cache(maxsize=4096)
+def span_of(partition: str, low: str, high: str) -> Span | None:
+    """The span a key range was made from (key_range's inverse); None for a range of another shape."""
+    if len(low) != 17 or len(high) != 17 or low[16] != "#" or high[16] != "$":
+        return None
+    try:
+        first, last = ordinal(int(low[:16], 16)), ordinal(int(high[:16], 16))
+    except ValueError:
+        return None
+    span = Span(partition, first, last)
+    return span if first <= last and key_range(span) == (partition, low, high) else None
+
+
 def spans_of(cells: Iterable[str]) -> list[Span]:
     """Disjoint spans covering the fine descendants of `cells`, adjacent runs joined, sorted."""
     compacted = h3.compact_cells(list(set(cells)))

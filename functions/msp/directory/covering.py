@@ -12,9 +12,10 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 import h3
+from h3.api import basic_int as h3_int
 
 from msp.directory.cellkeys import COARSE_RESOLUTION, FINE_RESOLUTION, Span, spans_of
-from msp.directory.spherical import cell_circumradius_km, distance_to_cell_boundary_km, haversine_km, unit_vector
+from msp.directory.spherical import cell_circumradius_km, distance_to_cell_boundary_km, distances_from, unit_vector
 
 # H3 children do not tile their parent exactly: their union overhangs the parent's polygon.
 # One level overhangs by at most 0.1262 parent edges (a constant of the aperture-7 layout);
@@ -68,16 +69,18 @@ def cover_disk(lat: float, lon: float, radius_km: float, resolution: int | None 
     """
     if resolution is None:
         resolution = covering_resolution(radius_km)
+    # Cells as integers inside (H3's integer API skips a string conversion per cell); strings out.
     point = unit_vector(lat, lon)
+    distance_km = distances_from(lat, lon)
     overhang = overhang_km(resolution)
-    start = h3.latlng_to_cell(lat, lon, resolution)
+    start = h3_int.latlng_to_cell(lat, lon, resolution)
     cells = {start}
     seen = {start}
     frontier_km = float("inf")
     pending = [start]
-    out: list[tuple[float, str]] = []  # (lower bound of reach, cell) of cells surely left out
+    out: list[tuple[float, int]] = []  # (lower bound of reach, cell) of cells surely left out
     while pending:
-        for neighbour in h3.grid_disk(pending.pop(), 1):
+        for neighbour in h3_int.grid_disk(pending.pop(), 1):
             if neighbour in seen:
                 continue
             seen.add(neighbour)
@@ -86,7 +89,7 @@ def cover_disk(lat: float, lon: float, radius_km: float, resolution: int | None 
             # far beyond float error): a centre within reach joins. A polygon is no nearer than its centre
             # minus its circumradius: a cell out by that bound is left out, and measured only if it may
             # be the nearest of the frontier (below).
-            centre_km = haversine_km(lat, lon, *h3.cell_to_latlng(neighbour))
+            centre_km = distance_km(*h3_int.cell_to_latlng(neighbour))
             if centre_km - overhang < radius_km:
                 reach = -math.inf
             else:
@@ -104,7 +107,7 @@ def cover_disk(lat: float, lon: float, radius_km: float, resolution: int | None 
         if bound >= frontier_km:
             break
         frontier_km = min(frontier_km, distance_to_cell_boundary_km(point, cell) - overhang)
-    return Covering(resolution, frozenset(cells), frontier_km - _SLACK_KM)
+    return Covering(resolution, frozenset(map(h3_int.int_to_str, cells)), frontier_km - _SLACK_KM)
 
 
 @dataclass(frozen=True)

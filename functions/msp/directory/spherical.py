@@ -9,8 +9,10 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from functools import lru_cache
+from typing import NamedTuple
 
 import h3
+from h3.api import basic_int as h3_int
 
 EARTH_RADIUS_KM = 6371.0088
 
@@ -59,13 +61,32 @@ def _angle(a: Vector, b: Vector) -> float:
     return math.atan2(math.sqrt(_dot(c, c)), _dot(a, b))
 
 
-def _angle_to_arc(p: Vector, a: Vector, b: Vector) -> float:
-    """Angle from p to the minor great-circle arc from a to b."""
-    n = _cross(a, b)
-    length = math.sqrt(_dot(n, n))
-    if length < 1e-15:
+class _Edge(NamedTuple):
+    """One edge of a cell's polygon: the minor great-circle arc from a to b."""
+
+    a: Vector
+    b: Vector
+    normal: Vector | None  # unit normal of the arc's plane; None when a and b (nearly) coincide
+
+
+@lru_cache(maxsize=4096)
+def _edges(cell: int) -> tuple[_Edge, ...]:
+    """A cell's polygon as arcs, with what depends on the cell alone computed once: a warm function measures the
+    same cells around the places searched again (~2 kB each)."""
+    vertices = [unit_vector(lat, lon) for lat, lon in h3_int.cell_to_boundary(cell)]
+    edges = []
+    for a, b in zip(vertices, vertices[1:] + vertices[:1], strict=True):
+        n = _cross(a, b)
+        length = math.sqrt(_dot(n, n))
+        edges.append(_Edge(a, b, None if length < 1e-15 else (n[0] / length, n[1] / length, n[2] / length)))
+    return tuple(edges)
+
+
+def _angle_to_arc(p: Vector, edge: _Edge) -> float:
+    """Angle from p to the edge's arc."""
+    a, b, n = edge
+    if n is None:
         return _angle(p, a)
-    n = (n[0] / length, n[1] / length, n[2] / length)
     s = _dot(p, n)
     foot = (p[0] - s * n[0], p[1] - s * n[1], p[2] - s * n[2])
     # The foot of the perpendicular lies on the arc when it is between a and b seen along n.
@@ -74,22 +95,26 @@ def _angle_to_arc(p: Vector, a: Vector, b: Vector) -> float:
     return min(_angle(p, a), _angle(p, b))
 
 
-def distance_to_cell_boundary_km(point: Vector, cell: str) -> float:
-    """Great-circle distance from `point` to the boundary of `cell`.
+def distance_to_cell_boundary_km(point: Vector, cell: str | int) -> float:
+    """Great-circle distance from `point` to the boundary of `cell` (an H3 index, as a string or an integer).
 
     H3 cell edges are straight in the gnomonic projection of an icosahedron face, hence
     great-circle arcs (cells crossing a face edge carry extra vertices for that), so this is
     the exact distance to the polygon for any point outside it.
     """
-    vertices = [unit_vector(lat, lon) for lat, lon in h3.cell_to_boundary(cell)]
-    closest = min(_angle_to_arc(point, vertices[i], vertices[(i + 1) % len(vertices)]) for i in range(len(vertices)))
-    return EARTH_RADIUS_KM * closest
+    index = h3.str_to_int(cell) if isinstance(cell, str) else cell
+    return EARTH_RADIUS_KM * min(_angle_to_arc(point, edge) for edge in _edges(index))
+
+
+def cell_circumradius_km(cell: str | int) -> float:
+    """Great-circle distance from the centre of `cell` to its farthest vertex: no point of the polygon is
+    farther from the centre (a cell is a small convex polygon around its centre)."""
+    return _circumradius_km(h3.str_to_int(cell) if isinstance(cell, str) else cell)
 
 
 @lru_cache(maxsize=16384)
-def cell_circumradius_km(cell: str) -> float:
-    """Great-circle distance from the centre of `cell` to its farthest vertex: no point of the polygon is
-    farther from the centre (a cell is a small convex polygon around its centre). Kept for the cells a
-    warm function meets again: searches come from where people live, the same few thousand cells."""
-    lat, lon = h3.cell_to_latlng(cell)
-    return max(haversine_km(lat, lon, vlat, vlon) for vlat, vlon in h3.cell_to_boundary(cell))
+def _circumradius_km(cell: int) -> float:
+    # Kept for the cells a warm function meets again: searches come from where people live, the same few
+    # thousand cells.
+    lat, lon = h3_int.cell_to_latlng(cell)
+    return max(haversine_km(lat, lon, vlat, vlon) for vlat, vlon in h3_int.cell_to_boundary(cell))

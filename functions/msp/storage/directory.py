@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import math
+import sys
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -73,12 +74,26 @@ def directory_item(practice: ListedPractice) -> dict[str, Any]:
     }
 
 
+# The listing's values many practices share: a town's postcode, city and department, and the words of lists.
+_SHARED_VALUES = tuple(LISTING_FIELDS.index(name) for name in ("postcode", "city", "department"))
+_SHARED_WORDS = tuple(LISTING_FIELDS.index(name) for name in ("name_tokens", "languages", "publics"))
+
+
 def practice_from_item(partition: str, item: dict[str, Any]) -> ListedPractice:
     """A stored practice, read straight from the wire format. Items are written only by this module
     (directory_item), so their shape is known: no TypeDeserializer (Decimals), no validation; the
-    listing's values are ListedPractice's fields after its keys but the practice id, in order (LISTING_FIELDS)."""
+    listing's values are ListedPractice's fields after its keys but the practice id, in order (LISTING_FIELDS).
+
+    The strings many practices share are interned, one copy in the process: a warm search function keeps
+    the practices it read (CachedListings), 1.06 kB each instead of 1.49 kB (tracemalloc, make bench's data).
+    """
     sort_key = item["sk"]["S"]
-    psychologist_id, *fields = json.loads(item["listing"]["S"])
+    values = json.loads(item["listing"]["S"])
+    for index in _SHARED_VALUES:
+        values[index] = sys.intern(values[index])
+    for index in _SHARED_WORDS:
+        values[index] = list(map(sys.intern, values[index]))
+    psychologist_id, *fields = values
     return ListedPractice(partition, sort_key, psychologist_id, sort_key.split("#", 1)[1], *fields)
 
 
