@@ -155,8 +155,11 @@ class CachedListings:
             return {key: self.listings.query_range(*key) for key in keys}
         # One batch (its Queries run concurrently); disjoint ranges tell which range each practice came from.
         by_key: dict[RangeKey, list[ListedPractice]] = {key: [] for key in keys}
+        by_partition: dict[str, list[RangeKey]] = {}
+        for key in keys:
+            by_partition.setdefault(key[0], []).append(key)
         for practice in self.listings.query_ranges([KeyRange(*key) for key in keys]):
-            by_key[next(key for key in keys if _holds(key, practice))].append(practice)
+            by_key[next(key for key in by_partition[practice.partition] if _holds(key, practice))].append(practice)
         return by_key
 
     def _keep(self, key: RangeKey, practices: list[ListedPractice], now: float) -> None:
