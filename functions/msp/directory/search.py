@@ -235,18 +235,18 @@ def _type_offers(port_type: type, protocol: type) -> bool:
     return issubclass(port_type, protocol)
 
 
-def _batches(port: ListingQueryPort) -> TypeGuard[BatchListingQueryPort]:
+def reads_in_batches(port: ListingQueryPort) -> TypeGuard[BatchListingQueryPort]:
     return _type_offers(type(port), BatchListingQueryPort)
 
 
-def _hints(port: ListingQueryPort) -> TypeGuard[DensityHintPort]:
+def gives_density_hints(port: ListingQueryPort) -> TypeGuard[DensityHintPort]:
     return _type_offers(type(port), DensityHintPort)
 
 
 def _read(port: ListingQueryPort, ranges: list[KeyRange]) -> list[ListedPractice]:
     if not ranges:
         return []
-    if _batches(port):
+    if reads_in_batches(port):
         return port.query_ranges(ranges)
     return [item for r in ranges for item in port.query_range(r.partition, r.low, r.high)]
 
@@ -283,7 +283,7 @@ class _Results:
         distance_to, radius_km, filters, found = self.distance_to, self.query.radius_km, self.filters, self.found
         for practice in batch:
             distance = distance_to(practice.lat, practice.lon)
-            if distance <= radius_km and all(check(practice) for check in filters):
+            if distance <= radius_km and (not filters or all(check(practice) for check in filters)):
                 found[practice.practice_id] = (distance, practice)
         self.done = union(self.done, spans)
 
@@ -316,7 +316,7 @@ class _StepPlanner:
 
     def first_target(self, port: ListingQueryPort, after: _Rank | None, wanted: int) -> float:
         query, tuning = self.query, self.tuning
-        density = port.density_per_km2(query.lat, query.lon) if _hints(port) else None
+        density = port.density_per_km2(query.lat, query.lon) if gives_density_hints(port) else None
         if density is not None and 0 < density < math.inf:
             first_km = math.sqrt(wanted / (math.pi * density)) * tuning.margin
         else:

@@ -25,7 +25,7 @@ from itertools import pairwise
 from typing import TYPE_CHECKING
 
 from msp.directory.cellkeys import KeyRange, Span, span_of
-from msp.directory.search import BatchListingQueryPort, DensityHintPort
+from msp.directory.search import gives_density_hints, reads_in_batches
 from msp.storage.directory import directory_store
 
 if TYPE_CHECKING:
@@ -151,7 +151,7 @@ class CachedListings:
                 yield run
 
     def _read(self, keys: list[RangeKey]) -> dict[RangeKey, list[ListedPractice]]:
-        if not isinstance(self.listings, BatchListingQueryPort) or not _disjoint(keys):
+        if not reads_in_batches(self.listings) or not _disjoint(keys):
             return {key: self.listings.query_range(*key) for key in keys}
         # One batch (its Queries run concurrently); disjoint ranges tell which range each practice came from.
         by_key: dict[RangeKey, list[ListedPractice]] = {key: [] for key in keys}
@@ -190,7 +190,7 @@ class CachedListings:
 
     def density_per_km2(self, lat: float, lon: float) -> float | None:
         """The store's hint, kept per point for max_age (it changes what a search reads, never its answer)."""
-        if not isinstance(self.listings, DensityHintPort):
+        if not gives_density_hints(self.listings):
             return None
         now = self.clock()
         with self._lock:
