@@ -365,6 +365,7 @@ def test_warm_and_cold_searches_side_by_side_with_a_get_item(stack, national):
     from msp.directory.search import search_nearest
     from msp.storage.aws import dynamodb_client
     from msp.storage.directory_cache import cached_directory_store
+    from tests.unit.directory_fakes import KEYS
 
     client = dynamodb_client()
     table, reference = national.table, national.reference
@@ -373,7 +374,6 @@ def test_warm_and_cold_searches_side_by_side_with_a_get_item(stack, national):
     rng = random.Random(19)
     keys = [{"pk": {"S": p.partition}, "sk": {"S": p.sort_key}} for p in rng.sample(national.practices, 200)]
     meter = DynamoDBMeter(client)
-    secret = b"bench-cursor-secret-0123456789"
     print(f"\n--- the search cache: {POINTS:,d} points x radius {RADII} km, limit {LIMIT}, each search side by side")
 
     for lat, lon in points[:50]:  # warm up: imports, counters, clients, DynamoDB Local's JIT
@@ -417,7 +417,7 @@ def test_warm_and_cold_searches_side_by_side_with_a_get_item(stack, national):
             cold = search(rows[1], query)
             assert search(rows[2], query) == cold
             started = time.perf_counter()  # the same warm search without the handler
-            search_nearest(cached_directory_store(), query, cursor_secret=secret)
+            search_nearest(cached_directory_store(), query, cursor_keys=KEYS)
             domain_ms.append((time.perf_counter() - started) * 1000)
             if cold["next_cursor"]:
                 search(rows[3], query, LIMIT, cold["next_cursor"])

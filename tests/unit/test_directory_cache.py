@@ -171,7 +171,7 @@ def test_a_search_near_one_just_answered_reads_nothing():
     store.reset_counts()
     # A smaller page from a point ~150 m away needs a smaller disk, inside what the first search read.
     query = SearchQuery(lat=PARIS[0] + 0.001, lon=PARIS[1] + 0.0015, radius_km=5, limit=5)
-    page = search_nearest(cached, query, cursor_secret=SECRET)
+    page = search_nearest(cached, query, cursor_keys=KEYS)
     assert store.queries == 0
     assert [result.practice_id for result in page.results] == [pid for pid, _ in brute_force(store.all(), query)][:5]
 
@@ -262,7 +262,7 @@ WARM = [
 
 def _page_and_reads(port, query: SearchQuery, store: InMemoryListings) -> tuple[dict, list]:
     store.reset_counts()
-    page = search_nearest(port, query, cursor_secret=SECRET)
+    page = search_nearest(port, query, cursor_keys=KEYS)
     return page.model_dump(), list(store.ranges)
 
 
@@ -277,7 +277,7 @@ def test_warm_searches_answer_exactly_as_cold_ones_and_an_empty_cache_reads_as_n
         while query is not None and pages < 3:
             expected, reads = _page_and_reads(COLD, query, COLD)
             for warm in WARM:
-                assert search_nearest(warm, query, cursor_secret=SECRET).model_dump() == expected
+                assert search_nearest(warm, query, cursor_keys=KEYS).model_dump() == expected
             empty = BatchListings(DIRECTORY)
             assert _page_and_reads(CachedListings(empty, clock=Clock()), query, empty) == (expected, reads)
             cursor = expected["next_cursor"]
@@ -312,7 +312,7 @@ def test_the_memory_held_stays_within_its_bound():
         before = tracemalloc.get_traced_memory()[0]
         cached = CachedListings(store, clock=Clock(), max_items=1000)
         for lat, lon in points:
-            search_nearest(cached, SearchQuery(lat=lat, lon=lon, radius_km=30, limit=50), cursor_secret=SECRET)
+            search_nearest(cached, SearchQuery(lat=lat, lon=lon, radius_km=30, limit=50), cursor_keys=KEYS)
             assert cached.cached_items <= 1000
         # Not the cache's: the store's record of what it was asked, the search's memos of coverings and cells
         # (bounded on their own).
