@@ -415,7 +415,8 @@ def test_warm_and_cold_searches_side_by_side_with_a_get_item(stack, national):
             query = SearchQuery(lat=lat, lon=lon, radius_km=radius, limit=LIMIT)
             cached_directory_store.cache_clear()
             cold = search(rows[1], query)
-            assert search(rows[2], query) == cold
+            warm = search(rows[2], query)  # the same answer (its cursor too, but for the second it expires at)
+            assert (warm["results"], warm["next_cursor"] is None) == (cold["results"], cold["next_cursor"] is None)
             started = time.perf_counter()  # the same warm search without the handler
             search_nearest(cached_directory_store(), query, cursor_keys=KEYS)
             domain_ms.append((time.perf_counter() - started) * 1000)
