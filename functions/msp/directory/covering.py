@@ -120,7 +120,7 @@ class DiskSpans:
 
 
 # A warm function meets the same disks again: a commune's centre searched by many patients (the page searches
-# from it), a search's next page, the same search repeated within its public max-age. Each is ~2 kB (make bench).
+# from it), a search's next page, the same search repeated within its public max-age. ~5 kB each: 10 MB at most.
 _DISKS_KEPT = 2048
 
 

@@ -33,7 +33,7 @@ if TYPE_CHECKING:
     from msp.directory.search import ListingQueryPort
 
 PUBLIC_MAX_AGE = 60  # seconds, as PUBLIC_CACHE_HEADERS' max-age
-# What a practice kept costs at most in memory: its ListedPractice, strings and place in the cache (1.1 kB on
+# What a practice kept costs at most in memory: its ListedPractice, strings and place in the cache (1.2 kB on
 # make bench's data, measured with tracemalloc; tests check the bound). 200,000 of them: 300 MB at most of the
 # search function's 1024 MB.
 PRACTICE_BYTES = 1_500
