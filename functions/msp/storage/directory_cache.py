@@ -4,7 +4,7 @@ Freshness contract: every part of the directory a search answers from was read f
 `max_age` seconds ago (the public answers' max-age, 60 s: a CDN or browser may keep an answer that long
 anyway). A practice newly listed or unlisted appears in, or leaves, search results within `max_age`; it may
 do so sooner, never later. Within that window a search whose cells were all read recently (the same search
-again, its next page, another search around the same place) reads nothing from DynamoDB. The public profile
+again, most searches a few hundred metres from one just made) reads nothing from DynamoDB. The public profile
 is not cached here: it is read through on every request (always fresh).
 
 What is kept, per partition (coarse cell): runs of fine cells read together, each with its practices in
