@@ -1,13 +1,15 @@
-"""make bench prints its figures only: the functions' log lines are still formatted as in Lambda (the template's
-service and level), then written nowhere."""
+"""make bench prints its figures only: the functions' log lines and metric lines are still formatted as in Lambda
+(the template's service and level; Powertools' embedded metric format), then written nowhere."""
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 
 import pytest
 from aws_lambda_powertools import Logger
+from aws_lambda_powertools.metrics.provider.cloudwatch_emf import cloudwatch
 
 from infra.template import load_template
 
@@ -23,4 +25,8 @@ def functions_log_nowhere():
         for handler in logging.getLogger(service).handlers:
             if isinstance(handler, logging.StreamHandler):
                 handler.setStream(nowhere)
-        yield
+        # Powertools prints each metric document to standard output, where the figures go: its module's print
+        # writes them nowhere instead.
+        with pytest.MonkeyPatch.context() as patch:
+            patch.setattr(cloudwatch, "print", functools.partial(print, file=nowhere), raising=False)
+            yield
