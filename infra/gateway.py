@@ -242,12 +242,10 @@ class Gateway:
         self, method: str, target: str, headers: list[tuple[str, str]], source_ip: str
     ) -> tuple[int, list[tuple[str, str]], bytes]:
         """The answer to a request whose body exceeds the payload limit, refused before it is read."""
-        refusal = _message(413, "Request Entity Too Large")
         if not urlsplit(target).path.startswith(API_PREFIX):
-            return _override(refusal, self.static_headers)
+            return _override(_message(413, "Request Entity Too Large"), self.static_headers)
         request = self._request(method, headers, source_ip)
-        request["error.message"] = "Request Entity Too Large"
-        return self._answered(request, refusal)
+        return self._answered(request, _refused(request, 413, "Request Entity Too Large"))
 
     @staticmethod
     def _request(method: str, headers: list[tuple[str, str]], source_ip: str) -> dict[str, Any]:
