@@ -91,7 +91,11 @@ def _encode(raw: bytes) -> str:
 
 
 def _decode(text: str) -> bytes:
-    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+    """The bytes of `text`, refusing any spelling but the one `_encode` writes (unused low bits set, say)."""
+    raw = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+    if _encode(raw) != text:
+        raise ValueError("not the canonical encoding")
+    return raw
 
 
 def _mac(secret: bytes, payload: bytes, context: str) -> bytes:

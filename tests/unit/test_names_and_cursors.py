@@ -63,6 +63,17 @@ def test_a_tampered_cursor_is_refused(mangle):
     assert answer_for(refused.value).status == 400
 
 
+def test_a_cursor_has_one_spelling_only():
+    # A 32-byte MAC leaves 2 unused bits in its last base64 character: setting them must not pass.
+    cursor = _seal({"d": (1.5).hex(), "id": "psy-1"})
+    alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+    last = alphabet.index(cursor[-1])
+    for unused_bits in (1, 2, 3):
+        respelled = cursor[:-1] + alphabet[last ^ unused_bits]
+        with pytest.raises(InvalidCursor):
+            open_sealed(respelled, context="search-a", keys=KEYS)
+
+
 def test_a_cursor_from_another_search_or_secret_is_refused():
     cursor = _seal({"d": (1.5).hex(), "id": "psy-1"})
     with pytest.raises(InvalidCursor):
