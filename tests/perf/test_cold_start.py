@@ -9,8 +9,9 @@ and the report gives medians, the slowest handler first, with each one's spread 
 
 A row measures the fixed stack alone, what no API handler can go without (boto3, Powertools' Logger and HTTP
 resolver, one pydantic model validated and written): what it leaves under the goal is all a handler's own modules
-may take. The last row prices Powertools' Tracer with the X-Ray SDK it needs (at the development lock's pins): the baseline,
-then Tracer() as a function would create it in Lambda, patching boto3. README, "Tracing", says what it decided.
+may take. The last row prices Powertools' Tracer with the X-Ray SDK it needs (at the development lock's pins): the
+baseline, then Tracer() as a function would create it in Lambda, patching boto3. README, "Tracing", says what it
+decided.
 
 Then where the slowest handler's import goes, layer by layer (boto3, Powertools' package, its resolver, pydantic,
 msp.metrics, the handler's own modules), each layer's statement added to the previous ones in fresh processes; and
