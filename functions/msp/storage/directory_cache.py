@@ -128,15 +128,17 @@ class CachedListings:
         if span is None:
             return None
         answer: list[ListedPractice] = []
+        used: list[_Run] = []
         next_cell = span.first
         for run in self._overlapping(span):
             if run.first > next_cell or now - run.read_at >= self.max_age:
                 return None
             answer += run.between(key[1], key[2])
+            used.append(run)
             next_cell = run.last + 1
         if next_cell <= span.last:
             return None
-        for run in self._overlapping(span):
+        for run in used:
             self._recent.move_to_end(run)
         return answer
 
