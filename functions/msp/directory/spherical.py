@@ -20,15 +20,11 @@ Vector = tuple[float, float, float]
 
 
 def haversine_km(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
-    phi1, phi2 = math.radians(lat1), math.radians(lat2)
-    half_dphi = (phi2 - phi1) / 2
-    half_dlambda = math.radians(lon2 - lon1) / 2
-    a = math.sin(half_dphi) ** 2 + math.cos(phi1) * math.cos(phi2) * math.sin(half_dlambda) ** 2
-    return 2 * EARTH_RADIUS_KM * math.asin(min(1.0, math.sqrt(a)))
+    return distances_from(lat1, lon1)(lat2, lon2)
 
 
 def distances_from(lat: float, lon: float) -> Callable[[float, float], float]:
-    """`haversine_km` from a fixed point, to the same last bit: what depends on that point alone is computed once."""
+    """Haversine distances in km from a fixed point: what depends on that point alone is computed once."""
     phi1 = math.radians(lat)
     cos_phi1 = math.cos(phi1)
     diameter_km = 2 * EARTH_RADIUS_KM
