@@ -21,7 +21,7 @@ import time
 import traceback
 import uuid
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 from urllib.parse import unquote
 
@@ -236,15 +236,7 @@ class AsyncInvocations:
             log.exception("the record of request %s could not reach %s", attempt.request_id, config.on_failure_queue)
 
     def _retry(self, attempt: _Attempt, delay: float) -> None:
-        again = _Attempt(
-            time.monotonic() + delay,
-            next(self._sequence),
-            attempt.function,
-            attempt.event,
-            attempt.request_id,
-            attempt.accepted,
-            attempt.number + 1,
-        )
+        again = replace(attempt, due=time.monotonic() + delay, sequence=next(self._sequence), number=attempt.number + 1)
         with self._changed:
             heapq.heappush(self._pending, again)
             self._changed.notify_all()
