@@ -40,6 +40,11 @@ def function_arn(logical_id: str) -> str:
     return f"arn:aws:lambda:{REGION}:{LOCAL_ACCOUNT}:function:{logical_id}"
 
 
+def function_name(reference: str) -> str:
+    """The name in a function's ARN, qualified or not; a bare name as it is."""
+    return reference.split(":function:")[-1].split(":")[0]
+
+
 @dataclass
 class LambdaContext:
     function_name: str
@@ -271,7 +276,7 @@ class LocalLambdaApi:
         if headers.get("x-amz-invocation-type") != "Event":
             message = "Only asynchronous invocations (InvocationType Event) are served here."
             return 400, {"__type": "InvalidParameterValueException", "message": message}
-        name = unquote(match["name"]).split(":function:")[-1].split(":")[0]  # an ARN, qualified or not, or a name
+        name = function_name(unquote(match["name"]))
         try:
             event = json.loads(body or b"{}")
             self.runtime.invoke_async(name, event)

@@ -31,6 +31,8 @@ from typing import Any
 import boto3
 from botocore.exceptions import BotoCoreError, ClientError
 
+from infra.lambda_runtime import function_name
+
 BATCH = 10  # SQS's largest receive
 # Long polling: an empty answer after a second means the queue has nothing visible (short polling samples servers).
 WAIT_SECONDS = 1
@@ -50,7 +52,7 @@ class FailedInvocation:
 
     @property
     def function_name(self) -> str:
-        return self.function_arn.split(":function:")[-1].split(":")[0]
+        return function_name(self.function_arn)
 
 
 def failed_invocation(message: dict[str, Any]) -> FailedInvocation | None:
